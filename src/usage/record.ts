@@ -1,0 +1,45 @@
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/**
+ * One usage row as stored in the `usage` table (column names are the contract's field names).
+ * Costs are exact decimal USD strings; null means the price is unknown.
+ */
+export interface UsageRecord {
+  id: string;
+  request_id: string;
+  provider_id: string;
+  timestamp: Date;
+  model: string;
+  provider: string;
+  provider_name: string;
+  endpoint: string;
+  user_path: string;
+  cache_type: '' | 'exact' | 'semantic';
+  labels: string[];
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  uncached_input_tokens: number;
+  cached_input_tokens: number;
+  cache_write_input_tokens: number;
+  reasoning_tokens: number;
+  raw_data: { [key: string]: Json } | null;
+  input_cost: string | null;
+  output_cost: string | null;
+  total_cost: string | null;
+  cost_source: string;
+  costs_calculation_caveat: string;
+}
+
+export const usageColumns = [
+  'id', 'request_id', 'provider_id', 'timestamp', 'model', 'provider', 'provider_name', 'endpoint', 'user_path',
+  'cache_type', 'labels', 'input_tokens', 'output_tokens', 'total_tokens', 'uncached_input_tokens',
+  'cached_input_tokens', 'cache_write_input_tokens', 'reasoning_tokens', 'raw_data', 'input_cost', 'output_cost',
+  'total_cost', 'cost_source', 'costs_calculation_caveat',
+] as const satisfies readonly (keyof UsageRecord)[];
+
+/** Parses one line of a spill file back into a record. */
+export function parseSpilledRecord(line: string): UsageRecord {
+  const r = JSON.parse(line) as UsageRecord & { timestamp: string };
+  return { ...r, timestamp: new Date(r.timestamp) };
+}
