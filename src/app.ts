@@ -3,18 +3,24 @@ import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import type { Sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
+import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
 import { systemHandlers } from './http/handlers/system.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
 import { createHttpServer } from './http/server.ts';
+import { createMetrics, disabledMetrics } from './metrics.ts';
+import { ProviderRegistry } from './providers/registry.ts';
+import { Upstream } from './providers/upstream.ts';
+import { PriceBook } from './usage/pricing.ts';
 import { UsageQueries } from './usage/queries.ts';
 import { UsageRecorder } from './usage/recorder.ts';
 
 export interface Gateway {
   server: Server;
   recorder: UsageRecorder;
+  registry: ProviderRegistry;
   url: string;
   /** Stops accepting connections, waits for in-flight requests, drains usage rows. */
   close(): Promise<void>;
@@ -25,19 +31,40 @@ export async function startGateway(config: Readonly<Config>, sql: Sql, log: Logg
   if (!config.masterKey) {
     log.warn('GOMODEL_MASTER_KEY is not set: every endpoint, including /admin, is open to anyone who can reach this port');
   }
-  const recorder = new UsageRecorder(sql, {
-    flushIntervalMs: config.usage.flushIntervalMs,
-    flushThreshold: 100,
-    bufferSize: config.usage.bufferSize,
-    maxBatch: 2000,
-    spillDir: config.usage.spillDir,
-    probeIntervalMs: 1000,
-  }, log);
+  if (config.providers.length === 0) log.warn('no provider is configured: set e.g. OPENAI_API_KEY (see README, Providers)');
+
+  const recorder = new UsageRecorder(
+    sql,
+    {
+      flushIntervalMs: config.usage.flushIntervalMs,
+      flushThreshold: 100,
+      bufferSize: config.usage.bufferSize,
+      maxBatch: 2000,
+      spillDir: config.usage.spillDir,
+      probeIntervalMs: 1000,
+    },
+    log,
+  );
   recorder.start();
+
+  const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry });
+  const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log);
+  await registry.start(config.modelsRefreshMs);
+  const metrics = config.metrics.enabled ? createMetrics(() => recorder.stats) : disabledMetrics;
 
   const handlers = {
     ...systemHandlers(sql),
-    ...openaiHandlers(),
+    ...openaiHandlers({
+      registry,
+      upstream,
+      recorder,
+      prices: new PriceBook(config.pricing),
+      metrics,
+      log,
+      attribute: createAttribution(config.userPathHeader, config.tagging),
+      includeUsage: config.usage.enforceReturningUsage,
+      anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
+    }),
     ...usageHandlers(new UsageQueries(sql)),
   } satisfies Handlers;
 
@@ -46,20 +73,32 @@ export async function startGateway(config: Readonly<Config>, sql: Sql, log: Logg
     bodySizeLimit: config.bodySizeLimit,
     authenticate: createAuthenticator(config.masterKey),
     adminEnabled: config.adminEndpointsEnabled,
+    extraRoutes: config.metrics.enabled
+      ? async (req, res, path) => {
+          if (path !== config.metrics.path || req.method !== 'GET') return false;
+          const text = await metrics.render();
+          res.writeHead(200, { 'Content-Type': metrics.contentType });
+          res.end(text);
+          return true;
+        }
+      : undefined,
   });
   await new Promise<void>((done) => server.listen(config.port, done));
   const { port } = server.address() as AddressInfo;
-  log.info({ port }, 'gomodel-ts listening');
+  log.info({ port, providers: registry.entries.map((e) => e.config.name) }, 'gomodel-ts listening');
 
   return {
     server,
     recorder,
+    registry,
     url: `http://127.0.0.1:${port}`,
     async close() {
+      registry.stop();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();
       });
+      upstream.close();
       await recorder.close();
     },
   };

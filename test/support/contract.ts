@@ -2,6 +2,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import spec from '../../openapi.json' with { type: 'json' };
 import { operations } from '../../generated/operations.gen.ts';
 import { createClient, createConfig, type Client } from '../../generated/client/index.ts';
+import { realFetch } from './real-fetch.ts';
 
 const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false });
 ajv.addSchema({ ...spec, $id: 'openapi.json' });
@@ -40,7 +41,7 @@ export function assertDocumentedResponse(method: string, path: string, status: n
 
 /** fetch that checks every JSON response of a documented operation against openapi.json. */
 export async function contractFetch(input: Request): Promise<Response> {
-  const res = await fetch(input);
+  const res = await realFetch(input);
   const url = new URL(input.url);
   if (operationFor(input.method, url.pathname) && res.headers.get('content-type')?.startsWith('application/json')) {
     assertDocumentedResponse(input.method, url.pathname, res.status, await res.clone().json());

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -31,6 +31,7 @@ export default async function setup(project: TestProject) {
     if (await answers(local)) adminUrl = local;
     else {
       embeddedDir = await mkdtemp(join(tmpdir(), 'gomodel-test-pg-'));
+      await chmod(embeddedDir, 0o755); // the cluster may run as the postgres user
       const embedded = await startEmbeddedPostgres(embeddedDir, createLogger('warn'));
       adminUrl = embedded.url;
       stopEmbedded = embedded.stop;

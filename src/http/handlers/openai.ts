@@ -1,10 +1,284 @@
-import { GatewayError } from '../../errors.ts';
-import type { Handler } from '../context.ts';
+import type { ServerResponse } from 'node:http';
+import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
+import { unusableReply } from '../../providers/errors.ts';
+import type { ProviderRegistry, Route } from '../../providers/registry.ts';
+import { SseSplitter } from '../../providers/sse.ts';
+import type { ChatContext, SseEvent, TokenUsage } from '../../providers/types.ts';
+import { ClientGone, type Exchange, type Upstream } from '../../providers/upstream.ts';
+import { usageRecord, type Completed } from '../../usage/entry.ts';
+import type { PriceBook } from '../../usage/pricing.ts';
+import type { UsageRecorder } from '../../usage/recorder.ts';
+import type { Attribution } from '../attribution.ts';
+import type { Handler, HandlerContext } from '../context.ts';
+import { errorBody, sendJson } from '../respond.ts';
 
-const notYet: Handler = async () => {
-  throw new GatewayError('invalid_request_error', 501, 'this operation is not available yet', { code: 'not_implemented' });
+export interface ProxyDeps {
+  registry: ProviderRegistry;
+  upstream: Upstream;
+  recorder: UsageRecorder;
+  prices: PriceBook;
+  metrics: Metrics;
+  log: Logger;
+  attribute: (headers: HandlerContext['headers']) => Attribution;
+  /** Ask providers for usage on streams (ENFORCE_RETURNING_USAGE_DATA). */
+  includeUsage: boolean;
+  anthropicDefaultMaxTokens: number;
+}
+
+/** Largest provider reply the gateway buffers (non-streaming replies and error bodies). */
+const REPLY_LIMIT = 64 * 1024 * 1024;
+const ERROR_LIMIT = 1024 * 1024;
+const finishReason = /"finish_reason"\s*:\s*"/;
+
+const sseHeaders = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
 };
 
-export function openaiHandlers(): { createChatCompletion: Handler; createEmbedding: Handler; listModels: Handler } {
-  return { createChatCompletion: notYet, createEmbedding: notYet, listModels: notYet };
+function eventText(ev: SseEvent): string {
+  const data = ev.data.includes('\n') ? ev.data.replace(/\n/g, '\ndata: ') : ev.data;
+  return ev.event ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`;
+}
+
+/** Writes, waiting for the socket to drain when the client reads slower than the provider writes. */
+async function write(res: ServerResponse, text: string): Promise<void> {
+  if (res.write(text) || res.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * The official SDKs ask for base64 embeddings by default (little-endian float32). Providers whose
+ * replies the gateway translates return float arrays, so they are encoded here.
+ */
+function toBase64Embeddings(response: Record<string, unknown>): Record<string, unknown> {
+  const data = (response.data as { embedding: unknown }[]).map((d) => {
+    if (!Array.isArray(d.embedding)) return d;
+    const floats = Float32Array.from(d.embedding as number[]);
+    return { ...d, embedding: Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength).toString('base64') };
+  });
+  return { ...response, data };
+}
+
+export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler; createEmbedding: Handler; listModels: Handler } {
+  const { registry, upstream, recorder, prices, metrics } = deps;
+
+  function route(body: Record<string, unknown>): Route {
+    const model = body.model as string;
+    const hint = typeof body.provider === 'string' && body.provider ? body.provider : undefined;
+    const r = registry.resolve(model, hint);
+    if (!r) {
+      if (hint) throw notFound(`unknown provider: ${hint}`, 'provider_not_found', 'provider');
+      throw notFound(`unsupported model: ${model}`, 'model_not_found', 'model');
+    }
+    return r;
+  }
+
+  function record(c: Completed): void {
+    recorder.record(usageRecord(c, prices));
+  }
+
+  /** Sends the request; an error reply becomes the provider's mapped GatewayError. */
+  async function call(r: Route, ctx: HandlerContext, request: ReturnType<Route['entry']['adapter']['chatRequest']>, retry: boolean): Promise<Exchange> {
+    const ex = await upstream.send(r.entry.config, request, ctx.signal, retry);
+    const status = ex.res.statusCode ?? 502;
+    if (status >= 400) throw r.entry.adapter.error(status, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
+    return ex;
+  }
+
+  async function readJson(ex: Exchange, provider: string): Promise<{ raw: Buffer; json: unknown }> {
+    const raw = await ex.readAll(REPLY_LIMIT);
+    try {
+      return { raw, json: JSON.parse(raw.toString('utf8')) };
+    } catch (err) {
+      throw unusableReply(provider, `reply is not JSON (content-type ${ex.res.headers['content-type'] ?? 'none'})`, err);
+    }
+  }
+
+  /**
+   * Relays a provider's event stream as it arrives: whole events pass through unchanged for
+   * OpenAI-compatible providers and are translated to chunks for the others. The last
+   * usage-bearing event wins. A stream that breaks or ends early is closed with an error event.
+   */
+  async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, who: Attribution): Promise<void> {
+    const { res } = ctx;
+    const translator = r.entry.adapter.chatStream(cctx);
+    const splitter = new SseSplitter();
+    let usage: TokenUsage | undefined;
+    let complete = false;
+    let sawDone = false;
+    let failure: GatewayError | undefined;
+    let clientGone = false;
+    res.writeHead(200, sseHeaders);
+    res.flushHeaders();
+    try {
+      for await (const chunk of ex.res as AsyncIterable<Buffer>) {
+        const { text, events } = splitter.push(chunk);
+        if (events.length === 0) continue;
+        let out = '';
+        let verbatim = true;
+        for (const ev of events) {
+          const step = translator.event(ev);
+          if (step.usage) usage = step.usage;
+          if (step.error) {
+            failure = step.error;
+            verbatim = false;
+            break;
+          }
+          if (step.chunks === 'passthrough') {
+            if (ev.data === '[DONE]') sawDone = complete = true;
+            else if (!complete && finishReason.test(ev.data)) complete = true;
+            out += eventText(ev);
+          } else {
+            verbatim = false;
+            for (const c of step.chunks) {
+              if ((c.choices as { finish_reason?: unknown }[] | undefined)?.some((ch) => ch.finish_reason)) complete = true;
+              out += `data: ${JSON.stringify(c)}\n\n`;
+            }
+          }
+        }
+        await write(res, verbatim ? text : out);
+        if (failure) break;
+      }
+      if (!failure && !complete) {
+        failure = new GatewayError('provider_error', 502, `provider ${r.entry.config.name} ended the stream before it was complete`, {
+          provider: r.entry.config.name,
+          code: 'stream_interrupted',
+        });
+      }
+    } catch (err) {
+      const mapped = ex.failure(err);
+      if (mapped instanceof ClientGone) clientGone = true;
+      else failure = mapped as GatewayError;
+    } finally {
+      ex.res.destroy();
+    }
+    if (!res.destroyed) {
+      if (failure) await write(res, `data: ${JSON.stringify(errorBody(failure, 'openai'))}\n\n`);
+      else if (!sawDone) await write(res, 'data: [DONE]\n\n');
+      res.end();
+    }
+    const caveat = usage
+      ? undefined
+      : clientGone
+        ? 'client disconnected before the provider reported usage'
+        : failure
+          ? 'stream failed before the provider reported usage'
+          : 'provider reported no usage for this stream';
+    record({
+      requestId: ctx.requestId,
+      providerId: translator.id,
+      model: translator.model || r.model,
+      provider: r.entry.config,
+      endpoint: '/v1/chat/completions',
+      userPath: who.userPath,
+      labels: who.labels,
+      usage: usage ?? null,
+      caveat,
+    });
+    if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
+  }
+
+  const createChatCompletion: Handler = async (ctx) => {
+    const body = ctx.body as Record<string, unknown>;
+    const who = deps.attribute(ctx.headers);
+    const r = route(body);
+    const stream = body.stream === true;
+    const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens };
+    const done = metrics.request(r.entry.config.name, r.model, '/v1/chat/completions', stream);
+    let status = 200;
+    try {
+      const ex = await call(r, ctx, r.entry.adapter.chatRequest(body, cctx), !stream);
+      if (stream) {
+        if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
+          await ex.readAll(REPLY_LIMIT);
+          throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
+        }
+        await relay(ex, r, cctx, ctx, who);
+        return;
+      }
+      const { raw, json } = await readJson(ex, r.entry.config.name);
+      const result = r.entry.adapter.chatResponse(json, cctx);
+      if (result.response) sendJson(ctx.res, 200, result.response);
+      else {
+        ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
+        ctx.res.end(raw);
+      }
+      record({
+        requestId: ctx.requestId,
+        providerId: result.id,
+        model: result.model || r.model,
+        provider: r.entry.config,
+        endpoint: '/v1/chat/completions',
+        userPath: who.userPath,
+        labels: who.labels,
+        usage: result.usage,
+        caveat: result.usage ? undefined : 'provider reported no usage',
+      });
+    } catch (err) {
+      status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
+      if (err instanceof ClientGone) return;
+      throw err;
+    } finally {
+      done(status);
+    }
+  };
+
+  const createEmbedding: Handler = async (ctx) => {
+    const body = ctx.body as Record<string, unknown>;
+    const who = deps.attribute(ctx.headers);
+    const r = route(body);
+    const { adapter, config } = r.entry;
+    if (!adapter.embeddingsRequest || !adapter.embeddingsResponse) {
+      throw invalidRequest(`provider ${config.name} (${config.type}) has no embeddings API`, 'model', 'unsupported_endpoint');
+    }
+    // Read before the adapter builds the provider request from the body.
+    const encoding = body.encoding_format;
+    const done = metrics.request(config.name, r.model, '/v1/embeddings', false);
+    let status = 200;
+    try {
+      const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.signal, true);
+      const code = ex.res.statusCode ?? 502;
+      if (code >= 400) throw adapter.error(code, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
+      const { raw, json } = await readJson(ex, config.name);
+      const result = adapter.embeddingsResponse(json, r.model);
+      if (result.response) sendJson(ctx.res, 200, encoding === 'base64' ? toBase64Embeddings(result.response) : result.response);
+      else {
+        ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
+        ctx.res.end(raw);
+      }
+      record({
+        requestId: ctx.requestId,
+        providerId: '',
+        model: result.model || r.model,
+        provider: config,
+        endpoint: '/v1/embeddings',
+        userPath: who.userPath,
+        labels: who.labels,
+        usage: result.usage,
+        caveat: result.usage ? undefined : 'provider reports no token counts for embeddings',
+      });
+    } catch (err) {
+      status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
+      if (err instanceof ClientGone) return;
+      throw err;
+    } finally {
+      done(status);
+    }
+  };
+
+  const listModels: Handler = async () => ({ body: { object: 'list', data: registry.list() } });
+
+  return { createChatCompletion, createEmbedding, listModels };
 }

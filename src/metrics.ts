@@ -1,0 +1,93 @@
+import client from 'prom-client';
+import type { RecorderStats } from './usage/recorder.ts';
+
+/** Called when a request ends, with the status sent to the client. */
+export type RequestDone = (status: number) => void;
+
+export interface Metrics {
+  /** Starts timing a proxied request; the returned function ends it. */
+  request(provider: string, model: string, endpoint: string, stream: boolean): RequestDone;
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+const noop: RequestDone = () => {};
+
+export const disabledMetrics: Metrics = { request: () => noop, contentType: 'text/plain', render: async () => '' };
+
+/** Prometheus metrics: requests, latency, in-flight requests and the usage queue (prom-client). */
+export function createMetrics(usage: () => RecorderStats): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'gomodel_' });
+  const requests = new client.Counter({
+    name: 'gomodel_requests_total',
+    help: 'Proxied requests by provider, model, endpoint, status code and streaming.',
+    labelNames: ['provider', 'model', 'endpoint', 'status_code', 'stream'],
+    registers: [registry],
+  });
+  const duration = new client.Histogram({
+    name: 'gomodel_request_duration_seconds',
+    help: 'Time from receiving a proxied request to the end of its response.',
+    labelNames: ['provider', 'model', 'endpoint', 'stream'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [registry],
+  });
+  const inFlight = new client.Gauge({
+    name: 'gomodel_requests_in_flight',
+    help: 'Proxied requests in progress.',
+    labelNames: ['provider', 'endpoint', 'stream'],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'gomodel_usage_queue_depth',
+    help: 'Usage rows waiting in memory to be written.',
+    registers: [registry],
+    collect() {
+      this.set(usage().queued);
+    },
+  });
+  new client.Gauge({
+    name: 'gomodel_usage_database_down',
+    help: '1 while the usage database is unreachable and rows are being queued or spilled.',
+    registers: [registry],
+    collect() {
+      this.set(usage().databaseDown ? 1 : 0);
+    },
+  });
+  const counters: [keyof RecorderStats, string][] = [
+    ['recorded', 'Usage rows produced.'],
+    ['written', 'Usage rows written to the database directly.'],
+    ['spilled', 'Usage rows written to the spill file because the database could not take them.'],
+    ['replayed', 'Usage rows written to the database from the spill file.'],
+    ['rejected', 'Usage rows the database refused as invalid.'],
+    ['lost', 'Usage rows lost because neither the database nor the spill file could take them.'],
+  ];
+  for (const [key, help] of counters) {
+    let last = 0;
+    new client.Counter({
+      name: `gomodel_usage_rows_${key}_total`,
+      help,
+      registers: [registry],
+      collect() {
+        const now = usage()[key] as number;
+        if (now > last) this.inc(now - last);
+        last = now;
+      },
+    });
+  }
+
+  return {
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    request(provider, model, endpoint, stream) {
+      const s = stream ? 'true' : 'false';
+      const started = performance.now();
+      inFlight.inc({ provider, endpoint, stream: s });
+      return (status) => {
+        inFlight.dec({ provider, endpoint, stream: s });
+        requests.inc({ provider, model, endpoint, status_code: String(status), stream: s });
+        duration.observe({ provider, model, endpoint, stream: s }, (performance.now() - started) / 1000);
+      };
+    },
+  };
+}

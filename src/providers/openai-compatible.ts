@@ -1,0 +1,162 @@
+import type { Json } from '../usage/record.ts';
+import { unusableReply, upstreamError } from './errors.ts';
+import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest } from './types.ts';
+
+/** What makes an OpenAI-compatible provider differ from OpenAI: data, not subclasses. */
+export interface OpenAiQuirks {
+  /** Accepts `stream_options.include_usage` (otherwise streams end without usage, or report it unasked). */
+  streamUsage: boolean;
+  /** Serves `/embeddings`. */
+  embeddings: boolean;
+  /** Reports reasoning tokens outside `completion_tokens` (xAI). */
+  reasoningOutsideCompletion?: boolean;
+  /** Models that reject `max_tokens` and want `max_completion_tokens` (OpenAI reasoning models). */
+  maxCompletionTokensModels?: RegExp;
+}
+
+export type OpenAiCompatibleType = Exclude<ProviderType, 'anthropic' | 'gemini'>;
+
+export const openAiQuirks: Record<OpenAiCompatibleType, OpenAiQuirks> = {
+  openai: { streamUsage: true, embeddings: true, maxCompletionTokensModels: /^(o\d|gpt-5)/ },
+  groq: { streamUsage: true, embeddings: false },
+  fireworks: { streamUsage: true, embeddings: true },
+  // OpenRouter reports usage, with its exact charge (`usage.cost`), on every reply.
+  openrouter: { streamUsage: false, embeddings: true },
+  deepseek: { streamUsage: true, embeddings: false },
+  // Z.ai puts usage in the last chunk of every stream and has no stream_options.
+  zai: { streamUsage: false, embeddings: true },
+  xai: { streamUsage: true, embeddings: false, reasoningOutsideCompletion: true },
+  minimax: { streamUsage: true, embeddings: false },
+  xiaomi: { streamUsage: true, embeddings: false },
+  opencode_go: { streamUsage: true, embeddings: false },
+  oracle: { streamUsage: true, embeddings: true },
+  ollama: { streamUsage: true, embeddings: true },
+  bailian: { streamUsage: true, embeddings: true },
+};
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const usageField = /"usage"\s*:\s*\{/;
+
+/**
+ * Normalises an OpenAI-style `usage` object. Details are flattened into `raw` with the original
+ * gateway's names (`prompt_cached_tokens`, `completion_reasoning_tokens`, …); provider extras such
+ * as DeepSeek's `prompt_cache_hit_tokens`, OpenRouter's `cost` or xAI's `cost_in_usd_ticks` are kept.
+ */
+export function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsideCompletion'>): TokenUsage | null {
+  if (!isObject(u)) return null;
+  const prompt = isObject(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
+  const completion = isObject(u.completion_tokens_details) ? u.completion_tokens_details : {};
+  const raw: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(prompt)) if (typeof v === 'number' && v > 0) raw[`prompt_${k}`] = v;
+  for (const [k, v] of Object.entries(completion)) if (typeof v === 'number' && v > 0) raw[`completion_${k}`] = v;
+  for (const [k, v] of Object.entries(u)) {
+    if (k === 'prompt_tokens' || k === 'completion_tokens' || k === 'total_tokens' || (k.endsWith('_details') && k !== 'cost_details')) continue;
+    if (typeof v === 'number' || typeof v === 'boolean' || isObject(v)) raw[k] = v as Json;
+  }
+  const inputTokens = num(u.prompt_tokens);
+  const reasoningTokens = num(completion.reasoning_tokens);
+  const outputTokens = num(u.completion_tokens) + (quirks.reasoningOutsideCompletion ? reasoningTokens : 0);
+  return {
+    inputTokens,
+    cachedInputTokens: Math.min(inputTokens, Math.max(num(prompt.cached_tokens), num(u.prompt_cache_hit_tokens))),
+    cacheWriteInputTokens: num(prompt.cache_write_tokens) || num(prompt.cache_creation_input_tokens),
+    outputTokens,
+    reasoningTokens,
+    totalTokens: num(u.total_tokens) || inputTokens + outputTokens,
+    raw,
+  };
+}
+
+/** An adapter for a provider that speaks the OpenAI API; responses and stream events pass through unchanged. */
+export function createOpenAiCompatibleAdapter(config: ProviderConfig, quirks: OpenAiQuirks, extraHeaders: Record<string, string> = {}): ProviderAdapter {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...extraHeaders };
+  if (config.apiKey) headers.authorization = `Bearer ${config.apiKey}`;
+  const getHeaders: Record<string, string> = { ...headers };
+  delete getHeaders['content-type'];
+
+  return {
+    config,
+
+    chatRequest(body, ctx: ChatContext): UpstreamRequest {
+      body.model = ctx.model;
+      delete body.provider;
+      if (quirks.maxCompletionTokensModels?.test(ctx.model) && body.max_tokens != null && body.max_completion_tokens == null) {
+        body.max_completion_tokens = body.max_tokens;
+        delete body.max_tokens;
+      }
+      if (ctx.stream && ctx.includeUsage && quirks.streamUsage) {
+        body.stream_options = { ...(isObject(body.stream_options) ? body.stream_options : {}), include_usage: true };
+      }
+      return { method: 'POST', path: '/chat/completions', headers, body: JSON.stringify(body) };
+    },
+
+    chatResponse(json) {
+      if (!isObject(json) || !Array.isArray(json.choices)) throw unusableReply(config.name, 'not a chat completion');
+      return {
+        response: null,
+        usage: fromOpenAiUsage(json.usage, quirks),
+        id: typeof json.id === 'string' ? json.id : '',
+        model: typeof json.model === 'string' ? json.model : '',
+      };
+    },
+
+    chatStream(): StreamTranslator {
+      let id = '';
+      let model = '';
+      return {
+        get id() {
+          return id;
+        },
+        get model() {
+          return model;
+        },
+        event(ev) {
+          // Parse only what is needed: the first event (id, model), usage-bearing and error events.
+          if (ev.data === '[DONE]' || (id && !usageField.test(ev.data) && !ev.data.includes('"error"'))) return { chunks: 'passthrough' };
+          let json: unknown;
+          try {
+            json = JSON.parse(ev.data);
+          } catch {
+            return { chunks: 'passthrough' };
+          }
+          if (!isObject(json)) return { chunks: 'passthrough' };
+          if (isObject(json.error)) return { chunks: [], error: upstreamError(config.name, config.apiKey, 502, ev.data) };
+          if (!id && typeof json.id === 'string') id = json.id;
+          if (!model && typeof json.model === 'string') model = json.model;
+          const usage = fromOpenAiUsage(json.usage, quirks);
+          return usage ? { chunks: 'passthrough', usage } : { chunks: 'passthrough' };
+        },
+      };
+    },
+
+    ...(quirks.embeddings
+      ? {
+          embeddingsRequest(body: Record<string, unknown>, model: string): UpstreamRequest {
+            body.model = model;
+            delete body.provider;
+            return { method: 'POST', path: '/embeddings', headers, body: JSON.stringify(body) };
+          },
+          embeddingsResponse(json: unknown) {
+            if (!isObject(json) || !Array.isArray(json.data)) throw unusableReply(config.name, 'not an embeddings list');
+            const u = isObject(json.usage) ? json.usage : {};
+            const input = num(u.prompt_tokens);
+            return {
+              response: null,
+              usage: { inputTokens: input, cachedInputTokens: 0, cacheWriteInputTokens: 0, outputTokens: 0, reasoningTokens: 0, totalTokens: num(u.total_tokens) || input, raw: {} },
+              model: typeof json.model === 'string' ? json.model : '',
+            };
+          },
+        }
+      : {}),
+
+    modelsRequest: () => ({ method: 'GET', path: '/models', headers: getHeaders }),
+
+    modelsResponse(json) {
+      const data = isObject(json) && Array.isArray(json.data) ? json.data : [];
+      return data.map((m) => (isObject(m) && typeof m.id === 'string' ? m.id : '')).filter(Boolean);
+    },
+
+    error: (status, body) => upstreamError(config.name, config.apiKey, status, body),
+  };
+}

@@ -1,0 +1,139 @@
+import type { GatewayError } from '../errors.ts';
+import type { Json } from '../usage/record.ts';
+
+/** Provider types, named as the original gateway names them. */
+export const providerTypes = [
+  'openai',
+  'anthropic',
+  'gemini',
+  'groq',
+  'fireworks',
+  'openrouter',
+  'deepseek',
+  'zai',
+  'xai',
+  'minimax',
+  'xiaomi',
+  'opencode_go',
+  'oracle',
+  'ollama',
+  'bailian',
+] as const;
+
+export type ProviderType = (typeof providerTypes)[number];
+
+/** One configured provider instance (e.g. type `openai`, name `openai-east`). */
+export interface ProviderConfig {
+  name: string;
+  type: ProviderType;
+  baseUrl: string;
+  /** Empty for providers that need none (a local Ollama, a local mock). */
+  apiKey: string;
+  /** Configured model list: the fallback when the provider's own model list cannot be fetched. */
+  models: string[];
+}
+
+/**
+ * Token usage normalised across providers. `inputTokens` always counts every input token, cache
+ * reads and writes included (Anthropic reports them apart; its adapter adds them back), and
+ * `outputTokens` every output token, reasoning included.
+ */
+export interface TokenUsage {
+  inputTokens: number;
+  /** Of the input, tokens read from the provider's prompt cache. */
+  cachedInputTokens: number;
+  /** Of the input, tokens written to the provider's prompt cache. */
+  cacheWriteInputTokens: number;
+  outputTokens: number;
+  /** Of the output, reasoning ("thinking") tokens. */
+  reasoningTokens: number;
+  totalTokens: number;
+  /**
+   * Provider-specific usage fields, flattened with the original gateway's names, for `raw_data`
+   * (e.g. `prompt_cached_tokens`, `cache_read_input_tokens`, `cached_content_token_count`,
+   * `completion_reasoning_tokens`, OpenRouter `cost`, xAI `cost_in_usd_ticks`).
+   */
+  raw: Record<string, Json>;
+}
+
+/** An HTTP request to a provider; `path` is appended to the provider's base URL. */
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** What an adapter needs to know about the request beyond its body. */
+export interface ChatContext {
+  /** Model id as the provider knows it (the `provider/` prefix of a selector removed). */
+  model: string;
+  stream: boolean;
+  /** Ask the provider to report usage on streams (`stream_options.include_usage`). */
+  includeUsage: boolean;
+  /** `max_tokens` to send when the client gave none and the provider requires one (Anthropic). */
+  defaultMaxTokens: number;
+}
+
+/** A parsed non-streaming reply: the OpenAI-shaped body for the client, and what to record. */
+export interface ChatResult {
+  /** The OpenAI `chat.completion` object to send, or null to send the upstream bytes unchanged. */
+  response: Record<string, unknown> | null;
+  usage: TokenUsage | null;
+  /** The provider's response id (`chatcmpl-…`, `msg_…`). */
+  id: string;
+  /** The model as the provider reports it. */
+  model: string;
+}
+
+/** One server-sent event from the provider. */
+export interface SseEvent {
+  event?: string;
+  data: string;
+}
+
+/** Output of a stream translator for one upstream event. */
+export interface StreamStep {
+  /**
+   * OpenAI `chat.completion.chunk` objects to send as `data:` events, or `'passthrough'` to send the
+   * upstream event unchanged (OpenAI-compatible providers).
+   */
+  chunks: Record<string, unknown>[] | 'passthrough';
+  /** Usage carried by this event, if any; the last one wins. */
+  usage?: TokenUsage;
+  /** The provider reported an error inside the stream. */
+  error?: GatewayError;
+}
+
+/** Stateful translator of one upstream stream; created per request. */
+export interface StreamTranslator {
+  event(ev: SseEvent): StreamStep;
+  /** The provider's response id and model, once seen. */
+  readonly id: string;
+  readonly model: string;
+}
+
+export interface EmbeddingsResult {
+  response: Record<string, unknown> | null;
+  usage: TokenUsage | null;
+  model: string;
+}
+
+/**
+ * A provider adapter: pure functions from OpenAI-shaped requests to provider requests and from
+ * provider replies to OpenAI-shaped replies. Adapters never do I/O; `upstream.ts` does.
+ */
+export interface ProviderAdapter {
+  readonly config: ProviderConfig;
+  chatRequest(body: Record<string, unknown>, ctx: ChatContext): UpstreamRequest;
+  chatResponse(json: unknown, ctx: ChatContext): ChatResult;
+  chatStream(ctx: ChatContext): StreamTranslator;
+  /** Absent when the provider has no embeddings API. */
+  embeddingsRequest?(body: Record<string, unknown>, model: string): UpstreamRequest;
+  embeddingsResponse?(json: unknown, model: string): EmbeddingsResult;
+  modelsRequest(): UpstreamRequest;
+  /** Model ids from the provider's model list reply. */
+  modelsResponse(json: unknown): string[];
+  /** Maps an error reply to a GatewayError; the upstream body never reaches the client verbatim. */
+  error(status: number, body: string): GatewayError;
+}

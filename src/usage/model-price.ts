@@ -1,0 +1,135 @@
+import { parseDecimal, toScaledInteger } from './decimal.ts';
+
+/**
+ * Prices are held as integer femto-dollars (1e-15 USD): per token for token rates, per request for
+ * flat fees. A rate of X USD per million tokens is X × 1e9 femto-dollars per token, so any rate
+ * quoted with up to 9 decimal places is exact and `tokens × rate` never rounds.
+ */
+export const FEMTO_USD_DECIMALS = 15;
+const PER_MTOK_DECIMALS = 9;
+
+/**
+ * Rates that replace the model's base rates when a request's input size falls in this tier; a rate
+ * the tier omits keeps its base value.
+ */
+export interface PriceTier {
+  /** Inclusive upper bound on the request's total input tokens; the last tier may be `Infinity`. */
+  upToTokens: number;
+  input: bigint;
+  output: bigint;
+  cachedInput?: bigint;
+  cacheWrite?: bigint;
+  reasoningOutput?: bigint;
+}
+
+/** A model's prices, token rates in femto-dollars per token. */
+export interface ModelPrice {
+  input: bigint;
+  output: bigint;
+  /** Rate for input tokens read from the prompt cache; absent: unknown (priced as `input`). */
+  cachedInput?: bigint;
+  /** Rate for input tokens written to the prompt cache; absent: unknown (priced as `input`). */
+  cacheWrite?: bigint;
+  /** Rate for reasoning output tokens; absent: billed as ordinary output. */
+  reasoningOutput?: bigint;
+  /** Flat fee per request, femto-dollars. */
+  perRequest?: bigint;
+  /** Tiers by input size, ascending `upToTokens`. */
+  tiers?: PriceTier[];
+  /** Where the price comes from (an operator override, a URL, the package's provider/model). */
+  source: string;
+}
+
+/** Femto-dollars per token from a USD-per-million-tokens decimal; throws unless exact. */
+export function ratePerMTok(usdPerMTok: number | string, round = false): bigint {
+  const rate = toScaledInteger(parseDecimal(usdPerMTok), PER_MTOK_DECIMALS, round);
+  if (rate < 0n) throw new RangeError(`negative price: ${usdPerMTok}`);
+  return rate;
+}
+
+/** Femto-dollars from a USD decimal (a per-request fee); throws unless exact. */
+export function femtoUsd(usd: number | string): bigint {
+  const amount = toScaledInteger(parseDecimal(usd), FEMTO_USD_DECIMALS);
+  if (amount < 0n) throw new RangeError(`negative price: ${usd}`);
+  return amount;
+}
+
+/** Tier for a request with `inputTokens` input: the smallest bound ≥ it, else the largest tier. */
+export function tierFor(tiers: readonly PriceTier[], inputTokens: number): PriceTier | undefined {
+  return tiers.find((t) => t.upToTokens >= inputTokens) ?? tiers[tiers.length - 1];
+}
+
+/** Price rules active during part of the time; the package uses them for launch dates and off-peak hours. */
+export type PriceConstraint =
+  | { kind: 'from'; startMs: number }
+  /** UTC seconds of the day; `endSec < startSec` wraps past midnight. */
+  | { kind: 'daily'; startSec: number; endSec: number };
+
+export interface ScheduledPrice {
+  constraint?: PriceConstraint;
+  price: ModelPrice;
+}
+
+/**
+ * A model's prices over time, in the package's order: the first entry is the default, and the
+ * last entry whose constraint holds wins.
+ */
+export type PriceSchedule = readonly ScheduledPrice[];
+
+export function priceAt(schedule: PriceSchedule, at: Date): ModelPrice | null {
+  const ms = at.getTime();
+  const secondOfDay = (((ms / 1000) % 86_400) + 86_400) % 86_400;
+  for (let i = schedule.length - 1; i >= 0; i--) {
+    const { constraint, price } = schedule[i]!;
+    if (!constraint) return price;
+    if (constraint.kind === 'from' ? ms >= constraint.startMs : inDailyWindow(constraint, secondOfDay)) return price;
+  }
+  return schedule[0]?.price ?? null;
+}
+
+function inDailyWindow(c: { startSec: number; endSec: number }, second: number): boolean {
+  return c.endSec < c.startSec ? second >= c.startSec || second < c.endSec : second >= c.startSec && second < c.endSec;
+}
+
+/** A price in the original gateway's field names (USD per million tokens; `per_request` in USD). */
+export interface PriceFields {
+  input_per_mtok: number | string;
+  output_per_mtok: number | string;
+  cached_input_per_mtok?: number | string;
+  cache_write_per_mtok?: number | string;
+  reasoning_output_per_mtok?: number | string;
+  per_request?: number | string;
+  tiers?: readonly TierFields[];
+}
+
+export interface TierFields {
+  up_to_tokens: number;
+  input_per_mtok: number | string;
+  output_per_mtok: number | string;
+  cached_input_per_mtok?: number | string;
+  cache_write_per_mtok?: number | string;
+  reasoning_output_per_mtok?: number | string;
+}
+
+/** Converts exactly; throws on a malformed, negative or over-precise rate. */
+export function priceFromFields(fields: PriceFields, source: string): ModelPrice {
+  const price: ModelPrice = { ...optionalRates(fields), input: ratePerMTok(fields.input_per_mtok), output: ratePerMTok(fields.output_per_mtok), source };
+  if (fields.per_request !== undefined) price.perRequest = femtoUsd(fields.per_request);
+  if (fields.tiers?.length) {
+    price.tiers = fields.tiers
+      .map((t): PriceTier => {
+        if (!Number.isSafeInteger(t.up_to_tokens) || t.up_to_tokens <= 0) throw new RangeError(`bad up_to_tokens: ${t.up_to_tokens}`);
+        return { ...optionalRates(t), upToTokens: t.up_to_tokens, input: ratePerMTok(t.input_per_mtok), output: ratePerMTok(t.output_per_mtok) };
+      })
+      .sort((a, b) => a.upToTokens - b.upToTokens);
+  }
+  return price;
+}
+
+function optionalRates(f: Omit<TierFields, 'up_to_tokens'>): Pick<ModelPrice, 'cachedInput' | 'cacheWrite' | 'reasoningOutput'> {
+  const rates: Pick<ModelPrice, 'cachedInput' | 'cacheWrite' | 'reasoningOutput'> = {};
+  if (f.cached_input_per_mtok !== undefined) rates.cachedInput = ratePerMTok(f.cached_input_per_mtok);
+  if (f.cache_write_per_mtok !== undefined) rates.cacheWrite = ratePerMTok(f.cache_write_per_mtok);
+  if (f.reasoning_output_per_mtok !== undefined) rates.reasoningOutput = ratePerMTok(f.reasoning_output_per_mtok);
+  return rates;
+}

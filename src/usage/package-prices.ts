@@ -1,0 +1,119 @@
+import {
+  calcPrice,
+  type ModelInfo,
+  type ModelPrice as PackageModelPrice,
+  type StartDateConstraint,
+  type TimeOfDateConstraint,
+} from '@pydantic/genai-prices';
+import type { ProviderType } from '../providers/types.ts';
+import { ratePerMTok, type ModelPrice, type PriceConstraint, type PriceSchedule, type PriceTier } from './model-price.ts';
+
+/** Our provider types as @pydantic/genai-prices names them; types missing here have no data there. */
+const packageProviderIds: Partial<Record<ProviderType, string>> = {
+  openai: 'openai',
+  anthropic: 'anthropic',
+  gemini: 'google',
+  groq: 'groq',
+  fireworks: 'fireworks',
+  openrouter: 'openrouter',
+  deepseek: 'deepseek',
+  zai: 'zai',
+  xai: 'x-ai',
+  minimax: 'minimax',
+};
+
+/**
+ * The package's price keys we charge. The rest (audio, images, web searches, 1h cache writes,
+ * per-request fees of providers we do not route to) we do not meter.
+ */
+const tokenRateKeys = {
+  input: 'input_mtok',
+  output: 'output_mtok',
+  cachedInput: 'cache_read_mtok',
+  cacheWrite: 'cache_write_mtok',
+  reasoningOutput: 'output_reasoning_mtok',
+} as const;
+type RateField = keyof typeof tokenRateKeys;
+
+interface PackageTiered {
+  base: number;
+  tiers: { start: number; price: number }[];
+}
+
+/**
+ * The package's schedule for the first model id in `candidates` that its matcher (which also
+ * handles dated snapshots and aliases) resolves for this provider type; null when none does.
+ */
+export function packageSchedule(providerType: ProviderType, candidates: readonly string[]): PriceSchedule | null {
+  const providerId = packageProviderIds[providerType];
+  if (!providerId) return null;
+  for (const candidate of candidates) {
+    const match = calcPrice({}, candidate, { providerId });
+    if (match) return toSchedule(match.model, `@pydantic/genai-prices: ${match.provider.id}/${match.model.id}`);
+  }
+  return null;
+}
+
+function toSchedule(model: ModelInfo, source: string): PriceSchedule | null {
+  const entries = Array.isArray(model.prices) ? model.prices : [{ prices: model.prices }];
+  const schedule = [];
+  for (const entry of entries) {
+    const price = toModelPrice(entry.prices, source);
+    if (!price) return null;
+    schedule.push(entry.constraint ? { constraint: toConstraint(entry.constraint), price } : { price });
+  }
+  return schedule;
+}
+
+function toConstraint(c: StartDateConstraint | TimeOfDateConstraint): PriceConstraint {
+  if (c.type === 'start_date') return { kind: 'from', startMs: Date.parse(`${c.start_date}T00:00:00Z`) };
+  return { kind: 'daily', startSec: utcSecondOfDay(c.start_time), endSec: utcSecondOfDay(c.end_time) };
+}
+
+function utcSecondOfDay(time: string): number {
+  const m = /^(\d{2}):(\d{2}):(\d{2}(?:\.\d+)?)(Z|([+-])(\d{2}):(\d{2}))$/.exec(time);
+  if (!m) throw new RangeError(`bad time of day in price data: ${time}`);
+  const local = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+  const offset = m[4] === 'Z' ? 0 : (m[5] === '-' ? -1 : 1) * (Number(m[6]) * 3600 + Number(m[7]) * 60);
+  return (((local - offset) % 86_400) + 86_400) % 86_400;
+}
+
+/**
+ * The package prices by `input_tokens` including cache reads and writes, with tiers applying when
+ * input exceeds a tier's `start`: the same basis as our `inputTokens` and "smallest bound ≥ input".
+ * Its rates are JSON number literals; a few are float renderings of repeating fractions
+ * (0.08333333333333334), which have no exact decimal and are rounded to the femto-dollar.
+ */
+function toModelPrice(prices: PackageModelPrice, source: string): ModelPrice | null {
+  const values: Partial<Record<RateField, number | PackageTiered>> = {};
+  for (const [field, key] of Object.entries(tokenRateKeys) as [RateField, string][]) {
+    const value = prices[key];
+    if (value !== undefined) values[field] = value as number | PackageTiered;
+  }
+  // Without a text input rate the model is billed in other units (audio hours, images).
+  if (values.input === undefined) return null;
+  const bounds = [...new Set(Object.values(values).flatMap((v) => (typeof v === 'number' ? [] : v.tiers.map((t) => t.start))))].sort(
+    (a, b) => a - b,
+  );
+  // Only embedding models lack an output rate; they produce no output tokens.
+  const ratesIn = (segment: number) => {
+    const rates: Partial<Record<RateField, bigint>> = {};
+    for (const [field, value] of Object.entries(values) as [RateField, number | PackageTiered][]) {
+      rates[field] = ratePerMTok(rateInSegment(value, segment, bounds), true);
+    }
+    return { ...rates, input: rates.input!, output: rates.output ?? 0n };
+  };
+  const price: ModelPrice = { ...ratesIn(0), source };
+  if (bounds.length > 0) price.tiers = [...bounds, Infinity].map((upToTokens, segment): PriceTier => ({ ...ratesIn(segment), upToTokens }));
+  return price;
+}
+
+/** Rate in force for inputs in segment `segment` (segment 0: up to the first bound). */
+function rateInSegment(value: number | PackageTiered, segment: number, bounds: readonly number[]): number {
+  if (typeof value === 'number') return value;
+  if (segment === 0) return value.base;
+  const lowerBound = bounds[segment - 1]!;
+  let rate = value.base;
+  for (const tier of value.tiers) if (tier.start <= lowerBound) rate = tier.price;
+  return rate;
+}

@@ -1,0 +1,107 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+
+const yamlFile = (text: string) => {
+  const path = join(mkdtempSync(join(tmpdir(), 'gomodel-config-')), 'config.yaml');
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('providers from the environment', () => {
+  it('discovers every type by its key, with default base URLs, in a stable order', () => {
+    const c = loadConfig({ GEMINI_API_KEY: 'g', OPENAI_API_KEY: 'o', ANTHROPIC_API_KEY: 'a', OPENCODE_GO_API_KEY: 'oc', ZAI_API_KEY: 'z' });
+    expect(c.providers.map((p) => [p.name, p.type, p.baseUrl])).toEqual([
+      ['openai', 'openai', 'https://api.openai.com/v1'],
+      ['anthropic', 'anthropic', 'https://api.anthropic.com/v1'],
+      ['gemini', 'gemini', 'https://generativelanguage.googleapis.com/v1beta'],
+      ['zai', 'zai', 'https://api.z.ai/api/paas/v4'],
+      ['opencode_go', 'opencode_go', 'https://opencode.ai/zen/go/v1'],
+    ]);
+  });
+
+  it('names suffixed instances type-suffix and reads their base URL and model list', () => {
+    const c = loadConfig({
+      OPENAI_API_KEY: 'o',
+      OPENAI_EAST_API_KEY: 'e',
+      OPENAI_EAST_BASE_URL: 'https://east.example.com/v1/',
+      OPENAI_EAST_MODELS: 'gpt-4o, gpt-4o-mini',
+      OPENAI_API_KEY_2: 'rotation keys are not instances',
+    });
+    expect(c.providers.map((p) => p.name)).toEqual(['openai', 'openai-east']);
+    expect(c.providers[1]).toEqual({ name: 'openai-east', type: 'openai', apiKey: 'e', baseUrl: 'https://east.example.com/v1', models: ['gpt-4o', 'gpt-4o-mini'] });
+  });
+
+  it('enables a keyless provider by its base URL (Ollama, a local mock)', () => {
+    const c = loadConfig({ OLLAMA_BASE_URL: 'http://127.0.0.1:11434/v1', OPENAI_BASE_URL: 'http://127.0.0.1:9999/v1' });
+    expect(c.providers.map((p) => [p.name, p.apiKey])).toEqual([['openai', ''], ['ollama', '']]);
+  });
+
+  it('requires ORACLE_BASE_URL with ORACLE_API_KEY', () => {
+    expect(() => loadConfig({ ORACLE_API_KEY: 'k' })).toThrow(/ORACLE_BASE_URL is required/);
+  });
+
+  it('rejects a base URL that is not http(s)', () => {
+    expect(() => loadConfig({ GROQ_API_KEY: 'k', GROQ_BASE_URL: 'ftp://x' })).toThrow(/must start with http/);
+  });
+});
+
+describe('config.yaml', () => {
+  it('adds providers, expands ${VAR} and ${VAR:-default}, and lets the environment win', () => {
+    const path = yamlFile(`
+providers:
+  openai:
+    api_key: \${YAML_KEY}
+    base_url: https://yaml.example.com/v1
+  local-llama:
+    type: ollama
+    base_url: \${LLAMA_URL:-http://127.0.0.1:11434/v1}
+    models: [llama3.2, { id: qwen3, pricing: { input_per_mtok: 0.1, output_per_mtok: 0.2 } }]
+tagging:
+  headers:
+    - header: X-Team
+      prefix: "team:"
+`);
+    const c = loadConfig({ GOMODEL_CONFIG: path, YAML_KEY: 'from-yaml', OPENAI_BASE_URL: 'https://env.example.com/v1' });
+    expect(c.providers.find((p) => p.name === 'openai')).toMatchObject({ apiKey: 'from-yaml', baseUrl: 'https://env.example.com/v1' });
+    expect(c.providers.find((p) => p.name === 'local-llama')).toMatchObject({ type: 'ollama', baseUrl: 'http://127.0.0.1:11434/v1', models: ['llama3.2', 'qwen3'] });
+    expect(c.pricing).toEqual([{ provider: 'local-llama', model: 'qwen3', input_per_mtok: 0.1, output_per_mtok: 0.2 }]);
+    expect(c.tagging).toEqual([{ header: 'x-team', prefix: 'team:', delimiter: ',' }]);
+  });
+
+  it('rejects unknown top-level keys and unknown provider types', () => {
+    expect(() => loadConfig({ GOMODEL_CONFIG: yamlFile('provider: {}\n') })).toThrow(/unknown top-level key "provider"/);
+    expect(() => loadConfig({ GOMODEL_CONFIG: yamlFile('providers:\n  x:\n    type: nope\n    api_key: k\n') })).toThrow(/unknown type "nope"/);
+  });
+});
+
+describe('tagging and budgets', () => {
+  it('reads TAGGING_HEADER_<n> rules in order and refuses credential headers', () => {
+    const c = loadConfig({ TAGGING_HEADER_2: 'X-B', TAGGING_HEADER_1: 'X-A', TAGGING_HEADER_1_DELIMITER: ';' });
+    expect(c.tagging.map((t) => [t.header, t.delimiter])).toEqual([['x-a', ';'], ['x-b', ',']]);
+    expect(() => loadConfig({ TAGGING_HEADER_1: 'Authorization' })).toThrow(/credentials/);
+  });
+
+  it('reads SET_BUDGET_<PATH> with __ separating path segments', () => {
+    const c = loadConfig({ SET_BUDGET_TEAM__ALPHA: 'daily=10,weekly=50', SET_BUDGET_: 'monthly=1000' });
+    expect(c.budgets.definitions).toEqual([
+      { userPath: '/team/alpha', periodSeconds: 86_400, amount: 10 },
+      { userPath: '/team/alpha', periodSeconds: 604_800, amount: 50 },
+      { userPath: '/', periodSeconds: 2_592_000, amount: 1000 },
+    ]);
+    expect(() => loadConfig({ SET_BUDGET_X: 'fortnightly=5' })).toThrow(/period must be/);
+    expect(() => loadConfig({ SET_BUDGET_X: 'daily=-5' })).toThrow(/amount must be a positive/);
+  });
+});
+
+describe('scalar settings', () => {
+  it('parses durations and sizes and rejects nonsense with the variable name', () => {
+    const c = loadConfig({ HTTP_TIMEOUT: '90s', USAGE_FLUSH_INTERVAL: '250ms', BODY_SIZE_LIMIT: '2M', RETRY_MAX_RETRIES: '0' });
+    expect([c.http.timeoutMs, c.usage.flushIntervalMs, c.bodySizeLimit, c.retry.maxRetries]).toEqual([90_000, 250, 2 * 1024 * 1024, 0]);
+    expect(() => loadConfig({ HTTP_TIMEOUT: 'soon' })).toThrow(/HTTP_TIMEOUT/);
+    expect(() => loadConfig({ PORT: '70000' })).toThrow(/PORT/);
+    expect(() => loadConfig({ BUDGET_UNKNOWN_PRICE: 'maybe' })).toThrow(/BUDGET_UNKNOWN_PRICE/);
+  });
+});
