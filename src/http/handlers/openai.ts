@@ -89,6 +89,16 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     recorder.record(usageRecord(c, prices));
   }
 
+  /** Times a proxied request for the metrics and writes its access-log line when it ends. */
+  function track(r: Route, endpoint: string, stream: boolean, requestId: string): (status: number) => void {
+    const started = performance.now();
+    const done = metrics.request(r.entry.config.name, r.model, endpoint, stream);
+    return (status) => {
+      done(status);
+      deps.log.info({ requestId, provider: r.entry.config.name, model: r.model, endpoint, stream, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'proxied');
+    };
+  }
+
   /** Sends the request; an error reply becomes the provider's mapped GatewayError. */
   async function call(r: Route, ctx: HandlerContext, request: ReturnType<Route['entry']['adapter']['chatRequest']>, retry: boolean): Promise<Exchange> {
     const ex = await upstream.send(r.entry.config, request, ctx.signal, retry);
@@ -196,7 +206,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const r = route(body);
     const stream = body.stream === true;
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens };
-    const done = metrics.request(r.entry.config.name, r.model, '/v1/chat/completions', stream);
+    const done = track(r, '/v1/chat/completions', stream, ctx.requestId);
     let status = 200;
     try {
       const ex = await call(r, ctx, r.entry.adapter.chatRequest(body, cctx), !stream);
@@ -245,7 +255,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     }
     // Read before the adapter builds the provider request from the body.
     const encoding = body.encoding_format;
-    const done = metrics.request(config.name, r.model, '/v1/embeddings', false);
+    const done = track(r, '/v1/embeddings', false, ctx.requestId);
     let status = 200;
     try {
       const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.signal, true);
