@@ -438,6 +438,389 @@ export const usage_UserPathUsageSchema = {
     }
 } as const;
 
+export const admin_budgetStatusResponseSchema = {
+    type: 'object',
+    description: 'A budget and its live status in the current period. Costs in USD; `spent` is the settled cost of uncached provider calls in the subtree since `period_start`; `remaining` may be negative; `usage_ratio` is unclamped.',
+    properties: {
+        amount: {
+            type: 'number'
+        },
+        created_at: {
+            type: 'string'
+        },
+        has_usage: {
+            type: 'boolean'
+        },
+        last_reset_at: {
+            type: 'string'
+        },
+        period_end: {
+            type: 'string'
+        },
+        period_label: {
+            type: 'string'
+        },
+        period_ratio: {
+            type: 'number'
+        },
+        period_seconds: {
+            type: 'integer'
+        },
+        period_start: {
+            type: 'string'
+        },
+        remaining: {
+            type: 'number'
+        },
+        source: {
+            type: 'string'
+        },
+        spent: {
+            type: 'number'
+        },
+        updated_at: {
+            type: 'string'
+        },
+        usage_ratio: {
+            type: 'number'
+        },
+        user_path: {
+            type: 'string'
+        },
+        reserved: {
+            type: 'number',
+            description: 'gomodel-ts addition: worst-case cost held by requests in flight (not part of `spent`).'
+        }
+    }
+} as const;
+
+export const admin_budgetListResponseSchema = {
+    type: 'object',
+    properties: {
+        budgets: {
+            type: 'array',
+            items: {
+                $ref: '#/components/schemas/admin.budgetStatusResponse'
+            }
+        },
+        server_time: {
+            type: 'string'
+        }
+    },
+    example: {
+        server_time: '2026-11-22T10:00:00Z',
+        budgets: [
+            {
+                user_path: '/team/alpha',
+                period_seconds: 86400,
+                period_label: 'daily',
+                amount: 10,
+                source: 'manual',
+                created_at: '2026-11-01T08:00:00Z',
+                updated_at: '2026-11-01T08:00:00Z',
+                period_start: '2026-11-22T00:00:00Z',
+                period_end: '2026-11-23T00:00:00Z',
+                spent: 2.5,
+                reserved: 0.02,
+                has_usage: true,
+                remaining: 7.5,
+                usage_ratio: 0.25,
+                period_ratio: 0.4167
+            }
+        ]
+    }
+} as const;
+
+export const admin_budgetKeyRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Exactly one of `period` (hourly, daily, weekly, monthly) and `period_seconds` (a custom window).',
+    properties: {
+        period: {
+            type: 'string',
+            example: 'daily'
+        },
+        period_seconds: {
+            type: 'integer',
+            minimum: 1
+        }
+    }
+} as const;
+
+export const admin_upsertBudgetRequestSchema = {
+    type: 'object',
+    required: [
+        'amount',
+        'budget_key'
+    ],
+    additionalProperties: false,
+    properties: {
+        user_path: {
+            type: 'string',
+            description: 'Subtree the budget covers; default `/`.'
+        },
+        budget_key: {
+            $ref: '#/components/schemas/admin.budgetKeyRequest'
+        },
+        amount: {
+            type: 'number',
+            description: 'USD per period, greater than 0.'
+        }
+    },
+    example: {
+        user_path: '/team/alpha',
+        budget_key: {
+            period: 'daily'
+        },
+        amount: 10
+    }
+} as const;
+
+export const admin_deleteBudgetRequestSchema = {
+    type: 'object',
+    required: [
+        'budget_key'
+    ],
+    additionalProperties: false,
+    properties: {
+        user_path: {
+            type: 'string'
+        },
+        budget_key: {
+            $ref: '#/components/schemas/admin.budgetKeyRequest'
+        }
+    }
+} as const;
+
+export const admin_resetBudgetRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Exactly one of `period` and `period_seconds`.',
+    properties: {
+        user_path: {
+            type: 'string'
+        },
+        period: {
+            type: 'string'
+        },
+        period_seconds: {
+            type: 'integer',
+            minimum: 1
+        }
+    },
+    example: {
+        user_path: '/team/alpha',
+        period: 'daily'
+    }
+} as const;
+
+export const admin_resetBudgetsRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+        confirmation: {
+            type: 'string',
+            description: 'Must be `reset`.'
+        },
+        confirm: {
+            type: 'string',
+            description: 'Accepted instead of `confirmation`.'
+        }
+    },
+    example: {
+        confirmation: 'reset'
+    }
+} as const;
+
+export const admin_resetBudgetsResponseSchema = {
+    type: 'object',
+    properties: {
+        status: {
+            type: 'string'
+        }
+    },
+    example: {
+        status: 'ok'
+    }
+} as const;
+
+export const budget_SettingsSchema = {
+    type: 'object',
+    description: 'When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.',
+    properties: {
+        daily_reset_hour: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 23
+        },
+        daily_reset_minute: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 59
+        },
+        weekly_reset_weekday: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 6
+        },
+        weekly_reset_hour: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 23
+        },
+        weekly_reset_minute: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 59
+        },
+        monthly_reset_day: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 31
+        },
+        monthly_reset_hour: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 23
+        },
+        monthly_reset_minute: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 59
+        },
+        updated_at: {
+            type: 'string',
+            readOnly: true
+        }
+    },
+    example: {
+        daily_reset_hour: 0,
+        daily_reset_minute: 0,
+        weekly_reset_weekday: 1,
+        weekly_reset_hour: 0,
+        weekly_reset_minute: 0,
+        monthly_reset_day: 1,
+        monthly_reset_hour: 0,
+        monthly_reset_minute: 0,
+        updated_at: '2026-11-01T08:00:00Z'
+    }
+} as const;
+
+export const usage_SelfServiceSummarySchema = {
+    type: 'object',
+    description: 'Usage of the caller\'s path subtree over the window (UTC dates); costs null when no row had a known price.',
+    properties: {
+        start_date: {
+            type: 'string'
+        },
+        end_date: {
+            type: 'string'
+        },
+        total_requests: {
+            type: 'integer'
+        },
+        total_input_tokens: {
+            type: 'integer'
+        },
+        total_output_tokens: {
+            type: 'integer'
+        },
+        total_tokens: {
+            type: 'integer'
+        },
+        uncached_input_tokens: {
+            type: 'integer'
+        },
+        cached_input_tokens: {
+            type: 'integer'
+        },
+        cache_write_input_tokens: {
+            type: 'integer'
+        },
+        total_input_cost: {
+            type: 'number',
+            nullable: true
+        },
+        total_output_cost: {
+            type: 'number',
+            nullable: true
+        },
+        total_cost: {
+            type: 'number',
+            nullable: true
+        }
+    }
+} as const;
+
+export const usage_SelfServiceBudgetSchema = {
+    type: 'object',
+    properties: {
+        user_path: {
+            type: 'string'
+        },
+        period_seconds: {
+            type: 'integer'
+        },
+        period_label: {
+            type: 'string'
+        },
+        amount: {
+            type: 'number'
+        },
+        spent: {
+            type: 'number'
+        },
+        remaining: {
+            type: 'number'
+        },
+        usage_ratio: {
+            type: 'number',
+            description: 'spent / amount, unclamped.'
+        },
+        period_start: {
+            type: 'string'
+        },
+        period_end: {
+            type: 'string'
+        },
+        resets_in_seconds: {
+            type: 'integer'
+        },
+        exceeded: {
+            type: 'boolean'
+        }
+    }
+} as const;
+
+export const usage_SelfServiceStatusSchema = {
+    type: 'object',
+    properties: {
+        user_path: {
+            type: 'string'
+        },
+        server_time: {
+            type: 'string'
+        },
+        usage: {
+            $ref: '#/components/schemas/usage.SelfServiceSummary'
+        },
+        budgets: {
+            type: 'array',
+            items: {
+                $ref: '#/components/schemas/usage.SelfServiceBudget'
+            },
+            description: 'Every budget that applies to the caller\'s path (its own and its ancestors\').'
+        },
+        rate_limits: {
+            type: 'array',
+            items: {
+                type: 'object'
+            },
+            description: 'Always empty: gomodel-ts has no rate limits. Kept for clients of the original gateway.'
+        }
+    }
+} as const;
+
 export const system_HealthSchema = {
     type: 'object',
     required: [
@@ -894,5 +1277,63 @@ export const openai_ModelListSchema = {
                 $ref: '#/components/schemas/openai.Model'
             }
         }
+    }
+} as const;
+
+export const budget_SettingsWritableSchema = {
+    type: 'object',
+    description: 'When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.',
+    properties: {
+        daily_reset_hour: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 23
+        },
+        daily_reset_minute: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 59
+        },
+        weekly_reset_weekday: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 6
+        },
+        weekly_reset_hour: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 23
+        },
+        weekly_reset_minute: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 59
+        },
+        monthly_reset_day: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 31
+        },
+        monthly_reset_hour: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 23
+        },
+        monthly_reset_minute: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 59
+        }
+    },
+    example: {
+        daily_reset_hour: 0,
+        daily_reset_minute: 0,
+        weekly_reset_weekday: 1,
+        weekly_reset_hour: 0,
+        weekly_reset_minute: 0,
+        monthly_reset_day: 1,
+        monthly_reset_hour: 0,
+        monthly_reset_minute: 0,
+        updated_at: '2026-11-01T08:00:00Z'
     }
 } as const;

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, Options as Options2, TDataShape } from './client/index.ts';
-import type { CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListModelsData, ListModelsErrors, ListModelsResponses } from './types.gen.ts';
+import type { CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -67,6 +67,106 @@ export const listModels = <ThrowOnError extends boolean = false>(options?: Optio
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/v1/models',
     ...options
+});
+
+/**
+ * Self-service usage and budget status
+ *
+ * Usage of the caller's user path (the `X-GoModel-User-Path` header, default `/`) over a window of UTC dates, and the live status of every budget that applies to it.
+ */
+export const getUsageStatus = <ThrowOnError extends boolean = false>(options?: Options<GetUsageStatusData, ThrowOnError>) => (options?.client ?? client).get<GetUsageStatusResponses, GetUsageStatusErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/usage',
+    ...options
+});
+
+/**
+ * Delete one budget
+ */
+export const deleteBudget = <ThrowOnError extends boolean = false>(options: Options<DeleteBudgetData, ThrowOnError>) => (options.client ?? client).delete<DeleteBudgetResponses, DeleteBudgetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/budgets',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List budgets with current status
+ */
+export const listBudgets = <ThrowOnError extends boolean = false>(options?: Options<ListBudgetsData, ThrowOnError>) => (options?.client ?? client).get<ListBudgetsResponses, ListBudgetsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/budgets',
+    ...options
+});
+
+/**
+ * Create or update one budget
+ *
+ * Creates the budget of a user path and period, or changes its amount (the period is not reset). The budget becomes `manual`: configuration never overwrites it.
+ */
+export const upsertBudget = <ThrowOnError extends boolean = false>(options: Options<UpsertBudgetData, ThrowOnError>) => (options.client ?? client).put<UpsertBudgetResponses, UpsertBudgetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/budgets',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get budget reset settings
+ */
+export const getBudgetSettings = <ThrowOnError extends boolean = false>(options?: Options<GetBudgetSettingsData, ThrowOnError>) => (options?.client ?? client).get<GetBudgetSettingsResponses, GetBudgetSettingsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/budgets/settings',
+    ...options
+});
+
+/**
+ * Update budget reset settings
+ *
+ * Changes any subset of the reset anchors. Period bounds move at once; spend is re-derived from recorded usage for the new bounds.
+ */
+export const updateBudgetSettings = <ThrowOnError extends boolean = false>(options: Options<UpdateBudgetSettingsData, ThrowOnError>) => (options.client ?? client).put<UpdateBudgetSettingsResponses, UpdateBudgetSettingsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/budgets/settings',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Reset one budget period
+ *
+ * Starts a new period for one budget now: its spend restarts from zero until the natural end of the period.
+ */
+export const resetBudget = <ThrowOnError extends boolean = false>(options: Options<ResetBudgetData, ThrowOnError>) => (options.client ?? client).post<ResetBudgetResponses, ResetBudgetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/budgets/reset-one',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Reset all budget periods
+ */
+export const resetAllBudgets = <ThrowOnError extends boolean = false>(options: Options<ResetAllBudgetsData, ThrowOnError>) => (options.client ?? client).post<ResetAllBudgetsResponses, ResetAllBudgetsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/budgets/reset',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

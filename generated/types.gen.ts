@@ -152,6 +152,151 @@ export type UsageUserPathUsage = {
     total_cost?: number | null;
 };
 
+/**
+ * A budget and its live status in the current period. Costs in USD; `spent` is the settled cost of uncached provider calls in the subtree since `period_start`; `remaining` may be negative; `usage_ratio` is unclamped.
+ */
+export type AdminBudgetStatusResponse = {
+    amount?: number;
+    created_at?: string;
+    has_usage?: boolean;
+    last_reset_at?: string;
+    period_end?: string;
+    period_label?: string;
+    period_ratio?: number;
+    period_seconds?: number;
+    period_start?: string;
+    remaining?: number;
+    source?: string;
+    spent?: number;
+    updated_at?: string;
+    usage_ratio?: number;
+    user_path?: string;
+    /**
+     * gomodel-ts addition: worst-case cost held by requests in flight (not part of `spent`).
+     */
+    reserved?: number;
+};
+
+export type AdminBudgetListResponse = {
+    budgets?: Array<AdminBudgetStatusResponse>;
+    server_time?: string;
+};
+
+/**
+ * Exactly one of `period` (hourly, daily, weekly, monthly) and `period_seconds` (a custom window).
+ */
+export type AdminBudgetKeyRequest = {
+    period?: string;
+    period_seconds?: number;
+};
+
+export type AdminUpsertBudgetRequest = {
+    /**
+     * Subtree the budget covers; default `/`.
+     */
+    user_path?: string;
+    budget_key: AdminBudgetKeyRequest;
+    /**
+     * USD per period, greater than 0.
+     */
+    amount: number;
+};
+
+export type AdminDeleteBudgetRequest = {
+    user_path?: string;
+    budget_key: AdminBudgetKeyRequest;
+};
+
+/**
+ * Exactly one of `period` and `period_seconds`.
+ */
+export type AdminResetBudgetRequest = {
+    user_path?: string;
+    period?: string;
+    period_seconds?: number;
+};
+
+export type AdminResetBudgetsRequest = {
+    /**
+     * Must be `reset`.
+     */
+    confirmation?: string;
+    /**
+     * Accepted instead of `confirmation`.
+     */
+    confirm?: string;
+};
+
+export type AdminResetBudgetsResponse = {
+    status?: string;
+};
+
+/**
+ * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
+ */
+export type BudgetSettings = {
+    daily_reset_hour?: number;
+    daily_reset_minute?: number;
+    weekly_reset_weekday?: number;
+    weekly_reset_hour?: number;
+    weekly_reset_minute?: number;
+    monthly_reset_day?: number;
+    monthly_reset_hour?: number;
+    monthly_reset_minute?: number;
+    readonly updated_at?: string;
+};
+
+/**
+ * Usage of the caller's path subtree over the window (UTC dates); costs null when no row had a known price.
+ */
+export type UsageSelfServiceSummary = {
+    start_date?: string;
+    end_date?: string;
+    total_requests?: number;
+    total_input_tokens?: number;
+    total_output_tokens?: number;
+    total_tokens?: number;
+    uncached_input_tokens?: number;
+    cached_input_tokens?: number;
+    cache_write_input_tokens?: number;
+    total_input_cost?: number | null;
+    total_output_cost?: number | null;
+    total_cost?: number | null;
+};
+
+export type UsageSelfServiceBudget = {
+    user_path?: string;
+    period_seconds?: number;
+    period_label?: string;
+    amount?: number;
+    spent?: number;
+    remaining?: number;
+    /**
+     * spent / amount, unclamped.
+     */
+    usage_ratio?: number;
+    period_start?: string;
+    period_end?: string;
+    resets_in_seconds?: number;
+    exceeded?: boolean;
+};
+
+export type UsageSelfServiceStatus = {
+    user_path?: string;
+    server_time?: string;
+    usage?: UsageSelfServiceSummary;
+    /**
+     * Every budget that applies to the caller's path (its own and its ancestors').
+     */
+    budgets?: Array<UsageSelfServiceBudget>;
+    /**
+     * Always empty: gomodel-ts has no rate limits. Kept for clients of the original gateway.
+     */
+    rate_limits?: Array<{
+        [key: string]: unknown;
+    }>;
+};
+
 export type SystemHealth = {
     status: 'ok';
 };
@@ -311,6 +456,20 @@ export type OpenaiModelList = {
 };
 
 /**
+ * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
+ */
+export type BudgetSettingsWritable = {
+    daily_reset_hour?: number;
+    daily_reset_minute?: number;
+    weekly_reset_weekday?: number;
+    weekly_reset_hour?: number;
+    weekly_reset_minute?: number;
+    monthly_reset_day?: number;
+    monthly_reset_hour?: number;
+    monthly_reset_minute?: number;
+};
+
+/**
  * Number of days (default 30)
  */
 export type Days = number;
@@ -449,6 +608,10 @@ export type CreateChatCompletionErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
+     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     */
+    403: CoreOpenAiErrorEnvelope;
+    /**
      * Unknown model
      */
     404: CoreOpenAiErrorEnvelope;
@@ -457,7 +620,7 @@ export type CreateChatCompletionErrors = {
      */
     413: CoreOpenAiErrorEnvelope;
     /**
-     * Upstream rate limit or budget exceeded
+     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
     /**
@@ -469,7 +632,7 @@ export type CreateChatCompletionErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider or dependency unavailable
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -512,6 +675,10 @@ export type CreateEmbeddingErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
+     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     */
+    403: CoreOpenAiErrorEnvelope;
+    /**
      * Unknown model
      */
     404: CoreOpenAiErrorEnvelope;
@@ -520,7 +687,7 @@ export type CreateEmbeddingErrors = {
      */
     413: CoreOpenAiErrorEnvelope;
     /**
-     * Upstream rate limit or budget exceeded
+     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
     /**
@@ -532,7 +699,7 @@ export type CreateEmbeddingErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider or dependency unavailable
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -580,6 +747,301 @@ export type ListModelsResponses = {
 };
 
 export type ListModelsResponse = ListModelsResponses[keyof ListModelsResponses];
+
+export type GetUsageStatusData = {
+    body?: never;
+    headers?: {
+        /**
+         * The path whose usage and budgets to report.
+         */
+        'X-GoModel-User-Path'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Number of days (default 30)
+         */
+        days?: number;
+        /**
+         * Start date (YYYY-MM-DD)
+         */
+        start_date?: string;
+        /**
+         * End date (YYYY-MM-DD)
+         */
+        end_date?: string;
+    };
+    url: '/v1/usage';
+};
+
+export type GetUsageStatusErrors = {
+    /**
+     * Invalid request
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Usage storage unavailable
+     */
+    503: CoreOpenAiErrorEnvelope;
+};
+
+export type GetUsageStatusError = GetUsageStatusErrors[keyof GetUsageStatusErrors];
+
+export type GetUsageStatusResponses = {
+    /**
+     * OK
+     */
+    200: UsageSelfServiceStatus;
+};
+
+export type GetUsageStatusResponse = GetUsageStatusResponses[keyof GetUsageStatusResponses];
+
+export type DeleteBudgetData = {
+    /**
+     * Budget key
+     */
+    body: AdminDeleteBudgetRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/budgets';
+};
+
+export type DeleteBudgetErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * No such budget
+     */
+    404: CoreGatewayError;
+    /**
+     * Service Unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteBudgetError = DeleteBudgetErrors[keyof DeleteBudgetErrors];
+
+export type DeleteBudgetResponses = {
+    /**
+     * OK
+     */
+    200: AdminBudgetListResponse;
+};
+
+export type DeleteBudgetResponse = DeleteBudgetResponses[keyof DeleteBudgetResponses];
+
+export type ListBudgetsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/budgets';
+};
+
+export type ListBudgetsErrors = {
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Service Unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ListBudgetsError = ListBudgetsErrors[keyof ListBudgetsErrors];
+
+export type ListBudgetsResponses = {
+    /**
+     * OK
+     */
+    200: AdminBudgetListResponse;
+};
+
+export type ListBudgetsResponse = ListBudgetsResponses[keyof ListBudgetsResponses];
+
+export type UpsertBudgetData = {
+    /**
+     * Budget key and amount
+     */
+    body: AdminUpsertBudgetRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/budgets';
+};
+
+export type UpsertBudgetErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Service Unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpsertBudgetError = UpsertBudgetErrors[keyof UpsertBudgetErrors];
+
+export type UpsertBudgetResponses = {
+    /**
+     * OK
+     */
+    200: AdminBudgetListResponse;
+};
+
+export type UpsertBudgetResponse = UpsertBudgetResponses[keyof UpsertBudgetResponses];
+
+export type GetBudgetSettingsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/budgets/settings';
+};
+
+export type GetBudgetSettingsErrors = {
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Service Unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type GetBudgetSettingsError = GetBudgetSettingsErrors[keyof GetBudgetSettingsErrors];
+
+export type GetBudgetSettingsResponses = {
+    /**
+     * OK
+     */
+    200: BudgetSettings;
+};
+
+export type GetBudgetSettingsResponse = GetBudgetSettingsResponses[keyof GetBudgetSettingsResponses];
+
+export type UpdateBudgetSettingsData = {
+    body: BudgetSettingsWritable;
+    path?: never;
+    query?: never;
+    url: '/admin/budgets/settings';
+};
+
+export type UpdateBudgetSettingsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Service Unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpdateBudgetSettingsError = UpdateBudgetSettingsErrors[keyof UpdateBudgetSettingsErrors];
+
+export type UpdateBudgetSettingsResponses = {
+    /**
+     * OK
+     */
+    200: BudgetSettings;
+};
+
+export type UpdateBudgetSettingsResponse = UpdateBudgetSettingsResponses[keyof UpdateBudgetSettingsResponses];
+
+export type ResetBudgetData = {
+    /**
+     * Budget key
+     */
+    body: AdminResetBudgetRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/budgets/reset-one';
+};
+
+export type ResetBudgetErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * No such budget
+     */
+    404: CoreGatewayError;
+    /**
+     * Service Unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ResetBudgetError = ResetBudgetErrors[keyof ResetBudgetErrors];
+
+export type ResetBudgetResponses = {
+    /**
+     * OK
+     */
+    200: AdminBudgetListResponse;
+};
+
+export type ResetBudgetResponse = ResetBudgetResponses[keyof ResetBudgetResponses];
+
+export type ResetAllBudgetsData = {
+    /**
+     * Reset confirmation
+     */
+    body: AdminResetBudgetsRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/budgets/reset';
+};
+
+export type ResetAllBudgetsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Service Unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ResetAllBudgetsError = ResetAllBudgetsErrors[keyof ResetAllBudgetsErrors];
+
+export type ResetAllBudgetsResponses = {
+    /**
+     * OK
+     */
+    200: AdminResetBudgetsResponse;
+};
+
+export type ResetAllBudgetsResponse = ResetAllBudgetsResponses[keyof ResetAllBudgetsResponses];
 
 export type GetUsageSummaryData = {
     body?: never;

@@ -1,15 +1,18 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { BudgetGuard } from './budgets/guard.ts';
+import { BudgetStore } from './budgets/store.ts';
 import type { Config } from './config.ts';
-import type { Sql } from './db/sql.ts';
+import { connect, type Sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
 import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
+import { budgetHandlers } from './http/handlers/budgets.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
 import { systemHandlers } from './http/handlers/system.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
-import { createHttpServer } from './http/server.ts';
+import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
 import { ProviderRegistry } from './providers/registry.ts';
 import { Upstream } from './providers/upstream.ts';
@@ -21,13 +24,29 @@ export interface Gateway {
   server: Server;
   recorder: UsageRecorder;
   registry: ProviderRegistry;
+  /** null when BUDGETS_ENABLED=false. */
+  guard: BudgetGuard | null;
   url: string;
   /** Stops accepting connections, waits for in-flight requests, drains usage rows. */
   close(): Promise<void>;
 }
 
+/**
+ * Runs a start-up step again after a moment when it fails: the first query on a pool whose
+ * connections the database just terminated (a restart, a failover) fails once.
+ */
+async function retryOnce<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch {
+    await new Promise((r) => setTimeout(r, 500));
+    return step();
+  }
+}
+
 /** Wires services and handlers onto a migrated database and starts listening. */
-export async function startGateway(config: Readonly<Config>, sql: Sql, log: Logger): Promise<Gateway> {
+export async function startGateway(config: Readonly<Config>, database: { url: string; sql: Sql }, log: Logger): Promise<Gateway> {
+  const { sql } = database;
   if (!config.masterKey) {
     log.warn('GOMODEL_MASTER_KEY is not set: every endpoint, including /admin, is open to anyone who can reach this port');
   }
@@ -51,6 +70,30 @@ export async function startGateway(config: Readonly<Config>, sql: Sql, log: Logg
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log);
   await registry.start(config.modelsRefreshMs);
   const metrics = config.metrics.enabled ? createMetrics(() => recorder.stats) : disabledMetrics;
+  const prices = new PriceBook(config.pricing);
+  const attribute = createAttribution(config.userPathHeader, config.tagging);
+  const queries = new UsageQueries(sql);
+
+  const budgetStore = new BudgetStore(sql);
+  let budgetSql: Sql | null = null;
+  let guard: BudgetGuard | null = null;
+  if (config.budgets.enabled) {
+    await retryOnce(() => budgetStore.reconcile(config.budgets.definitions));
+    budgetSql = connect(database.url, 4, { asyncCommit: true });
+    guard = new BudgetGuard(
+      budgetSql,
+      budgetStore,
+      prices,
+      {
+        unknownPrice: config.budgets.unknownPrice,
+        reservationTtlMs: config.budgets.reservationTtlMs,
+        defaultOutputTokens: config.budgets.maxOutputTokens,
+        anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
+      },
+      log,
+    );
+    await retryOnce(() => guard!.start());
+  }
 
   const handlers = {
     ...systemHandlers(sql),
@@ -58,30 +101,39 @@ export async function startGateway(config: Readonly<Config>, sql: Sql, log: Logg
       registry,
       upstream,
       recorder,
-      prices: new PriceBook(config.pricing),
+      prices,
       metrics,
       log,
-      attribute: createAttribution(config.userPathHeader, config.tagging),
+      attribute,
+      guard,
       includeUsage: config.usage.enforceReturningUsage,
       anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     }),
-    ...usageHandlers(new UsageQueries(sql)),
+    ...usageHandlers(queries),
+    ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
   } satisfies Handlers;
+
+  /** Routes outside the contract, tried in order before openapi-backend. */
+  const extraRoutes: ExtraRoute[] = [];
+  if (config.metrics.enabled) {
+    extraRoutes.push(async (req, res, path) => {
+      if (path !== config.metrics.path || req.method !== 'GET') return false;
+      const text = await metrics.render();
+      res.writeHead(200, { 'Content-Type': metrics.contentType });
+      res.end(text);
+      return true;
+    });
+  }
 
   const server = await createHttpServer(handlers, {
     log,
     bodySizeLimit: config.bodySizeLimit,
     authenticate: createAuthenticator(config.masterKey),
     adminEnabled: config.adminEndpointsEnabled,
-    extraRoutes: config.metrics.enabled
-      ? async (req, res, path) => {
-          if (path !== config.metrics.path || req.method !== 'GET') return false;
-          const text = await metrics.render();
-          res.writeHead(200, { 'Content-Type': metrics.contentType });
-          res.end(text);
-          return true;
-        }
-      : undefined,
+    extraRoutes: async (req, res, path) => {
+      for (const route of extraRoutes) if (await route(req, res, path)) return true;
+      return false;
+    },
   });
   await new Promise<void>((done) => server.listen(config.port, done));
   const { port } = server.address() as AddressInfo;
@@ -91,6 +143,7 @@ export async function startGateway(config: Readonly<Config>, sql: Sql, log: Logg
     server,
     recorder,
     registry,
+    guard,
     url: `http://127.0.0.1:${port}`,
     async close() {
       registry.stop();
@@ -100,6 +153,8 @@ export async function startGateway(config: Readonly<Config>, sql: Sql, log: Logg
       });
       upstream.close();
       await recorder.close();
+      await guard?.stop();
+      await budgetSql?.end({ timeout: 5 });
     },
   };
 }

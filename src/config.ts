@@ -49,6 +49,8 @@ export interface Config {
   postgres: { url: string | null; maxConnections: number };
   usage: { flushIntervalMs: number; bufferSize: number; spillDir: string; enforceReturningUsage: boolean };
   adminEndpointsEnabled: boolean;
+  /** Serve the dashboard at /admin/dashboard (needs the admin endpoints). */
+  adminUiEnabled: boolean;
   providers: ProviderConfig[];
   /** How often provider model lists are fetched again. */
   modelsRefreshMs: number;
@@ -59,7 +61,15 @@ export interface Config {
   pricing: PriceOverride[];
   anthropicDefaultMaxTokens: number;
   metrics: { enabled: boolean; path: string };
-  budgets: { enabled: boolean; definitions: BudgetDefinition[]; unknownPrice: 'allow' | 'deny' };
+  budgets: {
+    enabled: boolean;
+    definitions: BudgetDefinition[];
+    unknownPrice: 'allow' | 'deny';
+    /** Output tokens assumed for a request without `max_tokens` when reserving its worst-case cost. */
+    maxOutputTokens: number;
+    /** How long a reservation may stay unsettled (a crashed process) before it is given back. */
+    reservationTtlMs: number;
+  };
   openrouter: { siteUrl: string; appName: string };
 }
 
@@ -253,6 +263,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       enforceReturningUsage: envBool(env, 'ENFORCE_RETURNING_USAGE_DATA', true),
     },
     adminEndpointsEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true),
+    adminUiEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true) && envBool(env, 'ADMIN_UI_ENABLED', true),
     providers,
     modelsRefreshMs: envDuration(env, 'CACHE_REFRESH_INTERVAL', 3_600_000),
     http: { timeoutMs: envDuration(env, 'HTTP_TIMEOUT', 600_000), headerTimeoutMs: envDuration(env, 'HTTP_RESPONSE_HEADER_TIMEOUT', 600_000) },
@@ -272,6 +283,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       enabled: envBool(env, 'BUDGETS_ENABLED', yaml.budgets?.enabled ?? true),
       definitions: budgetDefinitions(env, yaml),
       unknownPrice: unknownPrice as 'allow' | 'deny',
+      maxOutputTokens: envInt(env, 'BUDGET_MAX_OUTPUT_TOKENS', 16_384, 1),
+      reservationTtlMs: envDuration(env, 'BUDGET_RESERVATION_TTL', envDuration(env, 'HTTP_TIMEOUT', 600_000) + 300_000),
     },
     openrouter: { siteUrl: env.OPENROUTER_SITE_URL?.trim() ?? '', appName: env.OPENROUTER_APP_NAME?.trim() ?? '' },
   });

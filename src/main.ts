@@ -6,7 +6,7 @@ import { createLogger } from './log.ts';
 const config = loadConfig();
 const log = createLogger(config.logLevel);
 const db = await openDatabase(config, log);
-const gateway = await startGateway(config, db.sql, log);
+const gateway = await startGateway(config, db, log);
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -5,6 +5,7 @@ import { migrate } from './migrate.ts';
 import { connect, type Sql } from './sql.ts';
 
 export interface Database {
+  url: string;
   sql: Sql;
   close(): Promise<void>;
 }
@@ -15,7 +16,8 @@ export interface Database {
  */
 export async function openDatabase(config: Readonly<Config>, log: Logger): Promise<Database> {
   const embedded = config.postgres.url ? null : await startEmbeddedPostgres(config.dataDir, log);
-  const sql = connect(config.postgres.url ?? embedded!.url, config.postgres.maxConnections);
+  const url = config.postgres.url ?? embedded!.url;
+  const sql = connect(url, config.postgres.maxConnections);
   try {
     const applied = await migrate(sql);
     if (applied.length) log.info({ applied }, 'database migrations applied');
@@ -25,6 +27,7 @@ export async function openDatabase(config: Readonly<Config>, log: Logger): Promi
     throw err;
   }
   return {
+    url,
     sql,
     async close() {
       await sql.end({ timeout: 5 });

@@ -2,14 +2,22 @@ import postgres from 'postgres';
 
 export type Sql = postgres.Sql;
 
-/** A postgres.js pool. Sessions run in UTC; time zones are applied explicitly in queries. */
-export function connect(url: string, max: number): Sql {
+/**
+ * A postgres.js pool. Sessions run in UTC; time zones are applied explicitly in queries.
+ * `asyncCommit` sessions do not wait for the WAL flush on commit: for writes whose loss in a
+ * database crash is harmless (budget reservations), never for usage rows.
+ */
+export function connect(url: string, max: number, opts: { asyncCommit?: boolean } = {}): Sql {
   return postgres(url, {
     max,
     connect_timeout: 10,
     idle_timeout: 60,
     onnotice: () => {},
-    connection: { TimeZone: 'UTC', application_name: 'gomodel-ts' },
+    connection: {
+      TimeZone: 'UTC',
+      application_name: 'gomodel-ts',
+      ...(opts.asyncCommit ? { synchronous_commit: 'off' } : {}),
+    },
   });
 }
 

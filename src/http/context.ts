@@ -14,6 +14,8 @@ export interface HandlerContext {
   query: Record<string, unknown>;
   /** Parsed JSON body, already validated against the operation's schema. */
   body: unknown;
+  /** Size of the raw body in bytes. */
+  bodySize: number;
   /** Aborts when the client goes away before the response is complete. */
   signal: AbortSignal;
 }

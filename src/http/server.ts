@@ -17,9 +17,12 @@ export interface HttpOptions {
   /** Returns why a request may not proceed, or null. */
   authenticate: (authorization: string | undefined) => string | null;
   adminEnabled: boolean;
-  /** Routes served outside the contract (dashboard assets, metrics); return true when handled. */
-  extraRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean | Promise<boolean>;
+  /** Routes served outside the contract (dashboard assets, metrics). */
+  extraRoutes?: ExtraRoute;
 }
+
+/** A route outside the contract; returns true when it handled the request. */
+export type ExtraRoute = (req: IncomingMessage, res: ServerResponse, path: string) => boolean | Promise<boolean>;
 
 interface FastRoute {
   method: string;
@@ -104,15 +107,18 @@ export async function createHttpServer(handlers: Handlers, opts: HttpOptions): P
       if (reason) throw new GatewayError('authentication_error', 401, reason);
     }
     let body: unknown;
+    let bodySize = 0;
     if (route.validate) {
-      body = parseJsonBody(await readBody(req, opts.bodySizeLimit));
+      const raw = await readBody(req, opts.bodySizeLimit);
+      bodySize = raw.length;
+      body = parseJsonBody(raw);
       if (!route.validate(body)) throw validationError(route.validate.errors ?? []);
     }
     const controller = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) controller.abort();
     });
-    return route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, signal: controller.signal });
+    return route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, bodySize, signal: controller.signal });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -138,6 +144,7 @@ export async function createHttpServer(handlers: Handlers, opts: HttpOptions): P
           headers: req.headers,
           query: {},
           body: parseJsonBody(raw),
+          bodySize: raw.length,
           signal: new AbortController().signal,
         };
         reply = (await api.handleRequest({ method: req.method ?? 'GET', path: url, headers: req.headers as Record<string, string>, body: ctx.body }, ctx)) as Reply | void;

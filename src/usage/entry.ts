@@ -16,6 +16,8 @@ export interface Completed {
   /** null when the provider reported no usage; the row then carries `caveat`. */
   usage: TokenUsage | null;
   caveat?: string;
+  /** The budget reservation the row settles. */
+  reservationId?: string;
 }
 
 /** The usage row for a completed (or failed after spending tokens) provider call, with its cost. */
@@ -50,5 +52,6 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     total_cost: cost.total_cost,
     cost_source: cost.cost_source,
     costs_calculation_caveat: caveat,
+    budget_reservation_id: c.reservationId ?? null,
   };
 }

@@ -41,9 +41,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(): Promise<{ gateway: Gateway; sdk: OpenAI }> {
-  const config = loadConfig({ PORT: '0', POSTGRES_URL: db.url, USAGE_SPILL_DIR: spillDir, USAGE_FLUSH_INTERVAL: '100ms', USAGE_BUFFER_SIZE: '100', OPENAI_API_KEY: 'sk-test', LOG_LEVEL: 'silent' });
-  const gateway = await startGateway(config, sql, log);
+async function start(env: Record<string, string> = {}): Promise<{ gateway: Gateway; sdk: OpenAI }> {
+  const config = loadConfig({ PORT: '0', POSTGRES_URL: db.url, USAGE_SPILL_DIR: spillDir, USAGE_FLUSH_INTERVAL: '100ms', USAGE_BUFFER_SIZE: '100', OPENAI_API_KEY: 'sk-test', LOG_LEVEL: 'silent', ...env });
+  const gateway = await startGateway(config, { url: db.url, sql }, log);
   return { gateway, sdk: new OpenAI({ apiKey: 'unused', baseURL: `${gateway.url}/v1`, maxRetries: 0, fetch: realFetch }) };
 }
 
@@ -94,4 +94,18 @@ it('drains queued rows on shutdown, and a later start replays what the database 
   const third = await start();
   await expect.poll(() => rowsFor('shutdown-'), { timeout: 15_000, interval: 200 }).toBe(60);
   await third.gateway.close();
+}, 60_000);
+
+it('fails closed for budgeted paths while the budget store is unreachable, and keeps serving the others', async () => {
+  const { gateway, sdk } = await start({ SET_BUDGET_GUARDED: 'daily=10' });
+  const ask = (path: string) => sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'X-GoModel-User-Path': path } });
+  await expect(ask('/guarded/app')).resolves.toBeTruthy();
+  await db.stop();
+  const err = (await ask('/guarded/app').catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+  expect(err.status).toBe(503);
+  expect([err.type, err.code]).toEqual(['provider_error', 'budget_check_failed']);
+  await expect(ask('/free/app')).resolves.toBeTruthy();
+  db = await startEmbeddedPostgres(join(dir, 'pg'), log, port);
+  await expect.poll(() => ask('/guarded/app').then(() => 'served', () => 'refused'), { timeout: 10_000, interval: 200 }).toBe('served');
+  await gateway.close();
 }, 60_000);

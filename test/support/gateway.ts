@@ -39,7 +39,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   const spillDir = await mkdtemp(join(tmpdir(), 'gomodel-spill-'));
   const config = loadConfig({ PORT: '0', POSTGRES_URL: db.url, USAGE_SPILL_DIR: spillDir, LOG_LEVEL: 'silent', ...env });
   const sql = connect(db.url, 4);
-  const gateway = await startGateway(config, sql, createLogger(config.logLevel));
+  const gateway = await startGateway(config, { url: db.url, sql }, createLogger(config.logLevel));
   return {
     ...gateway,
     sql,

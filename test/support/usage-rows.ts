@@ -31,6 +31,7 @@ export function usageRow(overrides: Partial<UsageRecord> = {}): UsageRecord {
     total_cost: '0.000027',
     cost_source: 'model_pricing',
     costs_calculation_caveat: '',
+    budget_reservation_id: null,
     ...overrides,
   };
 }

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { BudgetGuard, Reservation } from '../../budgets/guard.ts';
 import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -22,6 +23,8 @@ export interface ProxyDeps {
   metrics: Metrics;
   log: Logger;
   attribute: (headers: HandlerContext['headers']) => Attribution;
+  /** null when BUDGETS_ENABLED=false. */
+  guard: BudgetGuard | null;
   /** Ask providers for usage on streams (ENFORCE_RETURNING_USAGE_DATA). */
   includeUsage: boolean;
   anthropicDefaultMaxTokens: number;
@@ -121,7 +124,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
    * OpenAI-compatible providers and are translated to chunks for the others. The last
    * usage-bearing event wins. A stream that breaks or ends early is closed with an error event.
    */
-  async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, who: Attribution): Promise<void> {
+  async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, who: Attribution, reservation: Reservation | null): Promise<void> {
     const { res } = ctx;
     const translator = r.entry.adapter.chatStream(cctx);
     const splitter = new SseSplitter();
@@ -196,6 +199,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       labels: who.labels,
       usage: usage ?? null,
       caveat,
+      reservationId: reservation?.id,
     });
     if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
   }
@@ -208,14 +212,19 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens };
     const done = track(r, '/v1/chat/completions', stream, ctx.requestId);
     let status = 200;
+    let reservation: Reservation | null = null;
+    // Once a usage row carries the reservation, the row settles it; until then a failure gives it back.
+    let settled = false;
     try {
+      reservation = deps.guard ? await deps.guard.reserve(who.userPath, r.entry.config, r.model, body, ctx.bodySize) : null;
       const ex = await call(r, ctx, r.entry.adapter.chatRequest(body, cctx), !stream);
       if (stream) {
         if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
           await ex.readAll(REPLY_LIMIT);
           throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
         }
-        await relay(ex, r, cctx, ctx, who);
+        settled = true;
+        await relay(ex, r, cctx, ctx, who, reservation);
         return;
       }
       const { raw, json } = await readJson(ex, r.entry.config.name);
@@ -225,6 +234,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
         ctx.res.end(raw);
       }
+      settled = true;
       record({
         requestId: ctx.requestId,
         providerId: result.id,
@@ -235,12 +245,14 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         labels: who.labels,
         usage: result.usage,
         caveat: result.usage ? undefined : 'provider reported no usage',
+        reservationId: reservation?.id,
       });
     } catch (err) {
       status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
       if (err instanceof ClientGone) return;
       throw err;
     } finally {
+      if (reservation && !settled) deps.guard!.release(reservation);
       done(status);
     }
   };
@@ -257,7 +269,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const encoding = body.encoding_format;
     const done = track(r, '/v1/embeddings', false, ctx.requestId);
     let status = 200;
+    let reservation: Reservation | null = null;
+    let settled = false;
     try {
+      reservation = deps.guard ? await deps.guard.reserve(who.userPath, config, r.model, { ...body, max_tokens: 0 }, ctx.bodySize) : null;
       const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.signal, true);
       const code = ex.res.statusCode ?? 502;
       if (code >= 400) throw adapter.error(code, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
@@ -268,6 +283,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
         ctx.res.end(raw);
       }
+      settled = true;
       record({
         requestId: ctx.requestId,
         providerId: '',
@@ -278,12 +294,14 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         labels: who.labels,
         usage: result.usage,
         caveat: result.usage ? undefined : 'provider reports no token counts for embeddings',
+        reservationId: reservation?.id,
       });
     } catch (err) {
       status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
       if (err instanceof ClientGone) return;
       throw err;
     } finally {
+      if (reservation && !settled) deps.guard!.release(reservation);
       done(status);
     }
   };
