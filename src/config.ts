@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { envBool, envBytes, envDuration, envInt, envNumber, envString, type Env } from './env.ts';
 import { providerTypes, type ProviderConfig, type ProviderType } from './providers/types.ts';
@@ -40,6 +41,8 @@ export interface RetryPolicy {
 /** Everything the gateway reads from its environment (and optional config.yaml), parsed once. */
 export interface Config {
   port: number;
+  /** Gateway processes sharing the port (GOMODEL_WORKERS; `auto` = one per CPU). */
+  workers: number;
   /** Bearer key for every route but /health*; null runs the gateway open (with a warning). */
   masterKey: string | null;
   bodySizeLimit: number;
@@ -251,6 +254,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
   return Object.freeze({
     port: envInt(env, 'PORT', 8080, 0, 65535),
+    workers: env.GOMODEL_WORKERS?.trim() === 'auto' ? availableParallelism() : envInt(env, 'GOMODEL_WORKERS', 1, 1, 256),
     masterKey: env.GOMODEL_MASTER_KEY?.trim() || null,
     bodySizeLimit: envBytes(env, 'BODY_SIZE_LIMIT', 10 * 1024 * 1024),
     logLevel: envString(env, 'LOG_LEVEL', 'info'),
