@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { envBool, envBytes, envDuration, envInt, envNumber, envString, type Env } from './env.ts';
 import { providerTypes, type ProviderConfig, type ProviderType } from './providers/types.ts';
+import type { PriceFields } from './usage/model-price.ts';
 import { normalizeUserPath } from './usage/user-path.ts';
 
 /** A header whose comma-separated (or `delimiter`-separated) values become the request's labels. */
@@ -13,16 +14,7 @@ export interface TaggingRule {
 }
 
 /** An operator price (USD per million tokens), overriding the bundled data for a model. */
-export interface PriceOverride {
-  provider?: string;
-  model: string;
-  input_per_mtok: number | string;
-  output_per_mtok: number | string;
-  cached_input_per_mtok?: number | string;
-  cache_write_per_mtok?: number | string;
-  reasoning_output_per_mtok?: number | string;
-  per_request?: number | string;
-}
+export type PriceOverride = PriceFields & { provider?: string; model: string };
 
 export interface BudgetDefinition {
   userPath: string;

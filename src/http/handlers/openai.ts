@@ -6,7 +6,7 @@ import type { Metrics } from '../../metrics.ts';
 import { unusableReply } from '../../providers/errors.ts';
 import type { ProviderRegistry, Route } from '../../providers/registry.ts';
 import { SseSplitter } from '../../providers/sse.ts';
-import type { ChatContext, SseEvent, TokenUsage } from '../../providers/types.ts';
+import type { ChatContext, SseEvent, TokenUsage, UpstreamRequest } from '../../providers/types.ts';
 import { ClientGone, type Exchange, type Upstream } from '../../providers/upstream.ts';
 import { usageRecord, type Completed } from '../../usage/entry.ts';
 import type { PriceBook } from '../../usage/pricing.ts';
@@ -103,7 +103,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   /** Sends the request; an error reply becomes the provider's mapped GatewayError. */
-  async function call(r: Route, ctx: HandlerContext, request: ReturnType<Route['entry']['adapter']['chatRequest']>, retry: boolean): Promise<Exchange> {
+  async function call(r: Route, ctx: HandlerContext, request: UpstreamRequest, retry: boolean): Promise<Exchange> {
     const ex = await upstream.send(r.entry.config, request, ctx.signal, retry);
     const status = ex.res.statusCode ?? 502;
     if (status >= 400) throw r.entry.adapter.error(status, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
@@ -204,37 +204,63 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
   }
 
+  /**
+   * Runs a proxied request: reserves its worst-case cost against the budgets of its path, times
+   * and logs it, and gives the reservation back when the request ends without a usage row to
+   * settle it (`settle()` marks that a row will).
+   */
+  async function proxy(
+    ctx: HandlerContext,
+    r: Route,
+    who: Attribution,
+    endpoint: string,
+    stream: boolean,
+    work: (reservation: Reservation | null, settle: () => void) => Promise<void>,
+  ): Promise<void> {
+    const done = track(r, endpoint, stream, ctx.requestId);
+    let status = 200;
+    let reservation: Reservation | null = null;
+    let settled = false;
+    try {
+      const reserveBody = endpoint === '/v1/embeddings' ? { ...(ctx.body as Record<string, unknown>), max_tokens: 0 } : (ctx.body as Record<string, unknown>);
+      reservation = deps.guard ? await deps.guard.reserve(who.userPath, r.entry.config, r.model, reserveBody, ctx.bodySize) : null;
+      await work(reservation, () => (settled = true));
+    } catch (err) {
+      status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
+      if (!(err instanceof ClientGone)) throw err;
+    } finally {
+      if (reservation && !settled) deps.guard!.release(reservation);
+      done(status);
+    }
+  }
+
+  /** Sends the translated reply, or the provider's bytes unchanged when there is none. */
+  function reply(res: ServerResponse, response: Record<string, unknown> | null, raw: Buffer): void {
+    if (response) return sendJson(res, 200, response);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
+    res.end(raw);
+  }
+
   const createChatCompletion: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
     const who = deps.attribute(ctx.headers);
     const r = route(body);
     const stream = body.stream === true;
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens };
-    const done = track(r, '/v1/chat/completions', stream, ctx.requestId);
-    let status = 200;
-    let reservation: Reservation | null = null;
-    // Once a usage row carries the reservation, the row settles it; until then a failure gives it back.
-    let settled = false;
-    try {
-      reservation = deps.guard ? await deps.guard.reserve(who.userPath, r.entry.config, r.model, body, ctx.bodySize) : null;
+    await proxy(ctx, r, who, '/v1/chat/completions', stream, async (reservation, settle) => {
       const ex = await call(r, ctx, r.entry.adapter.chatRequest(body, cctx), !stream);
       if (stream) {
         if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
           await ex.readAll(REPLY_LIMIT);
           throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
         }
-        settled = true;
-        await relay(ex, r, cctx, ctx, who, reservation);
-        return;
+        settle();
+        return relay(ex, r, cctx, ctx, who, reservation);
       }
       const { raw, json } = await readJson(ex, r.entry.config.name);
       const result = r.entry.adapter.chatResponse(json, cctx);
-      if (result.response) sendJson(ctx.res, 200, result.response);
-      else {
-        ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
-        ctx.res.end(raw);
-      }
-      settled = true;
+      reply(ctx.res, result.response, raw);
+      settle();
       record({
         requestId: ctx.requestId,
         providerId: result.id,
@@ -247,14 +273,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         caveat: result.usage ? undefined : 'provider reported no usage',
         reservationId: reservation?.id,
       });
-    } catch (err) {
-      status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
-      if (err instanceof ClientGone) return;
-      throw err;
-    } finally {
-      if (reservation && !settled) deps.guard!.release(reservation);
-      done(status);
-    }
+    });
   };
 
   const createEmbedding: Handler = async (ctx) => {
@@ -267,23 +286,12 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     }
     // Read before the adapter builds the provider request from the body.
     const encoding = body.encoding_format;
-    const done = track(r, '/v1/embeddings', false, ctx.requestId);
-    let status = 200;
-    let reservation: Reservation | null = null;
-    let settled = false;
-    try {
-      reservation = deps.guard ? await deps.guard.reserve(who.userPath, config, r.model, { ...body, max_tokens: 0 }, ctx.bodySize) : null;
-      const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.signal, true);
-      const code = ex.res.statusCode ?? 502;
-      if (code >= 400) throw adapter.error(code, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
+    await proxy(ctx, r, who, '/v1/embeddings', false, async (reservation, settle) => {
+      const ex = await call(r, ctx, adapter.embeddingsRequest!(body, r.model), true);
       const { raw, json } = await readJson(ex, config.name);
-      const result = adapter.embeddingsResponse(json, r.model);
-      if (result.response) sendJson(ctx.res, 200, encoding === 'base64' ? toBase64Embeddings(result.response) : result.response);
-      else {
-        ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
-        ctx.res.end(raw);
-      }
-      settled = true;
+      const result = adapter.embeddingsResponse!(json, r.model);
+      reply(ctx.res, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+      settle();
       record({
         requestId: ctx.requestId,
         providerId: '',
@@ -296,14 +304,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         caveat: result.usage ? undefined : 'provider reports no token counts for embeddings',
         reservationId: reservation?.id,
       });
-    } catch (err) {
-      status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
-      if (err instanceof ClientGone) return;
-      throw err;
-    } finally {
-      if (reservation && !settled) deps.guard!.release(reservation);
-      done(status);
-    }
+    });
   };
 
   const listModels: Handler = async () => ({ body: { object: 'list', data: registry.list() } });
