@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
+import { dashboardRoute } from './http/dashboard.ts';
 import { budgetHandlers } from './http/handlers/budgets.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
 import { systemHandlers } from './http/handlers/system.ts';
@@ -115,6 +116,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
 
   /** Routes outside the contract, tried in order before openapi-backend. */
   const extraRoutes: ExtraRoute[] = [];
+  if (config.adminUiEnabled) extraRoutes.push(dashboardRoute(log));
   if (config.metrics.enabled) {
     extraRoutes.push(async (req, res, path) => {
       if (path !== config.metrics.path || req.method !== 'GET') return false;

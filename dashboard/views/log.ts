@@ -1,0 +1,122 @@
+import { getUsageLog } from '../../generated/sdk.gen.ts';
+import type { GetUsageLogData, UsageUsageLogEntry } from '../../generated/types.gen.ts';
+import { call } from '../api.ts';
+import { h } from '../dom.ts';
+import { formatInt, formatProvider, formatTime, formatUsd } from '../format.ts';
+import { cacheModeField, rangeFields } from '../filters.ts';
+import { clearErrors, field, formStatus, select, showError, textInput } from '../forms.ts';
+import type { View } from '../router.ts';
+import { showLogEntry } from './log-entry.ts';
+import { pageHeading, section, table } from './shared.ts';
+
+type LogQuery = NonNullable<GetUsageLogData['query']>;
+
+export const logView: View = {
+  title: 'Usage log',
+  mount(root, signal) {
+    let offset = 0;
+    const range = rangeFields();
+    const model = textInput('model');
+    const provider = textInput('provider');
+    const userPath = textInput('user_path', { placeholder: '/team' });
+    const cacheMode = cacheModeField();
+    const search = h('input', { type: 'search', name: 'search', autocomplete: 'off' });
+    const limit = select('limit', [['25', '25'], ['50', '50'], ['100', '100'], ['200', '200']], '50');
+    const status = formStatus();
+    const form = h(
+      'form',
+      { class: 'filters', novalidate: true, 'aria-label': 'Filters', onsubmit: (event: SubmitEvent) => {
+        event.preventDefault();
+        offset = 0;
+        void load();
+      } },
+      range.element,
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, 'Match'),
+        field('Model', model),
+        field('Provider', provider, { hint: 'Type or configured name.' }),
+        field('User path', userPath, { hint: 'Includes everything below it.' }),
+        cacheMode.element,
+        field('Search', search, { hint: 'Model, provider, request or provider id.' }),
+        field('Rows per page', limit),
+      ),
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply')),
+      status,
+    );
+    const results = h('div', { class: 'log-results' });
+    const pageInfo = h('p', { class: 'page-info', 'aria-live': 'polite', id: 'log-page-info' });
+    const previous = h('button', { type: 'button', class: 'quiet', onclick: () => turn(-1) }, 'Previous');
+    const next = h('button', { type: 'button', class: 'quiet', onclick: () => turn(1) }, 'Next');
+    const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' }, previous, pageInfo, next);
+
+    root.append(pageHeading('Usage log'), section('Filters', form), section('Requests', results, pager));
+
+    function query(): LogQuery {
+      const q: LogQuery = { ...range.read(), cache_mode: cacheMode.read(), limit: Number(limit.value), offset };
+      for (const [key, input] of [['model', model], ['provider', provider], ['user_path', userPath], ['search', search]] as const) {
+        if (input.value.trim()) q[key] = input.value.trim();
+      }
+      return q;
+    }
+
+    function turn(direction: number): void {
+      offset = Math.max(0, offset + direction * Number(limit.value));
+      void load();
+    }
+
+    async function load(): Promise<void> {
+      clearErrors(form, status);
+      try {
+        const page = await call(getUsageLog({ query: query(), signal }));
+        const entries = page.entries ?? [];
+        const total = page.total ?? 0;
+        results.replaceChildren(logTable(entries));
+        pageInfo.textContent = total === 0 ? 'No requests match.' : `${formatInt(offset + 1)}–${formatInt(offset + entries.length)} of ${formatInt(total)}`;
+        previous.disabled = offset === 0;
+        next.disabled = offset + entries.length >= total;
+      } catch (err) {
+        if (!signal.aborted) showError(form, status, err);
+      }
+    }
+
+    void load();
+  },
+};
+
+function logTable(entries: UsageUsageLogEntry[]): HTMLElement {
+  return table(
+    'Usage log',
+    [
+      { label: 'Time' },
+      { label: 'Model' },
+      { label: 'Provider' },
+      { label: 'User path' },
+      { label: 'Input', numeric: true },
+      { label: 'Output', numeric: true },
+      { label: 'Cost', numeric: true },
+    ],
+    entries.map((entry) => {
+      const open = h('button', { type: 'button', class: 'link', onclick: () => showLogEntry(entry) }, formatTime(entry.timestamp));
+      const tr = h(
+        'tr',
+        { class: 'clickable' },
+        h('td', {}, open),
+        h('td', {}, entry.model ?? ''),
+        h('td', {}, formatProvider(entry.provider, entry.provider_name)),
+        h('td', {}, entry.user_path ?? ''),
+        h('td', { class: 'num' }, formatInt(entry.input_tokens)),
+        h('td', { class: 'num' }, formatInt(entry.output_tokens)),
+        // An unknown cost is absent from the entry, so formatUsd shows it as unknown, not $0.
+        h('td', { class: 'num' }, formatUsd(entry.total_cost)),
+      );
+      // The whole row opens the details for a pointer; the button in it is the keyboard's way in.
+      tr.addEventListener('click', (event) => {
+        if (event.target !== open) showLogEntry(entry);
+      });
+      return tr;
+    }),
+    'No requests match these filters.',
+  );
+}
