@@ -32,6 +32,19 @@ export interface Totals {
 
 type Fragment = PendingQuery<Row[]>;
 
+type Dimension = 'model' | 'provider' | 'provider_name' | 'user_path' | 'label';
+
+/** The cubes of migration 0003, smallest first: `usage_<name>_daily` and `usage_<name>_hourly`. */
+export const cubes: { name: string; dims: readonly Dimension[] }[] = [
+  { name: 'totals', dims: [] },
+  { name: 'model', dims: ['model', 'provider', 'provider_name'] },
+  { name: 'path', dims: ['user_path'] },
+  { name: 'label', dims: ['label'] },
+  { name: 'path_model', dims: ['user_path', 'model', 'provider', 'provider_name'] },
+  { name: 'label_model', dims: ['label', 'model', 'provider', 'provider_name'] },
+  { name: 'label_path', dims: ['label', 'user_path'] },
+];
+
 const intervalFormats: Record<Interval, string> = {
   daily: 'YYYY-MM-DD',
   weekly: 'IYYY-"W"IW',
@@ -45,6 +58,15 @@ const throughputWindows: Record<Granularity, { size: number; count: number }> = 
   hour: { size: HOUR, count: 24 },
   day: { size: DAY, count: 30 },
 };
+
+/** Sums of the measure columns; a cost stays NULL when no row in the group had one. */
+const aggregates = (s: Sql) => s`
+  coalesce(sum(requests), 0)::bigint as requests, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
+  coalesce(sum(output_tokens), 0)::bigint as output_tokens, coalesce(sum(total_tokens), 0)::bigint as total_tokens,
+  coalesce(sum(uncached_input_tokens), 0)::bigint as uncached_input_tokens,
+  coalesce(sum(cached_input_tokens), 0)::bigint as cached_input_tokens,
+  coalesce(sum(cache_write_input_tokens), 0)::bigint as cache_write_input_tokens,
+  sum(input_cost) as input_cost, sum(output_cost) as output_cost, sum(total_cost) as total_cost`;
 
 function totalsOf(r: Row): Totals {
   return {
@@ -92,59 +114,62 @@ export class UsageQueries {
       ${this.cache(f.cacheMode)}`;
   }
 
-  /** Rows (dimensions + measures) covering the range, from daily and hourly rollups and raw rows. */
-  private rangeSource(range: DateRange, f: UsageFilters, labelled: boolean): Fragment {
+  /**
+   * Rows (the dimensions `groupBy` and the filters need, plus measures) covering the range: from
+   * the smallest cube that has those dimensions, whole UTC days from its daily table and the
+   * edges from its hourly one; raw rows for the sub-hour rest, and for the whole range when no
+   * cube has every dimension (a label, a user path and a model at once).
+   */
+  private rangeSource(range: DateRange, f: UsageFilters, groupBy: readonly Dimension[]): Fragment {
     const s = this.sql;
-    const label = labelled ? s`label,` : s``;
-    const dims = s`${label} user_path, model, provider, provider_name, cache_type`;
+    const needed = new Set<Dimension>(groupBy);
+    if (f.model !== undefined) needed.add('model');
+    if (f.provider !== undefined) needed.add('provider').add('provider_name');
+    if (f.label !== undefined) needed.add('label');
+    if (f.userPath !== undefined && f.userPath !== '/') needed.add('user_path');
+    const cube = cubes.find((c) => [...needed].every((d) => c.dims.includes(d)));
+    const dims = [...needed];
+    const columns = s`${dims.length ? s`${s(dims)},` : s``} cache_type`;
     const measures = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
       cache_write_input_tokens, input_cost, output_cost, total_cost`;
-    const parts = decompose(range.start, range.end, [DAY, HOUR]).map(({ grain, from, to }) => {
+    const parts = decompose(range.start, range.end, cube ? [DAY, HOUR] : []).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);
       if (grain === null) {
-        const explode = labelled ? s`cross join lateral unnest(labels) as label` : s``;
-        return s`select ${dims}, 1::bigint as requests, ${measures} from usage ${explode}
+        const explode = needed.has('label') ? s`cross join lateral unnest(labels) as label` : s``;
+        return s`select ${columns}, 1::bigint as requests, ${measures} from usage ${explode}
           where "timestamp" >= ${a} and "timestamp" < ${b} ${this.filters(f)}`;
       }
-      const table = `usage_${labelled ? 'label_' : ''}rollup_${grain === DAY ? 'daily' : 'hourly'}`;
-      return s`select ${dims}, requests, ${measures} from ${s(table)}
+      const table = `usage_${cube!.name}_${grain === DAY ? 'daily' : 'hourly'}`;
+      return s`select ${columns}, requests, ${measures} from ${s(table)}
         where bucket >= ${a} and bucket < ${b} ${this.filters(f)}`;
     });
     return parts.reduce((acc, p) => s`${acc} union all ${p}`);
   }
 
-  private readonly aggregates = (s: Sql) => s`
-    coalesce(sum(requests), 0)::bigint as requests, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
-    coalesce(sum(output_tokens), 0)::bigint as output_tokens, coalesce(sum(total_tokens), 0)::bigint as total_tokens,
-    coalesce(sum(uncached_input_tokens), 0)::bigint as uncached_input_tokens,
-    coalesce(sum(cached_input_tokens), 0)::bigint as cached_input_tokens,
-    coalesce(sum(cache_write_input_tokens), 0)::bigint as cache_write_input_tokens,
-    sum(input_cost) as input_cost, sum(output_cost) as output_cost, sum(total_cost) as total_cost`;
-
   async summary(range: DateRange, f: UsageFilters): Promise<Totals> {
     const s = this.sql;
-    const [row] = await s`select ${this.aggregates(s)} from (${this.rangeSource(range, f, f.label !== undefined)}) u`;
+    const [row] = await s`select ${aggregates(s)} from (${this.rangeSource(range, f, [])}) u`;
     return totalsOf(row!);
   }
 
   async byModel(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const rows = await s`select model, provider, provider_name, ${this.aggregates(s)}
-      from (${this.rangeSource(range, f, f.label !== undefined)}) u group by 1, 2, 3 order by 1, 2, 3`;
+    const rows = await s`select model, provider, provider_name, ${aggregates(s)}
+      from (${this.rangeSource(range, f, ['model', 'provider', 'provider_name'])}) u group by 1, 2, 3 order by 1, 2, 3`;
     return rows.map((r) => ({ model: r.model as string, provider: r.provider as string, provider_name: (r.provider_name as string) || (r.provider as string), ...totalsOf(r) }));
   }
 
   async byUserPath(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const rows = await s`select user_path, ${this.aggregates(s)}
-      from (${this.rangeSource(range, f, f.label !== undefined)}) u group by 1 order by 1`;
+    const rows = await s`select user_path, ${aggregates(s)}
+      from (${this.rangeSource(range, f, ['user_path'])}) u group by 1 order by 1`;
     return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r) }));
   }
 
   async byLabel(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const rows = await s`select label, ${this.aggregates(s)} from (${this.rangeSource(range, f, true)}) u group by 1 order by 1`;
+    const rows = await s`select label, ${aggregates(s)} from (${this.rangeSource(range, f, ['label'])}) u group by 1 order by 1`;
     return rows.map((r) => ({ label: r.label as string, ...totalsOf(r) }));
   }
 
@@ -162,7 +187,7 @@ export class UsageQueries {
             where path = ${path} and bucket >= ${new Date(from)} and bucket < ${new Date(to)} ${this.cache(f.cacheMode)}`,
     );
     const source = parts.reduce((acc, p) => s`${acc} union all ${p}`);
-    const rows = await s`select to_char(t at time zone ${tz}, ${intervalFormats[interval]}) as period, ${this.aggregates(s)}
+    const rows = await s`select to_char(t at time zone ${tz}, ${intervalFormats[interval]}) as period, ${aggregates(s)}
       from (${source}) u group by 1 order by 1`;
     return rows.map((r) => ({ date: r.period as string, ...totalsOf(r) }));
   }

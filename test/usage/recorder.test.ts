@@ -24,7 +24,7 @@ const options = (overrides: Partial<RecorderOptions> = {}): RecorderOptions => (
 });
 
 const count = async (s: Sql = sql) => Number((await s`select count(*) as n from usage`)[0]!.n);
-const rollupRequests = async () => Number((await sql`select coalesce(sum(requests), 0) as n from usage_rollup_daily`)[0]!.n);
+const rollupRequests = async () => Number((await sql`select coalesce(sum(requests), 0) as n from usage_totals_daily`)[0]!.n);
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -36,7 +36,8 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   spillDir = await mkdtemp(join(tmpdir(), 'gomodel-recorder-'));
-  await sql`truncate usage, usage_rollup_daily, usage_rollup_hourly, usage_label_rollup_daily, usage_label_rollup_hourly, usage_subtree_rollup, usage_minute_totals`;
+  const tables = await sql<{ name: string }[]>`select tablename as name from pg_tables where schemaname = 'public' and tablename like 'usage%'`;
+  await sql`truncate ${sql(tables.map((t) => t.name))}`;
   return () => rm(spillDir, { recursive: true, force: true });
 });
 

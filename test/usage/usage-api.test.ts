@@ -99,6 +99,19 @@ describe('GET /admin/usage/summary', () => {
     expect(none.data?.total_requests).toBe(0);
   });
 
+  it('combines filters across dimensions, also when no rollup holds all of them', async () => {
+    const labelAndPath = await api.getUsageSummary({ client: gw.client, query: { ...week, label: 'beta', user_path: '/team/x' } });
+    expect(labelAndPath.data?.total_requests).toBe(1);
+    const labelPathModel = await api.getUsageSummary({ client: gw.client, query: { ...week, label: 'beta', user_path: '/team', model: 'gpt-4o-mini' } });
+    expect(labelPathModel.data).toMatchObject({ total_requests: 1, total_cost: 0.000027 });
+    const modelsOfLabel = await api.getModelUsage({ client: gw.client, query: { ...week, label: 'beta' } });
+    expect(modelsOfLabel.data?.map((m) => [m.model, m.requests])).toEqual([['claude-sonnet-4-5', 1], ['gpt-4o-mini', 1]]);
+    const pathsOfModel = await api.getUserPathUsage({ client: gw.client, query: { ...week, provider: 'anthropic' } });
+    expect(pathsOfModel.data?.map((p) => [p.user_path, p.requests])).toEqual([['/team/x', 1]]);
+    const labelsOfPath = await api.getLabelUsage({ client: gw.client, query: { ...week, user_path: '/team-alpha' } });
+    expect(labelsOfPath.data?.map((l) => [l.label, l.requests])).toEqual([['gamma', 1]]);
+  });
+
   it('uses local midnight of X-GoModel-Timezone, including the :30 offset edges', async () => {
     const q = { start_date: '2026-11-02', end_date: '2026-11-02', user_path: '/kolkata' };
     const kolkata = await api.getUsageSummary({ client: gw.client, query: q, headers: { 'X-GoModel-Timezone': 'Asia/Kolkata' } });
