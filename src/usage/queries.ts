@@ -15,6 +15,14 @@ export interface UsageFilters {
   /** Normalised user path; the filter matches the path and its descendants. */
   userPath?: string;
   cacheMode: CacheMode;
+  /** Rows whose model, provider or provider name is one of these (a log search). */
+  search?: SearchMatches;
+}
+
+export interface SearchMatches {
+  models: string[];
+  providers: string[];
+  names: string[];
 }
 
 export interface Totals {
@@ -110,6 +118,7 @@ export class UsageQueries {
       ${f.model !== undefined ? s`and model = ${f.model}` : s``}
       ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
       ${f.label !== undefined ? s`and label = ${f.label}` : s``}
+      ${f.search !== undefined ? s`and ${this.searchMatch(f.search)}` : s``}
       ${this.subtree(f.userPath)}
       ${this.cache(f.cacheMode)}`;
   }
@@ -125,6 +134,7 @@ export class UsageQueries {
     const needed = new Set<Dimension>(groupBy);
     if (f.model !== undefined) needed.add('model');
     if (f.provider !== undefined) needed.add('provider').add('provider_name');
+    if (f.search !== undefined) needed.add('model').add('provider').add('provider_name');
     if (f.label !== undefined) needed.add('label');
     if (f.userPath !== undefined && f.userPath !== '/') needed.add('user_path');
     const cube = cubes.find((c) => [...needed].every((d) => c.dims.includes(d)));
@@ -192,24 +202,47 @@ export class UsageQueries {
     return rows.map((r) => ({ date: r.period as string, ...totalsOf(r) }));
   }
 
-  /** One page of rows, newest first, and the number of rows matching the filters. */
+  /**
+   * One page of rows, newest first, and the number of rows matching the filters. `search` matches
+   * model, provider and provider name, whose matching values are read from the model cube and
+   * then looked up by equality (and counted from the cube), or request and provider ids, through
+   * their trigram index.
+   */
   async log(range: DateRange, f: UsageFilters, search: string | undefined, limit: number, offset: number) {
     const s = this.sql;
-    const pattern = search ? `%${escapeLike(search)}%` : undefined;
-    const where = s`"timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.end)}
+    const base = s`"timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.end)}
       ${f.model !== undefined ? s`and model = ${f.model}` : s``}
       ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
       ${f.label !== undefined ? s`and labels @> array[${f.label}]::text[]` : s``}
-      ${this.subtree(f.userPath)} ${this.cache(f.cacheMode)}
-      ${pattern ? s`and (model ilike ${pattern} or provider ilike ${pattern} or provider_name ilike ${pattern}
-        or request_id ilike ${pattern} or provider_id ilike ${pattern})` : s``}`;
-    const [rows, total] = await Promise.all([
-      s`select * from usage where ${where} order by "timestamp" desc, id desc limit ${limit} offset ${offset}`,
-      pattern
-        ? s`select count(*) as n from usage where ${where}`.then(([r]) => toInt(r!.n))
-        : this.summary(range, f).then((t) => t.requests),
+      ${this.subtree(f.userPath)} ${this.cache(f.cacheMode)}`;
+    if (!search) {
+      const [rows, total] = await Promise.all([
+        s`select * from usage where ${base} order by "timestamp" desc, id desc limit ${limit} offset ${offset}`,
+        this.summary(range, f).then((t) => t.requests),
+      ]);
+      return { rows, total };
+    }
+    const pattern = `%${escapeLike(search)}%`;
+    const [found] = await s<{ models: string[] | null; providers: string[] | null; names: string[] | null }[]>`
+      select array_agg(distinct model) filter (where model ilike ${pattern}) as models,
+             array_agg(distinct provider) filter (where provider ilike ${pattern}) as providers,
+             array_agg(distinct provider_name) filter (where provider_name ilike ${pattern}) as names
+        from usage_model_daily where bucket >= ${new Date(Math.floor(range.start / DAY) * DAY)} and bucket < ${new Date(range.end)}`;
+    const matches: SearchMatches = { models: found?.models ?? [], providers: found?.providers ?? [], names: found?.names ?? [] };
+    const byDims = matches.models.length + matches.providers.length + matches.names.length > 0 ? this.searchMatch(matches) : null;
+    const byIds = s`(request_id || chr(31) || provider_id) ilike ${pattern}`;
+    const [rows, fromDims, fromIds] = await Promise.all([
+      s`select * from usage where ${base} and (${byDims ? s`${byDims} or ` : s``}${byIds})
+        order by "timestamp" desc, id desc limit ${limit} offset ${offset}`,
+      byDims ? this.summary(range, { ...f, search: matches }).then((t) => t.requests) : 0,
+      s`select count(*) as n from usage where ${base} and ${byIds} ${byDims ? s`and not ${byDims}` : s``}`.then(([r]) => toInt(r!.n)),
     ]);
-    return { rows, total };
+    return { rows, total: fromDims + fromIds };
+  }
+
+  private searchMatch(m: SearchMatches): Fragment {
+    const s = this.sql;
+    return s`(model = any(${m.models}::text[]) or provider = any(${m.providers}::text[]) or provider_name = any(${m.names}::text[]))`;
   }
 
   /**

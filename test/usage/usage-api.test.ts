@@ -219,6 +219,15 @@ describe('GET /admin/usage/log', () => {
     expect(byProviderName.data?.entries?.map((e) => e.request_id)).toEqual(['req-c']);
   });
 
+  it('counts matches on models and on ids once each', async () => {
+    const byModel = await api.getUsageLog({ client: gw.client, query: { ...week, search: 'GPT-4O' } });
+    expect(byModel.data?.total).toBe(4);
+    expect(byModel.data?.entries?.map((e) => e.request_id)).toEqual(['req-c', 'req-a', 'reqX100Y', 'req_100%']);
+    // 'req' is in every request id, and 'gpt' rows also match by model: still one count per row
+    const both = await api.getUsageLog({ client: gw.client, query: { ...week, search: 'req' } });
+    expect(both.data?.total).toBe(5);
+  });
+
   it('combines filters', async () => {
     const { data } = await api.getUsageLog({ client: gw.client, query: { ...week, model: 'gpt-4o-mini', user_path: '/team', cache_mode: 'all' } });
     expect(data?.entries?.map((e) => [e.request_id, e.cache_type])).toEqual([['req-d', 'exact'], ['req-a', '']]);
@@ -301,6 +310,7 @@ describe('invalid parameters', () => {
     ['/admin/usage/log?limit=201', 'limit', '<= 200'],
     ['/admin/usage/log?offset=-1', 'offset', '>= 0'],
     ['/admin/usage/log?search=' + 'x'.repeat(257), 'search', 'more than 256 characters'],
+    ['/admin/usage/log?search=a%1Fb', 'search', 'control characters'],
     ['/admin/usage/labels?end_date=tomorrow', 'end_date', 'pattern'],
     ['/admin/usage/throughput', 'granularity', 'required'],
     ['/admin/usage/throughput?granularity=week', 'granularity', 'second, minute, hour, day'],
