@@ -41,11 +41,12 @@ export class SpillFiles {
   /** Appends rows; appends are serialised so lines never interleave. Rejects if the disk fails. */
   append(rows: readonly UsageRecord[]): Promise<void> {
     const text = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
-    const file = this.current;
     this.pending += rows.length;
+    // The file is chosen when the write runs, in order with claim()'s rotation, so rows never land
+    // in a file that is already being replayed.
     const write = this.chain.then(async () => {
       await this.ready;
-      await appendFile(join(this.dir, file), text);
+      await appendFile(join(this.dir, this.current), text);
     });
     this.chain = write.catch(() => {});
     return write;
@@ -61,10 +62,13 @@ export class SpillFiles {
    * this process may replay: its own closed files and those of dead processes.
    */
   async claim(): Promise<string[]> {
-    await this.chain;
+    const rotated = this.chain.then(() => {
+      this.current = this.nextName();
+      this.pending = 0;
+    });
+    this.chain = rotated;
+    await rotated;
     await this.ready;
-    this.current = this.nextName();
-    this.pending = 0;
     const claimed: string[] = [];
     for (const name of (await readdir(this.dir)).sort()) {
       const m = spillName.exec(name);
