@@ -87,7 +87,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
       prices,
       {
         unknownPrice: config.budgets.unknownPrice,
-        reservationTtlMs: config.budgets.reservationTtlMs,
+        leaseTtlMs: config.budgets.leaseTtlMs,
         defaultOutputTokens: config.budgets.maxOutputTokens,
         anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
       },

@@ -62,8 +62,8 @@ export interface Config {
     unknownPrice: 'allow' | 'deny';
     /** Output tokens assumed for a request without `max_tokens` when reserving its worst-case cost. */
     maxOutputTokens: number;
-    /** How long a reservation may stay unsettled (a crashed process) before it is given back. */
-    reservationTtlMs: number;
+    /** How long a budget lease lives without renewal (its process died) before it is given back. */
+    leaseTtlMs: number;
   };
   openrouter: { siteUrl: string; appName: string };
 }
@@ -280,7 +280,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       definitions: budgetDefinitions(env, yaml),
       unknownPrice: unknownPrice as 'allow' | 'deny',
       maxOutputTokens: envInt(env, 'BUDGET_MAX_OUTPUT_TOKENS', 16_384, 1),
-      reservationTtlMs: envDuration(env, 'BUDGET_RESERVATION_TTL', envDuration(env, 'HTTP_TIMEOUT', 600_000) + 300_000),
+      leaseTtlMs: envDuration(env, 'BUDGET_LEASE_TTL', 60_000),
     },
     openrouter: { siteUrl: env.OPENROUTER_SITE_URL?.trim() ?? '', appName: env.OPENROUTER_APP_NAME?.trim() ?? '' },
   });

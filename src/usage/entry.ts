@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Reservation } from '../budgets/guard.ts';
 import type { ProviderConfig, TokenUsage } from '../providers/types.ts';
 import { computeCost } from './cost.ts';
 import type { PriceBook } from './pricing.ts';
@@ -16,8 +17,8 @@ export interface Completed {
   /** null when the provider reported no usage; the row then carries `caveat`. */
   usage: TokenUsage | null;
   caveat?: string;
-  /** The budget reservation the row settles. */
-  reservationId?: string;
+  /** What the request took from its budgets; the row settles it. */
+  reservation?: Reservation | null;
 }
 
 /** The usage row for a completed (or failed after spending tokens) provider call, with its cost. */
@@ -52,6 +53,7 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     total_cost: cost.total_cost,
     cost_source: cost.cost_source,
     costs_calculation_caveat: caveat,
-    budget_reservation_id: c.reservationId ?? null,
+    budget_reservation_id: c.reservation?.id ?? null,
+    budget_reserved: c.reservation?.amount ?? null,
   };
 }

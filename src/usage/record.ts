@@ -29,19 +29,21 @@ export interface UsageRecord {
   total_cost: string | null;
   cost_source: string;
   costs_calculation_caveat: string;
-  /** The budget reservation this row settles, if a budget applied. */
+  /** The budget lease the row's request took its worst case from, if a budget applied. */
   budget_reservation_id: string | null;
+  /** That worst case (USD), which leaves the lease when the row is written. */
+  budget_reserved: string | null;
 }
 
 export const usageColumns = [
   'id', 'request_id', 'provider_id', 'timestamp', 'model', 'provider', 'provider_name', 'endpoint', 'user_path',
   'cache_type', 'labels', 'input_tokens', 'output_tokens', 'total_tokens', 'uncached_input_tokens',
   'cached_input_tokens', 'cache_write_input_tokens', 'reasoning_tokens', 'raw_data', 'input_cost', 'output_cost',
-  'total_cost', 'cost_source', 'costs_calculation_caveat', 'budget_reservation_id',
+  'total_cost', 'cost_source', 'costs_calculation_caveat', 'budget_reservation_id', 'budget_reserved',
 ] as const satisfies readonly (keyof UsageRecord)[];
 
 /** Parses one line of a spill file back into a record. */
 export function parseSpilledRecord(line: string): UsageRecord {
   const r = JSON.parse(line) as UsageRecord & { timestamp: string };
-  return { ...r, timestamp: new Date(r.timestamp), budget_reservation_id: r.budget_reservation_id ?? null };
+  return { ...r, timestamp: new Date(r.timestamp), budget_reservation_id: r.budget_reservation_id ?? null, budget_reserved: r.budget_reserved ?? null };
 }

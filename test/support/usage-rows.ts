@@ -32,6 +32,7 @@ export function usageRow(overrides: Partial<UsageRecord> = {}): UsageRecord {
     cost_source: 'model_pricing',
     costs_calculation_caveat: '',
     budget_reservation_id: null,
+    budget_reserved: null,
     ...overrides,
   };
 }

@@ -199,7 +199,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       labels: who.labels,
       usage: usage ?? null,
       caveat,
-      reservationId: reservation?.id,
+      reservation,
     });
     if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
   }
@@ -271,7 +271,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         labels: who.labels,
         usage: result.usage,
         caveat: result.usage ? undefined : 'provider reported no usage',
-        reservationId: reservation?.id,
+        reservation,
       });
     });
   };
@@ -302,7 +302,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         labels: who.labels,
         usage: result.usage,
         caveat: result.usage ? undefined : 'provider reports no token counts for embeddings',
-        reservationId: reservation?.id,
+        reservation,
       });
     });
   };
