@@ -1,0 +1,80 @@
+import { parseArgs } from 'node:util';
+
+export type Phase = 'proxy' | 'analytics' | 'ingest';
+const phases: Phase[] = ['proxy', 'analytics', 'ingest'];
+
+export interface BenchOptions {
+  phases: Phase[];
+  quick: boolean;
+  proxy: { seconds: number; warmupSeconds: number; streams: number; slowStreams: number; only: string[]; rounds: number };
+  analytics: { sizes: number[]; samples: number; keep: boolean };
+  ingest: { seconds: number; slowSeconds: number };
+}
+
+const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench:analytics | bench:ingest)
+  --quick              short runs (2 s per load, 100k analytics rows), written to <date>-quick.{json,md}
+  --phase=a,b          proxy, analytics, ingest (default: all)
+  --targets=a,b        proxy targets: direct, bare, fetch, gomodel, gomodel-nobudget, gomodel-cluster, portkey
+  --seconds=N          seconds per measured load (default 5)
+  --rounds=N           interleaved passes over the proxy targets; each reports its median pass (default 3)
+  --rows=1m,10m        analytics table sizes (default 1m,10m)
+  --samples=N          timed requests per analytics case (default 40)
+  --keep               keep the analytics database (gomodel_bench_analytics) and reuse its rows next time
+Environment: BENCH_QUICK=1, BENCH_PHASE, BENCH_TARGETS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS, BENCH_SAMPLES, BENCH_KEEP_DB=1,
+BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).`;
+
+const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+
+/** `1m`, `10m`, `250k` or a plain number of rows. */
+function rows(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(v.trim());
+  if (!m) throw new Error(`--rows: cannot read "${v}" (use e.g. 1m,10m)`);
+  return Math.round(Number(m[1]) * ({ k: 1e3, m: 1e6 }[m[2]!.toLowerCase()] ?? 1));
+}
+
+/**
+ * Command-line flags (env knobs as fallbacks): `--quick` for a short trial, `--phase` to run
+ * parts alone, `--targets` for a subset of the proxy targets, `--rows` for the analytics sizes.
+ */
+export function readOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
+      phase: { type: 'string', default: process.env.BENCH_PHASE },
+      targets: { type: 'string', default: process.env.BENCH_TARGETS },
+      seconds: { type: 'string', default: process.env.BENCH_SECONDS },
+      rounds: { type: 'string', default: process.env.BENCH_ROUNDS },
+      rows: { type: 'string', default: process.env.BENCH_ROWS },
+      samples: { type: 'string', default: process.env.BENCH_SAMPLES },
+      keep: { type: 'boolean', default: process.env.BENCH_KEEP_DB === '1' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const quick = values.quick!;
+  const chosen = list(values.phase) as Phase[];
+  for (const p of chosen) if (!phases.includes(p)) throw new Error(`--phase: unknown phase "${p}" (known: ${phases.join(', ')})`);
+  const seconds = Number(values.seconds ?? (quick ? 2 : 5));
+  return {
+    phases: chosen.length ? chosen : phases,
+    quick,
+    proxy: {
+      seconds,
+      warmupSeconds: quick ? 1 : 2,
+      streams: quick ? 50 : 300,
+      slowStreams: quick ? 10 : 60,
+      only: list(values.targets),
+      rounds: Number(values.rounds ?? (quick ? 1 : 3)),
+    },
+    analytics: {
+      sizes: list(values.rows ?? (quick ? '100k' : '1m,10m')).map(rows),
+      samples: Number(values.samples ?? (quick ? 10 : 40)),
+      keep: values.keep!,
+    },
+    ingest: { seconds: quick ? 5 : 20, slowSeconds: quick ? 6 : 15 },
+  };
+}

@@ -1,0 +1,173 @@
+import type { AnalyticsResult } from './analytics/run.ts';
+import { analyticsCases } from './analytics/cases.ts';
+import type { IngestResult } from './ingest/run.ts';
+import type { TargetResult } from './proxy/run.ts';
+import type { PhaseRecord, Results } from './results.ts';
+
+const f = (n: number | undefined, d = 2) => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
+const int = (n: number) => Math.round(n).toLocaleString('en');
+const mark = (ok: boolean) => (ok ? 'pass' : '**miss**');
+
+function conditions(p: PhaseRecord<unknown>): string {
+  return `Measured ${p.measuredAt.replace('T', ' ').slice(0, 16)} UTC at commit ${p.commit}${p.quick ? ' (quick run: short, indicative only)' : ''}; load average ${p.loadAverage.before.join(' ')} before, ${p.loadAverage.after.join(' ')} after. Command: \`${p.command}\`.`;
+}
+
+export interface Check {
+  target: string;
+  measured: string;
+  ok: boolean;
+}
+
+/** The proxy targets of issue 5, evaluated on one run's figures. */
+export function proxyChecks(results: TargetResult[]): Check[] {
+  const by = (id: string) => results.find((r) => r.id === id);
+  const direct = by('direct');
+  const bare = by('bare');
+  const gw = by('gomodel');
+  const portkey = by('portkey');
+  if (!gw) return [];
+  const checks: Check[] = [];
+  const peak = (r: TargetResult) => Math.max(r.c16.rps, r.c128.rps);
+  if (bare) checks.push({ target: 'peak throughput ≥ 60% of the bare proxy', measured: `${f((100 * peak(gw)) / peak(bare), 0)}%`, ok: peak(gw) >= 0.6 * peak(bare) });
+  if (portkey) checks.push({ target: 'peak throughput ≥ 4× Portkey', measured: `${f(peak(gw) / peak(portkey), 1)}×`, ok: peak(gw) >= 4 * peak(portkey) });
+  if (direct) {
+    const p50 = gw.c1.p50Ms - direct.c1.p50Ms;
+    const p99 = gw.c1.p99Ms - direct.c1.p99Ms;
+    const ttft = gw.stream.ttftP50Ms - direct.stream.ttftP50Ms;
+    checks.push({ target: 'added latency p50 ≤ 0.4 ms (c=1)', measured: `${f(p50, 3)} ms`, ok: p50 <= 0.4 });
+    checks.push({ target: 'added latency p99 ≤ 2 ms (c=1)', measured: `${f(p99, 3)} ms`, ok: p99 <= 2 });
+    checks.push({ target: 'added time to first token ≤ 1 ms', measured: `${f(ttft, 3)} ms`, ok: ttft <= 1 });
+    const spread = gw.slowStream.spreadP50Ms / direct.slowStream.spreadP50Ms;
+    checks.push({ target: 'no buffering (20 ms stream spread ≥ 80% of direct)', measured: `${f(100 * spread, 0)}%`, ok: spread >= 0.8 });
+  }
+  checks.push({ target: 'peak RSS ≤ 100 MB under load', measured: `${f(gw.peakRssMb, 0)} MB`, ok: gw.peakRssMb <= 100 });
+  if (gw.recording) checks.push({ target: 'every answered request recorded', measured: `${int(gw.recording.rows)} rows / ${int(gw.recording.requests)} requests`, ok: gw.recording.rows >= gw.recording.requests });
+  return checks;
+}
+
+function proxySection(p: PhaseRecord<TargetResult[]>): string {
+  const rows = p.figures;
+  const direct = rows.find((r) => r.id === 'direct');
+  const added = (a: number, b: number | undefined) => (direct && b !== undefined ? f(a - b, 3) : '–');
+  const lines = [
+    '## Proxy',
+    '',
+    conditions(p),
+    '',
+    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Each target shows its median of the interleaved passes (by c=16 rate; peak RSS is the largest of all passes). `added` is over direct to the mock in the same run. CPU per request (at c=16) is the target\'s own processes (not the mock\'s); PostgreSQL CPU is every postgres process on the machine.',
+    '',
+    '| target | c=1 p50 ms | c=1 p99 ms | added p50 | added p99 | c=16 req/s | c=128 req/s | c=128 20 ms model req/s | TTFT p50 ms | added TTFT | stream total p50 ms | 20 ms stream spread ms | RSS idle / peak MB | CPU ms/req | PostgreSQL CPU ms/req |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) =>
+      [
+        r.label,
+        f(r.c1.p50Ms, 3),
+        f(r.c1.p99Ms, 3),
+        r.id === 'direct' ? '' : added(r.c1.p50Ms, direct?.c1.p50Ms),
+        r.id === 'direct' ? '' : added(r.c1.p99Ms, direct?.c1.p99Ms),
+        int(r.c16.rps),
+        int(r.c128.rps),
+        int(r.c128Slow.rps),
+        f(r.stream.ttftP50Ms),
+        r.id === 'direct' ? '' : added(r.stream.ttftP50Ms, direct?.stream.ttftP50Ms),
+        f(r.stream.totalP50Ms),
+        f(r.slowStream.spreadP50Ms),
+        `${f(r.idleRssMb, 0)} / ${f(r.peakRssMb, 0)}`,
+        f(r.c16.cpuMsPerRequest, 3),
+        f(r.c16.postgresCpuMsPerRequest, 3),
+      ].join(' | ').replace(/^/, '| ').concat(' |'),
+    ),
+    '',
+  ];
+  const checks = proxyChecks(rows);
+  if (checks.length) lines.push('| gomodel-ts target | measured | |', '| --- | --- | --- |', ...checks.map((c) => `| ${c.target} | ${c.measured} | ${mark(c.ok)} |`), '');
+  const spread = rows.filter((r) => (r.rounds?.length ?? 0) > 1);
+  if (spread.length) {
+    lines.push(
+      'Passes (c=16 req/s; c=1 p50 ms):',
+      '',
+      ...spread.map((r) => `- ${r.label}: ${r.rounds!.map((x) => `${int(x.c16Rps)}; ${f(x.c1P50Ms, 3)}`).join(' · ')}`),
+      '',
+    );
+  }
+  const errors = rows.flatMap((r) => [r.c1, r.c16, r.c128, r.c128Slow].filter((l) => l.errors > 0).map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.errors} errors`));
+  if (errors.length) lines.push(`Errors during load (those runs are not valid): ${errors.join('; ')}.`, '');
+  return lines.join('\n');
+}
+
+function ingestSection(p: PhaseRecord<IngestResult>): string {
+  const { sustained: s, slowDatabase: d } = p.figures;
+  return [
+    '## Ingest',
+    '',
+    conditions(p),
+    '',
+    `| figure | value |`,
+    '| --- | --- |',
+    `| sustained rows/s written by the recorder (target ≥ 20,000) | ${int(s.rowsPerSecond)} (${mark(s.rowsPerSecond >= 20_000)}) |`,
+    `| rows, seconds, rows per INSERT | ${int(s.rows)}, ${f(s.seconds, 1)} s, ${s.maxBatch} |`,
+    `| held-up database: offered rows/s, USAGE_BUFFER_SIZE | ${int(d.offeredRowsPerSecond)}, ${d.bufferSize} |`,
+    `| held up from / for | ${f(d.blockedFromSeconds, 1)} s / ${f(d.blockedForSeconds, 1)} s |`,
+    `| recorded = written + replayed (lost) | ${int(d.recorded)} = ${int(d.written)} + ${int(d.replayed)} (${d.lost}) |`,
+    `| spilled to disk, largest queue | ${int(d.spilled)}, ${int(d.maxQueued)} |`,
+    `| every recorded row in the table and the rollups | ${int(d.rowsInTable)} of ${int(d.recorded)} rows, ${int(d.requestsInRollups)} in rollups; ${d.spillFilesLeft} spill files left (${mark(d.rowsInTable === d.recorded && d.requestsInRollups === d.recorded)}) |`,
+    `| caught up after the hold-up ended | ${f(d.caughtUpAfterSeconds, 1)} s |`,
+    '',
+  ].join('\n');
+}
+
+function analyticsSection(p: PhaseRecord<AnalyticsResult>): string {
+  const sizes = p.figures.sizes;
+  if (sizes.length === 0) return '';
+  const last = sizes.at(-1)!;
+  const first = sizes[0]!;
+  const lines = [
+    '## Analytics',
+    '',
+    conditions(p),
+    '',
+    'Rows spread over the 90 days ending at the load (20 models, 6 providers, 200 user paths, 30 labels with 0–3 per row, 10% gateway-cache hits, ~6% unknown costs), loaded with COPY through the rollup trigger. Each case: 2 untimed, then up to the configured number of timed sequential requests over HTTP to the gateway (auth on), fewer (at least 3) once a case has run 8 s.',
+    '',
+    '| rows | measured (load average) | loaded at | VACUUM ANALYZE | table sizes (rows, MB) |',
+    '| --- | --- | --- | --- | --- |',
+    ...sizes.map(
+      (s) =>
+        `| ${int(s.rows)} | ${s.measuredAt.replace('T', ' ').slice(0, 16)} (${s.loadAverage.join(' ')}) | ${s.load ? `${int(s.load.rowsPerSecond)} rows/s (COPY of ${int(s.load.batchRows)} rows per statement)` : 'reused'} | ${s.load ? `${f(s.load.vacuumAnalyzeSeconds, 1)} s` : ''} | ${s.tables.filter((t) => t.rows > 0).map((t) => `${t.name} ${int(t.rows)} / ${t.mb}`).join('; ')} |`,
+    ),
+    '',
+    `| case | ${sizes.map((s) => `${int(s.rows)} p50 / p95 ms`).join(' | ')} | p95 growth | target |`,
+    `| --- | ${sizes.map(() => '---').join(' | ')} | --- | --- |`,
+  ];
+  for (const c of analyticsCases) {
+    const figs = sizes.map((s) => s.cases.find((x) => x.id === c.id));
+    const a = figs[0];
+    const b = figs.at(-1);
+    if (!a || !b) continue;
+    const growth = sizes.length > 1 ? b.p95Ms / a.p95Ms : NaN;
+    const limit = c.logWithFilter ? 100 : 50;
+    const ok = b.p95Ms <= limit && (sizes.length < 2 || growth <= 1.5 || b.p95Ms <= 5);
+    const tz = c.timeZone ? ` (${c.timeZone})` : '';
+    lines.push(`| ${c.id}${c.id.includes(c.timeZone ?? '\0') ? '' : tz} | ${figs.map((x) => (x ? `${f(x.p50Ms, 1)} / ${f(x.p95Ms, 1)}` : '–')).join(' | ')} | ${sizes.length > 1 ? `×${f(growth)}` : ''} | ${mark(ok)} |`);
+  }
+  lines.push(
+    '',
+    `Targets at ${int(last.rows)} rows: every endpoint p95 ≤ 50 ms and ≤ 1.5× its ${int(first.rows)}-row figure (growth ignored under 5 ms); log pages with a filter and their total p95 ≤ 100 ms.`,
+  );
+  const plans = sizes.flatMap((s) => s.plans);
+  if (plans.length) lines.push('', `EXPLAIN (ANALYZE, BUFFERS) of the cases over target: ${plans.map((x) => `\`${x}\``).join(', ')}.`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+export function renderMarkdown(r: Results): string {
+  const m = r.machine;
+  return [
+    `# gomodel-ts benchmarks`,
+    '',
+    `${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB; Node ${m.node}; PostgreSQL ${m.postgres}; wrk ${m.wrk}. gomodel-ts runs as one process unless a row says 2 workers (GOMODEL_WORKERS=2, Node's cluster module), with usage recording, a budget on the traffic's path, auth and LOG_LEVEL=warn.`,
+    '',
+    ...(r.proxy ? [proxySection(r.proxy)] : []),
+    ...(r.ingest ? [ingestSection(r.ingest)] : []),
+    ...(r.analytics ? [analyticsSection(r.analytics)] : []),
+  ].join('\n');
+}

@@ -1,0 +1,51 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AnalyticsResult } from './analytics/run.ts';
+import type { IngestResult } from './ingest/run.ts';
+import type { Machine } from './lib/machine.ts';
+import type { BenchOptions } from './options.ts';
+import type { TargetResult } from './proxy/run.ts';
+import { renderMarkdown } from './report.ts';
+
+/** One phase's figures with the conditions they were measured under. */
+export interface PhaseRecord<T> {
+  measuredAt: string;
+  /** The gateway's commit when the phase ran (phases of one report may come from separate runs). */
+  commit: string;
+  command: string;
+  quick: boolean;
+  loadAverage: { before: number[]; after: number[] };
+  figures: T;
+}
+
+export interface Results {
+  machine: Machine;
+  proxy?: PhaseRecord<TargetResult[]>;
+  analytics?: PhaseRecord<AnalyticsResult>;
+  ingest?: PhaseRecord<IngestResult>;
+}
+
+const dir = new URL('./results/', import.meta.url).pathname;
+
+/** Analytics sizes measured in separate runs (e.g. 10 M kept, 1 M afresh) make one table. */
+function mergeSizes(previous: PhaseRecord<AnalyticsResult>, update: PhaseRecord<AnalyticsResult>): PhaseRecord<AnalyticsResult> {
+  const measured = new Set(update.figures.sizes.map((s) => s.rows));
+  const sizes = [...previous.figures.sizes.filter((s) => !measured.has(s.rows)), ...update.figures.sizes].sort((a, b) => a.rows - b.rows);
+  return { ...update, figures: { sizes } };
+}
+
+/**
+ * Writes bench/results/<date>.json and .md. A run of some phases replaces only those phases in the
+ * day's file (and of analytics only the sizes it measured), so parts measured separately, each
+ * when the machine was quiet, make one report.
+ */
+export function saveResults(update: Omit<Results, 'machine'>, machine: Machine, opts: BenchOptions): string {
+  mkdirSync(dir, { recursive: true });
+  const date = new Date().toISOString().slice(0, 10);
+  const base = `${dir}${date}${opts.quick ? '-quick' : ''}`;
+  const previous: Partial<Results> = existsSync(`${base}.json`) ? JSON.parse(readFileSync(`${base}.json`, 'utf8')) : {};
+  const merged: Results = { ...previous, ...update, machine };
+  if (update.analytics && previous.analytics) merged.analytics = mergeSizes(previous.analytics, update.analytics);
+  writeFileSync(`${base}.json`, JSON.stringify(merged, null, 2) + '\n');
+  writeFileSync(`${base}.md`, renderMarkdown(merged));
+  return base;
+}

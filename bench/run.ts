@@ -1,0 +1,40 @@
+/**
+ * The benchmark harness (issue 5): proxy overhead, analytics at scale and usage ingest, each
+ * against local servers only. `npm run bench -- --help` lists the flags.
+ */
+import { runAnalytics } from './analytics/run.ts';
+import { runIngest } from './ingest/run.ts';
+import { describeMachine } from './lib/machine.ts';
+import { loadAverage } from './lib/proc-stats.ts';
+import { readOptions } from './options.ts';
+import { runProxy } from './proxy/run.ts';
+import { saveResults, type PhaseRecord, type Results } from './results.ts';
+
+const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+async function phase<T>(name: string, quick: boolean, commit: string, body: () => Promise<T>): Promise<PhaseRecord<T>> {
+  const before = loadAverage();
+  log(`${name}: starting (load average ${before.join(' ')})`);
+  const figures = await body();
+  const after = loadAverage();
+  return {
+    measuredAt: new Date().toISOString(),
+    commit,
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    quick,
+    loadAverage: { before, after },
+    figures,
+  };
+}
+
+const opts = readOptions(process.argv.slice(2));
+const machine = await describeMachine();
+log(`${machine.cores} cores, Node ${machine.node}, PostgreSQL ${machine.postgres}, wrk ${machine.wrk}, commit ${machine.commit}`);
+
+const update: Omit<Results, 'machine'> = {};
+if (opts.phases.includes('proxy')) update.proxy = await phase('proxy', opts.quick, machine.commit, () => runProxy(opts.proxy, log));
+if (opts.phases.includes('ingest')) update.ingest = await phase('ingest', opts.quick, machine.commit, () => runIngest(opts.ingest, log));
+if (opts.phases.includes('analytics')) update.analytics = await phase('analytics', opts.quick, machine.commit, () => runAnalytics(opts.analytics, log));
+
+const base = saveResults(update, machine, opts);
+log(`results: ${base}.json and ${base}.md`);
