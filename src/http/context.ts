@@ -14,10 +14,8 @@ export interface HandlerContext {
   query: Record<string, unknown>;
   /** Parsed JSON body, already validated against the operation's schema. */
   body: unknown;
-  /** Size of the raw body in bytes. */
-  bodySize: number;
-  /** Aborts when the client goes away before the response is complete. */
-  signal: AbortSignal;
+  /** The body as received (empty without one). */
+  rawBody: Buffer;
 }
 
 /** A handler returns a JSON reply, or nothing when it has written the response itself. */

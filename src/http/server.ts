@@ -32,7 +32,7 @@ interface FastRoute {
   validate: ValidateFunction | null;
 }
 
-const EMPTY = Buffer.alloc(0);
+const EMPTY: Buffer = Buffer.alloc(0);
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
 
 const requestIdOf = (value: string | string[] | undefined): string =>
@@ -107,18 +107,13 @@ export async function createHttpServer(handlers: Handlers, opts: HttpOptions): P
       if (reason) throw new GatewayError('authentication_error', 401, reason);
     }
     let body: unknown;
-    let bodySize = 0;
+    let rawBody = EMPTY;
     if (route.validate) {
-      const raw = await readBody(req, opts.bodySizeLimit);
-      bodySize = raw.length;
-      body = parseJsonBody(raw);
+      rawBody = await readBody(req, opts.bodySizeLimit);
+      body = parseJsonBody(rawBody);
       if (!route.validate(body)) throw validationError(route.validate.errors ?? []);
     }
-    const controller = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    return route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, bodySize, signal: controller.signal });
+    return route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, rawBody });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -144,8 +139,7 @@ export async function createHttpServer(handlers: Handlers, opts: HttpOptions): P
           headers: req.headers,
           query: {},
           body: parseJsonBody(raw),
-          bodySize: raw.length,
-          signal: new AbortController().signal,
+          rawBody: raw,
         };
         reply = (await api.handleRequest({ method: req.method ?? 'GET', path: url, headers: req.headers as Record<string, string>, body: ctx.body }, ctx)) as Reply | void;
       }

@@ -79,15 +79,19 @@ export function createOpenAiCompatibleAdapter(config: ProviderConfig, quirks: Op
     config,
 
     chatRequest(body, ctx: ChatContext): UpstreamRequest {
+      const renameMaxTokens = quirks.maxCompletionTokensModels?.test(ctx.model) && body.max_tokens != null && body.max_completion_tokens == null;
+      const askUsage = ctx.stream && ctx.includeUsage && quirks.streamUsage && !(isObject(body.stream_options) && body.stream_options.include_usage === true);
+      // Most requests need no change: forward the client's bytes instead of serialising again.
+      if (ctx.raw && body.model === ctx.model && body.provider === undefined && !renameMaxTokens && !askUsage) {
+        return { method: 'POST', path: '/chat/completions', headers, body: ctx.raw };
+      }
       body.model = ctx.model;
       delete body.provider;
-      if (quirks.maxCompletionTokensModels?.test(ctx.model) && body.max_tokens != null && body.max_completion_tokens == null) {
+      if (renameMaxTokens) {
         body.max_completion_tokens = body.max_tokens;
         delete body.max_tokens;
       }
-      if (ctx.stream && ctx.includeUsage && quirks.streamUsage) {
-        body.stream_options = { ...(isObject(body.stream_options) ? body.stream_options : {}), include_usage: true };
-      }
+      if (askUsage) body.stream_options = { ...(isObject(body.stream_options) ? body.stream_options : {}), include_usage: true };
       return { method: 'POST', path: '/chat/completions', headers, body: JSON.stringify(body) };
     },
 

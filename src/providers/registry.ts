@@ -81,10 +81,8 @@ export class ProviderRegistry {
   }
 
   private async refreshOne(e: ProviderEntry): Promise<void> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), LIST_TIMEOUT_MS);
     try {
-      const ex = await this.upstream.send(e.config, e.adapter.modelsRequest(), controller.signal, false);
+      const ex = await this.upstream.send(e.config, e.adapter.modelsRequest(), null, false, LIST_TIMEOUT_MS);
       const body = await ex.readAll(20 * 1024 * 1024);
       if ((ex.res.statusCode ?? 0) >= 400) throw new Error(`status ${ex.res.statusCode}`);
       const ids = e.adapter.modelsResponse(JSON.parse(body.toString('utf8')));
@@ -95,8 +93,6 @@ export class ProviderRegistry {
     } catch (err) {
       const fallback = e.config.models.length ? `using the ${e.config.models.length} configured models` : 'it will take requests for any model';
       this.log.warn({ provider: e.config.name, err: String((err as Error).message ?? err) }, `could not list models of provider ${e.config.name}; ${fallback}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -61,7 +61,7 @@ export interface UpstreamRequest {
   method: 'GET' | 'POST';
   path: string;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
 }
 
 /** What an adapter needs to know about the request beyond its body. */
@@ -73,6 +73,8 @@ export interface ChatContext {
   includeUsage: boolean;
   /** `max_tokens` to send when the client gave none and the provider requires one (Anthropic). */
   defaultMaxTokens: number;
+  /** The client's body as received, to forward unchanged when nothing in it needs changing. */
+  raw?: Buffer;
 }
 
 /** A parsed non-streaming reply: the OpenAI-shaped body for the client, and what to record. */

@@ -1,4 +1,4 @@
-import http, { type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { RetryPolicy } from '../config.ts';
 import { GatewayError } from '../errors.ts';
@@ -29,30 +29,50 @@ class HeaderTimeout extends Error {}
 export class ClientGone extends Error {}
 
 /**
- * One request/response with a provider. A single timer covers the whole exchange and is cleared
- * when the response closes (AbortSignal.timeout would leave one pending timer per request behind).
+ * One request/response with a provider. A single timer covers the whole exchange; the client
+ * going away ends it too. Both destroy the request in flight rather than going through an
+ * AbortSignal, which costs a controller, a signal and listeners per request.
  */
 export class Exchange {
-  private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
+  private request: ClientRequest | null = null;
+  private wake: (() => void) | null = null;
   private timedOut = false;
+  private clientGone = false;
+  private ended = false;
   res!: IncomingMessage;
+
+  private readonly onClientClose = () => {
+    if (this.client?.writableFinished) return;
+    this.clientGone = true;
+    this.abort();
+  };
 
   constructor(
     private readonly provider: string,
-    private readonly clientSignal: AbortSignal,
+    private readonly client: ServerResponse | null,
     timeoutMs: number,
   ) {
     this.timer = setTimeout(() => {
       this.timedOut = true;
-      this.controller.abort();
+      this.abort();
     }, timeoutMs);
-    if (clientSignal.aborted) this.controller.abort();
-    else clientSignal.addEventListener('abort', () => this.controller.abort(), { once: true });
+    client?.once('close', this.onClientClose);
   }
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  get aborted(): boolean {
+    return this.timedOut || this.clientGone;
+  }
+
+  /** The request of the current attempt, destroyed if the exchange ends while it runs. */
+  use(request: ClientRequest): void {
+    this.request = request;
+    if (this.aborted) request.destroy();
+  }
+
+  private abort(): void {
+    this.request?.destroy();
+    this.wake?.();
   }
 
   attach(res: IncomingMessage): void {
@@ -61,13 +81,32 @@ export class Exchange {
   }
 
   end(): void {
+    if (this.ended) return;
+    this.ended = true;
     clearTimeout(this.timer);
+    this.client?.off('close', this.onClientClose);
+  }
+
+  /** Waits before a retry; ends early, rejecting, when the exchange ends. */
+  pause(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.aborted) return reject(new Error('aborted'));
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        reject(new Error('aborted'));
+      };
+    });
   }
 
   /** What an error during the exchange means to the client. */
   failure(cause: unknown): Error {
     this.end();
-    if (this.clientSignal.aborted) return new ClientGone();
+    if (this.clientGone) return new ClientGone();
     if (this.timedOut || cause instanceof HeaderTimeout) {
       return new GatewayError('provider_error', 504, `provider ${this.provider} did not answer in time`, { provider: this.provider, code: 'upstream_timeout', cause });
     }
@@ -75,43 +114,39 @@ export class Exchange {
   }
 
   /** Reads the whole response body, refusing bodies larger than `limit` bytes. */
-  async readAll(limit: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of this.res as AsyncIterable<Buffer>) {
+  readAll(limit: number): Promise<Buffer> {
+    const res = this.res;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const fail = (err: unknown) => {
+        res.off('data', onData);
+        res.off('end', onEnd);
+        reject(err instanceof GatewayError ? err : this.failure(err));
+      };
+      const onData = (chunk: Buffer) => {
         size += chunk.length;
-        if (size > limit) {
-          this.res.destroy();
-          throw new GatewayError('provider_error', 502, `provider ${this.provider} sent a reply larger than ${limit} bytes`, { provider: this.provider, code: 'bad_upstream_response' });
+        if (size <= limit) chunks.push(chunk);
+        else {
+          res.destroy();
+          fail(new GatewayError('provider_error', 502, `provider ${this.provider} sent a reply larger than ${limit} bytes`, { provider: this.provider, code: 'bad_upstream_response' }));
         }
-        chunks.push(chunk);
-      }
-    } catch (err) {
-      throw err instanceof GatewayError ? err : this.failure(err);
-    }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      };
+      const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      res.on('data', onData);
+      res.once('end', onEnd);
+      res.once('error', fail);
+      // A destroyed response may close without 'end' or 'error'.
+      res.once('close', () => {
+        if (!res.complete) fail(new Error('response closed before it ended'));
+      });
+    });
   }
 }
 
 function isTransportError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return (code !== undefined && transportCodes.has(code)) || (err as Error).message === 'socket hang up';
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
@@ -150,51 +185,50 @@ export class Upstream {
     return base * (1 + jitter * (Math.random() * 2 - 1));
   }
 
-  private once(t: Target, req: UpstreamRequest, signal: AbortSignal): Promise<IncomingMessage> {
+  private once(t: Target, req: UpstreamRequest, ex: Exchange): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { ...req.headers };
       if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
-      const r = t.client.request(
-        { hostname: t.hostname, port: t.port, path: t.basePath + req.path, method: req.method, headers, agent: t.agent, signal },
-        (res) => {
-          clearTimeout(timer);
-          resolve(res);
-        },
-      );
-      const timer = setTimeout(() => r.destroy(new HeaderTimeout()), this.opts.headerTimeoutMs);
+      const r = t.client.request({ hostname: t.hostname, port: t.port, path: t.basePath + req.path, method: req.method, headers, agent: t.agent }, (res) => {
+        clearTimeout(timer);
+        resolve(res);
+      });
+      // The whole-exchange timer covers the headers too, unless a shorter header timeout is set.
+      const timer = this.opts.headerTimeoutMs < this.opts.timeoutMs ? setTimeout(() => r.destroy(new HeaderTimeout()), this.opts.headerTimeoutMs) : undefined;
       r.once('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });
+      ex.use(r);
       r.end(req.body);
     });
   }
 
   /**
    * Sends a request and resolves once the response headers arrive; the body is the caller's to
-   * consume. The exchange ends when the client goes away (`ClientGone`) or after HTTP_TIMEOUT
-   * (504); a provider that cannot be reached is a 502.
+   * consume. The exchange ends when `client` goes away (`ClientGone`) or after HTTP_TIMEOUT (504);
+   * a provider that cannot be reached is a 502.
    */
-  async send(p: ProviderConfig, req: UpstreamRequest, clientSignal: AbortSignal, retry: boolean): Promise<Exchange> {
+  async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, timeoutMs = this.opts.timeoutMs): Promise<Exchange> {
     const t = this.target(p);
-    const ex = new Exchange(p.name, clientSignal, this.opts.timeoutMs);
+    const ex = new Exchange(p.name, client, timeoutMs);
     const max = retry ? this.opts.retry.maxRetries : 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.once(t, req, ex.signal);
+        const res = await this.once(t, req, ex);
         if (attempt < max && retryableStatus.has(res.statusCode ?? 0)) {
           const retryAfter = res.headers['retry-after'];
           res.resume();
-          await sleep(this.backoff(attempt, typeof retryAfter === 'string' ? retryAfter : undefined), ex.signal);
+          await ex.pause(this.backoff(attempt, typeof retryAfter === 'string' ? retryAfter : undefined));
           continue;
         }
         ex.attach(res);
         return ex;
       } catch (err) {
-        if (ex.signal.aborted || err instanceof HeaderTimeout) throw ex.failure(err);
+        if (ex.aborted || err instanceof HeaderTimeout) throw ex.failure(err);
         if (attempt < max && isTransportError(err)) {
           try {
-            await sleep(this.backoff(attempt, undefined), ex.signal);
+            await ex.pause(this.backoff(attempt, undefined));
           } catch (aborted) {
             throw ex.failure(aborted);
           }

@@ -24,7 +24,7 @@ type AnyRecord = Record<string, any>;
 /** The Anthropic request body for an OpenAI body. */
 function translate(body: AnyRecord, c: ChatContext = ctx): AnyRecord {
   const req = adapter.chatRequest(body, c);
-  return JSON.parse(req.body ?? 'null');
+  return JSON.parse(String(req.body ?? 'null'));
 }
 
 function thrown(fn: () => unknown): GatewayError {
@@ -76,7 +76,7 @@ describe('chatRequest', () => {
     expect(req.method).toBe('POST');
     expect(req.path).toBe('/messages');
     expect(req.headers).toEqual({ 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' });
-    const body = JSON.parse(req.body ?? '');
+    const body = JSON.parse(String(req.body ?? ''));
     expect(body).toMatchObject({ model: 'claude-sonnet-4-5', stream: true, messages: [{ role: 'user' }] });
     expect(translate({ messages: [{ role: 'user', content: 'Hi' }] }).stream).toBe(false);
   });

@@ -24,7 +24,7 @@ type AnyRecord = Record<string, any>;
 
 /** The Gemini request body for an OpenAI body. */
 function translate(body: AnyRecord, c: ChatContext = ctx): AnyRecord {
-  return JSON.parse(adapter.chatRequest({ model: c.model, ...body }, c).body ?? 'null');
+  return JSON.parse(String(adapter.chatRequest({ model: c.model, ...body }, c).body ?? 'null'));
 }
 
 const user = (content: unknown) => ({ role: 'user', content });
@@ -677,13 +677,13 @@ describe('embeddings', () => {
     const req = adapter.embeddingsRequest!({ model: 'gemini-embedding-001', input: ['alpha', 'beta'], dimensions: 128 }, 'gemini-embedding-001');
     expect(req).toMatchObject({ method: 'POST', path: '/models/gemini-embedding-001:batchEmbedContents' });
     expect(req.headers['x-goog-api-key']).toBe(apiKey);
-    expect(JSON.parse(req.body!)).toEqual({
+    expect(JSON.parse(String(req.body!))).toEqual({
       requests: [
         { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'alpha' }] }, outputDimensionality: 128 },
         { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'beta' }] }, outputDimensionality: 128 },
       ],
     });
-    const single = JSON.parse(adapter.embeddingsRequest!({ input: 'alpha', encoding_format: 'float' }, 'gemini-embedding-001').body!);
+    const single = JSON.parse(String(adapter.embeddingsRequest!({ input: 'alpha', encoding_format: 'float' }, 'gemini-embedding-001').body!));
     expect(single).toEqual({ requests: [{ model: 'models/gemini-embedding-001', content: { parts: [{ text: 'alpha' }] } }] });
   });
 

@@ -104,7 +104,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
 
   /** Sends the request; an error reply becomes the provider's mapped GatewayError. */
   async function call(r: Route, ctx: HandlerContext, request: UpstreamRequest, retry: boolean): Promise<Exchange> {
-    const ex = await upstream.send(r.entry.config, request, ctx.signal, retry);
+    const ex = await upstream.send(r.entry.config, request, ctx.res, retry);
     const status = ex.res.statusCode ?? 502;
     if (status >= 400) throw r.entry.adapter.error(status, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
     return ex;
@@ -223,7 +223,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     let settled = false;
     try {
       const reserveBody = endpoint === '/v1/embeddings' ? { ...(ctx.body as Record<string, unknown>), max_tokens: 0 } : (ctx.body as Record<string, unknown>);
-      reservation = deps.guard ? await deps.guard.reserve(who.userPath, r.entry.config, r.model, reserveBody, ctx.bodySize) : null;
+      reservation = deps.guard ? await deps.guard.reserve(who.userPath, r.entry.config, r.model, reserveBody, ctx.rawBody.length) : null;
       await work(reservation, () => (settled = true));
     } catch (err) {
       status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
@@ -246,7 +246,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const who = deps.attribute(ctx.headers);
     const r = route(body);
     const stream = body.stream === true;
-    const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens };
+    const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw: ctx.rawBody };
     await proxy(ctx, r, who, '/v1/chat/completions', stream, async (reservation, settle) => {
       const ex = await call(r, ctx, r.entry.adapter.chatRequest(body, cctx), !stream);
       if (stream) {
