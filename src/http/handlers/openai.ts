@@ -124,8 +124,14 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
    * OpenAI-compatible providers and are translated to chunks for the others. The last
    * usage-bearing event wins. A stream that breaks or ends early is closed with an error event.
    */
+  /**
+   * Relays a provider's event stream to the client as it arrives, pausing the provider when the
+   * client reads slower than it sends. Event listeners rather than an async iterator: one
+   * fewer promise and microtask hop per chunk on the path every streamed token takes.
+   */
   async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, who: Attribution, reservation: Reservation | null): Promise<void> {
     const { res } = ctx;
+    const up = ex.res;
     const translator = r.entry.adapter.chatStream(cctx);
     const splitter = new SseSplitter();
     let usage: TokenUsage | undefined;
@@ -135,10 +141,23 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     let clientGone = false;
     res.writeHead(200, sseHeaders);
     res.flushHeaders();
-    try {
-      for await (const chunk of ex.res as AsyncIterable<Buffer>) {
+    await new Promise<void>((resolve) => {
+      let settled = false;
+      const finish = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        up.off('data', onData);
+        if (err !== undefined) {
+          const mapped = ex.failure(err);
+          if (mapped instanceof ClientGone) clientGone = true;
+          else failure = mapped as GatewayError;
+        }
+        up.destroy();
+        resolve();
+      };
+      const onData = (chunk: Buffer) => {
         const { text, events } = splitter.push(chunk);
-        if (events.length === 0) continue;
+        if (events.length === 0) return;
         let out = '';
         let verbatim = true;
         for (const ev of events) {
@@ -161,21 +180,24 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             }
           }
         }
-        await write(res, verbatim ? text : out);
-        if (failure) break;
-      }
-      if (!failure && !complete) {
-        failure = new GatewayError('provider_error', 502, `provider ${r.entry.config.name} ended the stream before it was complete`, {
-          provider: r.entry.config.name,
-          code: 'stream_interrupted',
-        });
-      }
-    } catch (err) {
-      const mapped = ex.failure(err);
-      if (mapped instanceof ClientGone) clientGone = true;
-      else failure = mapped as GatewayError;
-    } finally {
-      ex.res.destroy();
+        const flushed = res.write(verbatim ? text : out);
+        if (failure) return finish();
+        if (!flushed && !res.destroyed) {
+          up.pause();
+          res.once('drain', () => up.resume());
+        }
+      };
+      up.on('data', onData);
+      up.once('end', () => finish());
+      up.once('error', finish);
+      // A destroyed response (client gone, timeout) may close without 'end' or 'error'.
+      up.once('close', () => finish(up.complete ? undefined : new Error('stream closed before it ended')));
+    });
+    if (!failure && !clientGone && !complete) {
+      failure = new GatewayError('provider_error', 502, `provider ${r.entry.config.name} ended the stream before it was complete`, {
+        provider: r.entry.config.name,
+        code: 'stream_interrupted',
+      });
     }
     if (!res.destroyed) {
       if (failure) await write(res, `data: ${JSON.stringify(errorBody(failure, 'openai'))}\n\n`);
