@@ -2,6 +2,7 @@
  * The benchmark harness (issue 5): proxy overhead, analytics at scale and usage ingest, each
  * against local servers only. `npm run bench -- --help` lists the flags.
  */
+import { execFileSync } from 'node:child_process';
 import { runAnalytics } from './analytics/run.ts';
 import { runIngest } from './ingest/run.ts';
 import { describeMachine } from './lib/machine.ts';
@@ -30,6 +31,11 @@ async function phase<T>(name: string, quick: boolean, commit: string, body: () =
 const opts = readOptions(process.argv.slice(2));
 const machine = await describeMachine();
 log(`${machine.cores} cores, Node ${machine.node}, PostgreSQL ${machine.postgres}, wrk ${machine.wrk}, commit ${machine.commit}`);
+
+// The gateway runs from its compiled build, as `npm start` runs it.
+if (opts.phases.includes('proxy') || opts.phases.includes('analytics')) {
+  execFileSync('npm', ['run', '-s', 'build:server'], { cwd: new URL('..', import.meta.url).pathname, stdio: 'inherit' });
+}
 
 const update: Omit<Results, 'machine'> = {};
 if (opts.phases.includes('proxy')) update.proxy = await phase('proxy', opts.quick, machine.commit, () => runProxy(opts.proxy, log));

@@ -7,7 +7,7 @@ import { timedGet } from '../lib/http-get.ts';
 import { freePort } from '../lib/ports.ts';
 import { createDatabase, databaseUrl, serverUrl, type BenchDatabase } from '../lib/postgres.ts';
 import { loadAverage } from '../lib/proc-stats.ts';
-import { startServer, tsNode } from '../lib/processes.ts';
+import { builtGateway, startServer } from '../lib/processes.ts';
 import { percentile } from '../lib/stats.ts';
 import { MASTER_KEY } from '../proxy/targets.ts';
 import { analyticsCases, budgetEnv, type AnalyticsCase } from './cases.ts';
@@ -109,7 +109,7 @@ async function measureSize(db: BenchDatabase, rows: number, opts: AnalyticsOptio
   const port = await freePort();
   const gateway = await startServer({
     name: 'gomodel-analytics',
-    ...tsNode(new URL('../../src/main.ts', import.meta.url).pathname),
+    ...builtGateway(),
     cwd: new URL('../../', import.meta.url).pathname,
     port,
     env: { PORT: String(port), POSTGRES_URL: db.url, GOMODEL_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'warn', ...budgetEnv },

@@ -110,6 +110,9 @@ export async function startServer(spec: ServerSpec, readyTimeoutMs = 30_000): Pr
   };
 }
 
+/** The gateway as `npm start` runs it: the compiled build, which bench/run.ts brings up to date first. */
+export const builtGateway = () => ({ command: process.execPath, args: [new URL('../../dist/src/main.js', import.meta.url).pathname] });
+
 /** Runs TypeScript under Node with the tsx loader in one process (the `tsx` CLI adds a parent). */
 export const tsNode = (file: string, ...args: string[]) => ({ command: process.execPath, args: ['--import', 'tsx', file, ...args] });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../lib/ports.ts';
-import { startServer, tsNode, type Server } from '../lib/processes.ts';
+import { builtGateway, startServer, tsNode, type Server } from '../lib/processes.ts';
 
 export const MASTER_KEY = 'bench-master-key';
 /** The user path of all gateway traffic; the budget sits on its parent. */
@@ -42,14 +42,14 @@ function gatewayEnv(ctx: TargetContext, port: number, budget: boolean, dataDir: 
 
 const gatewayHeaders = () => ({ Authorization: `Bearer ${MASTER_KEY}`, 'X-GoModel-User-Path': USER_PATH });
 
-function gateway(id: string, label: string, entry: string, extraEnv: Record<string, string>, budget = true): Target {
+function gateway(id: string, label: string, extraEnv: Record<string, string>, budget = true): Target {
   return {
     id,
     label,
     async start(ctx) {
       const port = await freePort();
       const dataDir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
-      const server = await startServer({ name: id, ...tsNode(file(entry)), cwd: repo, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...extraEnv } });
+      const server = await startServer({ name: id, ...builtGateway(), cwd: repo, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...extraEnv } });
       return {
         ...server,
         async stop() {
@@ -83,9 +83,9 @@ export const targets: Target[] = [
   },
   nodeProxy('bare', 'bare node:http proxy', 'bench/proxy/bare-proxy.ts'),
   nodeProxy('fetch', 'naive fetch proxy (buffered)', 'bench/proxy/fetch-proxy.ts'),
-  gateway('gomodel', 'gomodel-ts', 'src/main.ts', {}),
-  gateway('gomodel-nobudget', 'gomodel-ts, no budget', 'src/main.ts', {}, false),
-  gateway('gomodel-cluster', 'gomodel-ts, 2 workers (cluster)', 'src/main.ts', { GOMODEL_WORKERS: '2' }),
+  gateway('gomodel', 'gomodel-ts', {}),
+  gateway('gomodel-nobudget', 'gomodel-ts, no budget', {}, false),
+  gateway('gomodel-cluster', 'gomodel-ts, 2 workers (cluster)', { GOMODEL_WORKERS: '2' }),
   {
     id: 'portkey',
     label: `Portkey gateway ${portkeyVersion}`,

@@ -7,8 +7,9 @@ import type { ExtraRoute } from './server.ts';
 
 const PREFIX = '/admin/dashboard';
 
-/** Where `npm run build` puts the bundled dashboard. */
-const builtDashboardDir = fileURLToPath(new URL('../../dist/dashboard/', import.meta.url));
+/** Where `npm run build` puts the bundled dashboard: reached from src/http/ and from the compiled dist/src/http/. */
+const packageRoot = new URL('../../', import.meta.url);
+const builtDashboardDir = fileURLToPath(new URL(packageRoot.pathname.endsWith('/dist/') ? 'dashboard/' : 'dist/dashboard/', packageRoot));
 
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

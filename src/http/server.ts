@@ -63,9 +63,13 @@ export async function createHttpServer(handlers: Handlers, opts: HttpOptions): P
     });
   }
 
+  // quick: skips validating the definition against the OpenAPI meta-schema (the contract tests
+  // do that) and compiles each operation's validators on its first request. Startup garbage from
+  // the eager path left the heap 40 MB larger for the life of the process.
   const api = new OpenAPIBackend({
     definition: structuredClone(spec) as never,
     strict: true,
+    quick: true,
     coerceTypes: true,
     ajvOpts: { strict: false },
   });

@@ -144,6 +144,7 @@ describe('BUDGET_UNKNOWN_PRICE=deny', () => {
 
 describe('GET /v1/usage', () => {
   it('reports the caller’s usage and every budget that applies to its path', async () => {
+    await gw.recorder.flush(); // rows are written in batches; the last requests' may still be queued
     const res = await realFetch(`${gw.url}/v1/usage?days=1`, { headers: { 'X-GoModel-User-Path': '/team/search' } });
     expect(res.status).toBe(200);
     const body = (await res.json()) as {

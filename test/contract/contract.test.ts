@@ -1,3 +1,4 @@
+import { OpenAPIBackend } from 'openapi-backend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import spec from '../../openapi.json' with { type: 'json' };
 import { operations } from '../../generated/operations.gen.ts';
@@ -38,6 +39,13 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
 };
 
 describe('openapi.json', () => {
+  // The gateway starts openapi-backend in quick mode, which skips this check.
+  it('is a valid OpenAPI document', async () => {
+    const check = (definition: object) => new OpenAPIBackend({ definition: definition as never, strict: true }).init();
+    await expect(check(structuredClone(spec))).resolves.toBeInstanceOf(OpenAPIBackend);
+    await expect(check({ ...structuredClone(spec), info: undefined })).rejects.toThrow(/not valid OpenAPI/);
+  });
+
   it('gives every operation an operationId, a tag and a summary', () => {
     for (const [path, item] of Object.entries(spec.paths)) {
       for (const [method, op] of Object.entries(item as Record<string, { operationId?: string; tags?: string[]; summary?: string }>)) {
