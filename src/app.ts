@@ -60,6 +60,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
       flushThreshold: 100,
       bufferSize: config.usage.bufferSize,
       maxBatch: 2000,
+      writers: 2,
       spillDir: config.usage.spillDir,
       probeIntervalMs: 1000,
     },

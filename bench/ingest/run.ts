@@ -62,7 +62,7 @@ export interface IngestResult {
 
 /** The gateway's recorder settings (src/app.ts) with a spill directory of the bench's own. */
 function recorderOptions(spillDir: string, bufferSize = 10_000): RecorderOptions {
-  return { flushIntervalMs: 1000, flushThreshold: 100, bufferSize, maxBatch: 2000, spillDir, probeIntervalMs: 1000 };
+  return { flushIntervalMs: 1000, flushThreshold: 100, bufferSize, maxBatch: 2000, writers: 2, spillDir, probeIntervalMs: 1000 };
 }
 
 const silent = pino({ level: 'warn' });
@@ -86,9 +86,12 @@ async function sustained(db: BenchDatabase, seconds: number): Promise<Sustained>
   const started = performance.now();
   const deadline = started + seconds * 1000;
   while (performance.now() < deadline) {
-    for (let i = 0; i < 1000 && recorder.stats.queued < opts.bufferSize - 2 * opts.maxBatch; i++) recorder.record(next());
+    const room = opts.bufferSize - 2 * opts.maxBatch - recorder.stats.queued;
+    for (let i = 0; i < Math.min(1000, room); i++) recorder.record(next());
     maxQueued = Math.max(maxQueued, recorder.stats.queued);
-    await yieldToLoop();
+    // With the queue full, wait rather than spin: a spinning loop takes a core from PostgreSQL.
+    if (room <= 0) await sleep(2);
+    else await yieldToLoop();
   }
   while (done(recorder.stats) < recorder.stats.recorded) {
     await recorder.flush();

@@ -12,6 +12,8 @@ export interface RecorderOptions {
   bufferSize: number;
   /** Rows per INSERT statement. */
   maxBatch: number;
+  /** INSERT statements in flight at once: one runs its rollup trigger while the next parses its rows. */
+  writers: number;
   /** Where rows wait while the database is unreachable. */
   spillDir: string;
   /** How often to probe an unreachable database. */
@@ -29,6 +31,19 @@ export interface RecorderStats {
   databaseDown: boolean;
 }
 
+/**
+ * PostgreSQL's JSON refuses what JavaScript strings may hold: NUL and unpaired surrogates
+ * (which JSON.stringify escapes as \u0000 and \udXXX). Rows holding either are rewritten
+ * with U+FFFD in their place, so such a string costs a character, not the row.
+ */
+function toJson(batch: readonly UsageRecord[]): string {
+  const json = JSON.stringify(batch);
+  return /\\u0000|\\ud[89a-f]/i.test(json) ? JSON.stringify(batch, wellFormed) : json;
+}
+
+const wellFormed = (_key: string, value: unknown) =>
+  typeof value === 'string' ? value.replaceAll('\0', '\ufffd').toWellFormed() : value;
+
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the row is bad, not the database. */
 const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
 
@@ -42,7 +57,8 @@ const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { co
  */
 export class UsageRecorder {
   private queue: UsageRecord[] = [];
-  private flushing: Promise<void> | null = null;
+  private inFlight = 0;
+  private waiting: (() => void)[] = [];
   private replaying: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
   private probe: NodeJS.Timeout | undefined;
@@ -77,15 +93,14 @@ export class UsageRecorder {
       return;
     }
     this.queue.push(row);
-    if (this.queue.length >= this.opts.flushThreshold && !this.flushing && !this.down) void this.flush();
+    if (this.queue.length >= this.opts.flushThreshold) this.pump();
   }
 
   /** Writes every queued row (resolves when the queue is empty or the database is down). */
   flush(): Promise<void> {
-    this.flushing ??= this.drain().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
+    this.pump();
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** Stops the timers and drains the queue: into the database, or into the spill file. */
@@ -105,24 +120,40 @@ export class UsageRecorder {
     if (this.spill.pending > 0) void this.replay();
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length && !this.down) {
-      const batch = this.queue.splice(0, this.opts.maxBatch);
-      try {
-        await this.insert(batch);
-        this.counts.written += batch.length;
-      } catch (err) {
-        if (isDataError(err)) await this.isolate(batch, err);
-        else {
-          this.markDown(err);
-          await this.toSpill(batch);
-        }
+  /** Starts writers (up to `writers`) while rows are queued; each takes up to `maxBatch` rows at a time. */
+  private pump(): void {
+    while (this.inFlight < this.opts.writers && this.queue.length && !this.down) {
+      this.inFlight++;
+      void this.write(this.queue.splice(0, this.opts.maxBatch)).finally(() => {
+        this.inFlight--;
+        this.pump();
+        if (this.inFlight === 0) for (const resolve of this.waiting.splice(0)) resolve();
+      });
+    }
+  }
+
+  private async write(batch: UsageRecord[]): Promise<void> {
+    try {
+      await this.insert(batch);
+      this.counts.written += batch.length;
+    } catch (err) {
+      if (isDataError(err)) await this.isolate(batch, err);
+      else {
+        this.markDown(err);
+        await this.toSpill(batch);
       }
     }
   }
 
+  /**
+   * One statement whatever the batch size: the rows travel as one JSON document. (A multi-row
+   * VALUES list is a different statement per size, and postgres.js keeps each one prepared on
+   * every connection: megabytes of cached statements under varying load.)
+   */
   private insert(batch: readonly UsageRecord[]) {
-    return this.sql`insert into usage ${this.sql(batch as UsageRecord[], ...usageColumns)} on conflict (id) do nothing`;
+    return this.sql`insert into usage (${this.sql(usageColumns)})
+      select ${this.sql(usageColumns)} from json_populate_recordset(null::usage, ${toJson(batch)}::text::json)
+      on conflict (id) do nothing`;
   }
 
   /** A batch with a bad row: insert row by row so one bad row cannot hold back the others. */

@@ -18,6 +18,7 @@ const options = (overrides: Partial<RecorderOptions> = {}): RecorderOptions => (
   flushThreshold: 100,
   bufferSize: 1000,
   maxBatch: 500,
+  writers: 2,
   spillDir,
   probeIntervalMs: 50,
   ...overrides,
@@ -67,6 +68,51 @@ describe('UsageRecorder', () => {
     await recorder.flush();
     expect(await count()).toBe(2);
     expect(await rollupRequests()).toBe(2);
+    await recorder.close();
+  });
+
+  it('stores every field exactly, whatever characters the strings hold', async () => {
+    const recorder = new UsageRecorder(sql, options(), log);
+    const row = usageRow({
+      labels: ['a "quoted" label', 'braces {x}', 'back\\slash', 'ünïcødé ✓'],
+      raw_data: { prompt_cached_tokens: 12, nested: { list: [1, 'two', null] } },
+      provider_id: 'id-with-\u0000-nul-and-\ud800-lone-surrogate',
+      input_cost: '0.000000000000001',
+      output_cost: '123456789.123456789012345',
+      total_cost: '123456789.123456789012346',
+      user_path: '/team/app',
+    });
+    recorder.record(row);
+    recorder.record(usageRow({ input_cost: null, output_cost: null, total_cost: null, cost_source: '' }));
+    await recorder.flush();
+    const [stored] = await sql`select * from usage where id = ${row.id}`;
+    expect(stored).toMatchObject({
+      labels: row.labels,
+      raw_data: row.raw_data,
+      provider_id: 'id-with-\ufffd-nul-and-\ufffd-lone-surrogate',
+      input_cost: '0.000000000000001',
+      output_cost: '123456789.123456789012345',
+      total_cost: '123456789.123456789012346',
+      timestamp: row.timestamp,
+      user_path: '/team/app',
+    });
+    expect(Number((await sql`select count(*) as n from usage where total_cost is null`)[0]!.n)).toBe(1);
+    expect(recorder.stats).toMatchObject({ written: 2, rejected: 0 });
+    await recorder.close();
+  });
+
+  it('writes with several statements in flight and counts every row once in the rollups', async () => {
+    const recorder = new UsageRecorder(sql, options({ flushThreshold: 50, maxBatch: 200, bufferSize: 100_000 }), log);
+    const rows = Array.from({ length: 5000 }, (_, i) =>
+      usageRow({ user_path: `/t${i % 7}/s${i % 3}`, labels: i % 2 ? ['x'] : [], model: `m${i % 5}` }),
+    );
+    for (const r of rows) recorder.record(r);
+    await recorder.flush();
+    expect(await count()).toBe(5000);
+    expect(await rollupRequests()).toBe(5000);
+    const [sub] = await sql`select sum(requests) as n from usage_subtree_rollup where path = '/t3'`;
+    expect(Number(sub!.n)).toBe(rows.filter((r) => r.user_path.startsWith('/t3/')).length);
+    expect(recorder.stats).toMatchObject({ recorded: 5000, written: 5000, spilled: 0, queued: 0 });
     await recorder.close();
   });
 
