@@ -16,6 +16,8 @@ export function connect(url: string, max: number, opts: { asyncCommit?: boolean 
     connection: {
       TimeZone: 'UTC',
       application_name: 'gomodel-ts',
+      // Compiling a plan costs tens of milliseconds; no query here runs long enough to repay it.
+      jit: 'off',
       ...(opts.asyncCommit ? { synchronous_commit: 'off' } : {}),
     },
   });

@@ -92,6 +92,19 @@ function totalsOf(r: Row): Totals {
 }
 
 /**
+ * Whether the zone's UTC offset is a multiple of `unit` (0: is zero) throughout the range, checked
+ * at its ends and every six hours between: no zone changes offset twice within six hours.
+ */
+function offsetsAll(range: DateRange, tz: string, unit: number): boolean {
+  const fits = (ms: number) => {
+    const o = offsetAt(ms, tz);
+    return unit === 0 ? o === 0 : o % unit === 0;
+  };
+  for (let t = range.start; t < range.end; t += 6 * HOUR) if (!fits(t)) return false;
+  return fits(range.end - 1);
+}
+
+/**
  * Analytics over usage rows. Date-ranged aggregates read the rollups: whole UTC days, whole hours
  * at the edges of the range, raw rows only for what is left (sub-hour edges of time zones with
  * :30/:45 offsets), so their cost follows the number of buckets, not the number of rows.
@@ -102,7 +115,11 @@ export class UsageQueries {
   private subtree(path: string | undefined, column = 'user_path'): Fragment {
     const s = this.sql;
     if (path === undefined || path === '/') return s``;
-    return s`and (${s(column)} = ${path} or ${s(column)} like ${`${escapeLike(path)}/%`})`;
+    const c = s(column);
+    // The byte-order range is what the subtree indexes of migration 0007 answer; it also holds
+    // siblings such as '/team-x' for '/team', which the second condition drops.
+    return s`and ${c} collate "C" >= ${path} and ${c} collate "C" < ${`${path}0`}
+      and (${c} = ${path} or ${c} like ${`${escapeLike(path)}/%`})`;
   }
 
   private cache(mode: CacheMode): Fragment {
@@ -189,16 +206,27 @@ export class UsageQueries {
     const path = f.userPath ?? '/';
     const cols = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
       cache_write_input_tokens, input_cost, output_cost, total_cost`;
-    const parts = decompose(range.start, range.end, [QUARTER_HOUR]).map(({ grain, from, to }) =>
-      grain === null
-        ? s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage
-            where "timestamp" >= ${new Date(from)} and "timestamp" < ${new Date(to)} ${this.subtree(path)} ${this.cache(f.cacheMode)}`
-        : s`select bucket as t, requests, ${cols} from usage_subtree_rollup
-            where path = ${path} and bucket >= ${new Date(from)} and bucket < ${new Date(to)} ${this.cache(f.cacheMode)}`,
-    );
+    // The whole gateway also has hour and day totals, usable where no local midnight of the
+    // range falls inside one of their buckets; a subtree has only its 15-minute rollup.
+    const coarse = path !== '/' ? [] : offsetsAll(range, tz, 0) ? [DAY, HOUR] : offsetsAll(range, tz, HOUR) ? [HOUR] : [];
+    const parts = decompose(range.start, range.end, [...coarse, QUARTER_HOUR]).map(({ grain, from, to }) => {
+      const a = new Date(from);
+      const b = new Date(to);
+      if (grain === null) {
+        return s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage
+          where "timestamp" >= ${a} and "timestamp" < ${b} ${this.subtree(path)} ${this.cache(f.cacheMode)}`;
+      }
+      if (grain === QUARTER_HOUR) {
+        return s`select bucket as t, requests, ${cols} from usage_subtree_rollup
+          where path = ${path} and bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
+      }
+      return s`select bucket as t, requests, ${cols} from ${s(grain === DAY ? 'usage_totals_daily' : 'usage_totals_hourly')}
+        where bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
+    });
     const source = parts.reduce((acc, p) => s`${acc} union all ${p}`);
+    // Buckets first, then one local-time conversion per bucket rather than per row.
     const rows = await s`select to_char(t at time zone ${tz}, ${intervalFormats[interval]}) as period, ${aggregates(s)}
-      from (${source}) u group by 1 order by 1`;
+      from (select t, ${aggregates(s)} from (${source}) u group by t) b group by 1 order by 1`;
     return rows.map((r) => ({ date: r.period as string, ...totalsOf(r) }));
   }
 

@@ -140,6 +140,16 @@ describe('GET /admin/usage/daily', () => {
     expect(all.data?.map((d) => [d.date, d.requests])).toEqual([['2026-10-25', 2], ['2026-10-26', 1]]);
   });
 
+  it('counts the whole gateway alike from day, hour and 15-minute totals', async () => {
+    const utc = await api.getDailyUsage({ client: gw.client, query: week });
+    expect(utc.data?.map((d) => [d.date, d.requests])).toEqual([['2026-10-20', 2], ['2026-10-24', 1], ['2026-10-25', 2]]);
+    expect(utc.data?.[2]).toEqual({ date: '2026-10-25', requests: 2, input_tokens: 60, output_tokens: 45, total_tokens: 255, input_cost: 0.0003, output_cost: 0.0006, total_cost: 0.0009 });
+    const kolkata = await api.getDailyUsage({ client: gw.client, query: week, headers: { 'X-GoModel-Timezone': 'Asia/Kolkata' } });
+    expect(kolkata.data?.map((d) => [d.date, d.requests])).toEqual([['2026-10-20', 2], ['2026-10-25', 1], ['2026-10-26', 2]]);
+    const withHits = await api.getDailyUsage({ client: gw.client, query: { ...week, cache_mode: 'all' }, headers: { 'X-GoModel-Timezone': 'Europe/Warsaw' } });
+    expect(withHits.data?.map((d) => [d.date, d.requests])).toEqual([['2026-10-20', 2], ['2026-10-25', 3], ['2026-10-26', 1]]);
+  });
+
   it('splits a :30-offset zone at local midnight', async () => {
     const { data } = await api.getDailyUsage({
       client: gw.client, query: { start_date: '2026-11-01', end_date: '2026-11-02', user_path: '/kolkata' }, headers: { 'X-GoModel-Timezone': 'Asia/Kolkata' },
