@@ -5,18 +5,21 @@
 -- key already narrows, so they get none; daily rows gain keys once a day, so ingest barely pays.
 --
 -- A user-path subtree is a range in byte order ("C"): the path itself up to the path followed by
--- '0', the character after '/'. queries.ts filters with exactly this expression.
-create index usage_path_daily_subtree_idx on usage_path_daily ((user_path collate "C"), bucket);
+-- '0', the character after '/'. queries.ts filters with exactly this expression. The cache type
+-- sits before the bucket so the usual filter (provider calls only) skips gateway cache hits in the
+-- index rather than on the table's pages: at 10 M rows, 2,765 pages read instead of 4,622 for the
+-- labels of a large subtree.
+create index usage_path_daily_subtree_idx on usage_path_daily ((user_path collate "C"), cache_type, bucket);
 
-create index usage_path_model_daily_subtree_idx on usage_path_model_daily ((user_path collate "C"), bucket);
-create index usage_path_model_daily_model_idx on usage_path_model_daily (model, bucket);
-create index usage_path_model_daily_provider_idx on usage_path_model_daily (provider, bucket);
-create index usage_path_model_daily_provider_name_idx on usage_path_model_daily (provider_name, bucket);
+create index usage_path_model_daily_subtree_idx on usage_path_model_daily ((user_path collate "C"), cache_type, bucket);
+create index usage_path_model_daily_model_idx on usage_path_model_daily (model, cache_type, bucket);
+create index usage_path_model_daily_provider_idx on usage_path_model_daily (provider, cache_type, bucket);
+create index usage_path_model_daily_provider_name_idx on usage_path_model_daily (provider_name, cache_type, bucket);
 
-create index usage_label_path_daily_subtree_idx on usage_label_path_daily ((user_path collate "C"), bucket);
-create index usage_label_path_daily_label_idx on usage_label_path_daily (label, bucket);
+create index usage_label_path_daily_subtree_idx on usage_label_path_daily ((user_path collate "C"), cache_type, bucket);
+create index usage_label_path_daily_label_idx on usage_label_path_daily (label, cache_type, bucket);
 
-create index usage_label_model_daily_label_idx on usage_label_model_daily (label, bucket);
-create index usage_label_model_daily_model_idx on usage_label_model_daily (model, bucket);
-create index usage_label_model_daily_provider_idx on usage_label_model_daily (provider, bucket);
-create index usage_label_model_daily_provider_name_idx on usage_label_model_daily (provider_name, bucket);
+create index usage_label_model_daily_label_idx on usage_label_model_daily (label, cache_type, bucket);
+create index usage_label_model_daily_model_idx on usage_label_model_daily (model, cache_type, bucket);
+create index usage_label_model_daily_provider_idx on usage_label_model_daily (provider, cache_type, bucket);
+create index usage_label_model_daily_provider_name_idx on usage_label_model_daily (provider_name, cache_type, bucket);
