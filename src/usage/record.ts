@@ -41,9 +41,3 @@ export const usageColumns = [
   'cached_input_tokens', 'cache_write_input_tokens', 'reasoning_tokens', 'raw_data', 'input_cost', 'output_cost',
   'total_cost', 'cost_source', 'costs_calculation_caveat', 'budget_reservation_id', 'budget_reserved',
 ] as const satisfies readonly (keyof UsageRecord)[];
-
-/** Parses one line of a spill file back into a record. */
-export function parseSpilledRecord(line: string): UsageRecord {
-  const r = JSON.parse(line) as UsageRecord & { timestamp: string };
-  return { ...r, timestamp: new Date(r.timestamp), budget_reservation_id: r.budget_reservation_id ?? null, budget_reserved: r.budget_reserved ?? null };
-}

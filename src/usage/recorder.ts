@@ -32,13 +32,14 @@ export interface RecorderStats {
 }
 
 /**
- * PostgreSQL's JSON refuses what JavaScript strings may hold: NUL and unpaired surrogates
- * (which JSON.stringify escapes as \u0000 and \udXXX). Rows holding either are rewritten
- * with U+FFFD in their place, so such a string costs a character, not the row.
+ * A row as the JSON the database and the spill file take. PostgreSQL's JSON refuses what
+ * JavaScript strings may hold: NUL and unpaired surrogates (which JSON.stringify escapes as
+ * \u0000 and \udXXX). A row holding either is rewritten with U+FFFD in their place, so such a
+ * string costs a character, not the row.
  */
-function toJson(batch: readonly UsageRecord[]): string {
-  const json = JSON.stringify(batch);
-  return /\\u0000|\\ud[89a-f]/i.test(json) ? JSON.stringify(batch, wellFormed) : json;
+function rowJson(row: UsageRecord): string {
+  const json = JSON.stringify(row);
+  return /\\u0000|\\ud[89a-f]/i.test(json) ? JSON.stringify(row, wellFormed) : json;
 }
 
 const wellFormed = (_key: string, value: unknown) =>
@@ -48,15 +49,16 @@ const wellFormed = (_key: string, value: unknown) =>
 const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
 
 /**
- * Asynchronous, batched writer of usage rows. `record()` is O(1) and never waits on the
- * database. Rows are inserted idempotently (by id) in batches, at `flushThreshold` rows or every
+ * Asynchronous, batched writer of usage rows. `record()` serialises the row and never waits on
+ * the database; rows wait as JSON text, so a flush only joins strings (no pause of the event
+ * loop that grows with the batch) and the garbage collector has one string per row to move. Rows are inserted idempotently (by id) in batches, at `flushThreshold` rows or every
  * `flushIntervalMs`. While PostgreSQL is unreachable rows wait in memory up to `bufferSize`, the
  * rest (and any batch whose insert failed) are appended to a spill file that is replayed when the
  * database answers again, at start-up, and on the next start after a crash. `close()` drains
  * everything to the database, or to the spill file if the database is down.
  */
 export class UsageRecorder {
-  private queue: UsageRecord[] = [];
+  private queue: string[] = [];
   private inFlight = 0;
   private waiting: (() => void)[] = [];
   private replaying: Promise<void> | null = null;
@@ -88,11 +90,12 @@ export class UsageRecorder {
 
   record(row: UsageRecord): void {
     this.counts.recorded++;
+    const json = rowJson(row);
     if (this.closed || this.queue.length >= this.opts.bufferSize) {
-      void this.toSpill([row]);
+      void this.toSpill([json]);
       return;
     }
-    this.queue.push(row);
+    this.queue.push(json);
     if (this.queue.length >= this.opts.flushThreshold) this.pump();
   }
 
@@ -132,7 +135,7 @@ export class UsageRecorder {
     }
   }
 
-  private async write(batch: UsageRecord[]): Promise<void> {
+  private async write(batch: string[]): Promise<void> {
     try {
       await this.insert(batch);
       this.counts.written += batch.length;
@@ -146,18 +149,19 @@ export class UsageRecorder {
   }
 
   /**
-   * One statement whatever the batch size: the rows travel as one JSON document. (A multi-row
+   * One statement whatever the batch size: the rows travel as one JSON array. (A multi-row
    * VALUES list is a different statement per size, and postgres.js keeps each one prepared on
-   * every connection: megabytes of cached statements under varying load.)
+   * every connection: megabytes of cached statements under varying load.) Keys a row lacks (the
+   * budget fields, in spill files written before budgets existed) become NULL.
    */
-  private insert(batch: readonly UsageRecord[]) {
+  private insert(batch: readonly string[]) {
     return this.sql`insert into usage (${this.sql(usageColumns)})
-      select ${this.sql(usageColumns)} from json_populate_recordset(null::usage, ${toJson(batch)}::text::json)
+      select ${this.sql(usageColumns)} from json_populate_recordset(null::usage, ${`[${batch.join(',')}]`}::text::json)
       on conflict (id) do nothing`;
   }
 
   /** A batch with a bad row: insert row by row so one bad row cannot hold back the others. */
-  private async isolate(batch: readonly UsageRecord[], cause: unknown): Promise<void> {
+  private async isolate(batch: readonly string[], cause: unknown): Promise<void> {
     this.log.error({ err: cause, rows: batch.length }, 'usage batch rejected by the database; retrying row by row');
     for (const row of batch) {
       try {
@@ -166,7 +170,7 @@ export class UsageRecorder {
       } catch (err) {
         if (isDataError(err)) {
           this.counts.rejected++;
-          this.log.error({ err, row }, 'usage row rejected by the database');
+          this.log.error({ err, row: row.slice(0, 2000) }, 'usage row rejected by the database');
         } else {
           this.markDown(err);
           await this.toSpill([row]);
@@ -175,7 +179,7 @@ export class UsageRecorder {
     }
   }
 
-  private async toSpill(rows: UsageRecord[]): Promise<void> {
+  private async toSpill(rows: string[]): Promise<void> {
     try {
       await this.spill.append(rows);
       this.counts.spilled += rows.length;

@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseSpilledRecord, type UsageRecord } from './record.ts';
 
 const spillName = /^usage-(\d+)-(\d+-\d+)\.jsonl$/;
 
@@ -38,9 +37,12 @@ export class SpillFiles {
     return `usage-${process.pid}-${this.started}-${this.seq++}.jsonl`;
   }
 
-  /** Appends rows; appends are serialised so lines never interleave. Rejects if the disk fails. */
-  append(rows: readonly UsageRecord[]): Promise<void> {
-    const text = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  /**
+   * Appends rows, each one line of JSON; appends are serialised so lines never interleave.
+   * Rejects if the disk fails.
+   */
+  append(rows: readonly string[]): Promise<void> {
+    const text = rows.join('\n') + '\n';
     this.pending += rows.length;
     // The file is chosen when the write runs, in order with claim()'s rotation, so rows never land
     // in a file that is already being replayed.
@@ -90,14 +92,19 @@ export class SpillFiles {
     return claimed;
   }
 
-  /** Reads a spill file in batches; a torn last line (crash mid-write) is reported and skipped. */
-  async *read(file: string, batchSize: number, onBadLine: (line: string) => void): AsyncGenerator<UsageRecord[]> {
+  /**
+   * Reads a spill file in batches of its lines; a line that is not a JSON object (a torn last
+   * line after a crash mid-write) is reported and skipped.
+   */
+  async *read(file: string, batchSize: number, onBadLine: (line: string) => void): AsyncGenerator<string[]> {
     const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-    let batch: UsageRecord[] = [];
+    let batch: string[] = [];
     for await (const line of lines) {
       if (!line.trim()) continue;
       try {
-        batch.push(parseSpilledRecord(line));
+        const row: unknown = JSON.parse(line);
+        if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new Error('not a row');
+        batch.push(line);
       } catch {
         onBadLine(line);
         continue;

@@ -14,7 +14,7 @@ it('never writes a row into a file that was already claimed for replay', async (
   const append = () => {
     const row = usageRow();
     written.add(row.id);
-    appends.push(spill.append([row]));
+    appends.push(spill.append([JSON.stringify(row)]));
   };
   for (let round = 0; round < 50; round++) {
     append();
