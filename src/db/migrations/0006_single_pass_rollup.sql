@@ -6,7 +6,7 @@
 -- A rollup row is updated again and again while its bucket is current. With room left on its
 -- page (fillfactor 60) PostgreSQL updates it in place without new index entries (a HOT update);
 -- packed pages made every update also insert into the primary key. Measured with two writers on
--- 2,000-row batches: ~17,800 rows/s packed, ~19,500 at fillfactor 60. Pages filled before this
+-- 2,000-row batches: ~17,800 rows/s packed, 18,700-19,500 at fillfactor 60. Pages filled before this
 -- migration stay packed until the table is rewritten.
 
 -- '/a/b' -> {'/', '/a', '/a/b'}, as before, without a subquery per call.
