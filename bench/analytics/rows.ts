@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { rowId } from '../../src/usage/row-id.ts';
 import type { UsageRecord } from '../../src/usage/record.ts';
 import { hourWeight, labels, models, userPaths, type ModelSpec } from './dataset.ts';
 
@@ -101,7 +101,7 @@ export function syntheticRow(rand: () => number, at: number, seq: number): Usage
   const inCost = priced ? ((input - cached - write) * spec.input! + cached * spec.input! * 0.5 + write * spec.input! * 1.25) / 1e6 : 0;
   const outCost = priced ? (output * spec.output!) / 1e6 : 0;
   return {
-    id: randomUUID(),
+    id: rowId(at),
     request_id: `req-${seq.toString(36)}`,
     provider_id: embeddings ? '' : `chatcmpl-${((seq * 2654435761) >>> 0).toString(36)}`,
     timestamp: new Date(at),

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Reservation } from '../budgets/guard.ts';
 import type { ProviderConfig, TokenUsage } from '../providers/types.ts';
 import { computeCost } from './cost.ts';
 import type { PriceBook } from './pricing.ts';
 import type { UsageRecord } from './record.ts';
+import { rowId } from './row-id.ts';
 
 export interface Completed {
   requestId: string;
@@ -28,11 +28,12 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     ? computeCost(u, c.provider.type, c.model, prices.lookup(c.provider.type, c.provider.name, c.model))
     : { input_cost: null, output_cost: null, total_cost: null, cost_source: '', costs_calculation_caveat: '' };
   const caveat = [c.caveat, cost.costs_calculation_caveat].filter(Boolean).join('; ');
+  const now = Date.now();
   return {
-    id: randomUUID(),
+    id: rowId(now),
     request_id: c.requestId,
     provider_id: c.providerId,
-    timestamp: new Date(),
+    timestamp: new Date(now),
     model: c.model,
     provider: c.provider.type,
     provider_name: c.provider.name,
