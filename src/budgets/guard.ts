@@ -38,7 +38,7 @@ const LEASE_SHARE = 50n;
 const IDLE_MS = 5000;
 
 /** Bytes are an upper bound on text tokens (a token is at least ~2 bytes of JSON), plus images. */
-export function estimateInputTokens(body: Record<string, unknown>, bodyBytes: number): number {
+function estimateInputTokens(body: Record<string, unknown>, bodyBytes: number): number {
   let images = 0;
   for (const m of (body.messages as { content?: unknown }[] | undefined) ?? []) {
     if (Array.isArray(m.content)) for (const part of m.content as { type?: string }[]) if (part?.type === 'image_url') images++;
@@ -47,7 +47,7 @@ export function estimateInputTokens(body: Record<string, unknown>, bodyBytes: nu
 }
 
 /** Femto-dollars a request may cost at most, at the most expensive applicable rates. */
-export function worstCaseCost(price: ModelPrice, inputTokens: number, outputTokens: number): bigint {
+function worstCaseCost(price: ModelPrice, inputTokens: number, outputTokens: number): bigint {
   const tier = price.tiers?.length ? tierFor(price.tiers, inputTokens) : undefined;
   const input = tier?.input ?? price.input;
   const write = tier?.cacheWrite ?? price.cacheWrite ?? 0n;

@@ -1,7 +1,7 @@
 import { GatewayError, type ErrorType } from '../errors.ts';
 
 /** Removes anything that looks like a credential from provider-supplied text. */
-export function scrub(text: string, apiKey: string): string {
+function scrub(text: string, apiKey: string): string {
   let out = apiKey ? text.split(apiKey).join('[redacted]') : text;
   out = out.replace(/\b(sk|pk|rk|xai|gsk|fw|key|AIza)[-_A-Za-z0-9*.]{8,}/g, '[redacted]');
   return out.length > 500 ? `${out.slice(0, 500)}…` : out;

@@ -43,7 +43,7 @@ const usageField = /"usage"\s*:\s*\{/;
  * gateway's names (`prompt_cached_tokens`, `completion_reasoning_tokens`, …); provider extras such
  * as DeepSeek's `prompt_cache_hit_tokens`, OpenRouter's `cost` or xAI's `cost_in_usd_ticks` are kept.
  */
-export function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsideCompletion'>): TokenUsage | null {
+function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsideCompletion'>): TokenUsage | null {
   if (!isObject(u)) return null;
   const prompt = isObject(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
   const completion = isObject(u.completion_tokens_details) ? u.completion_tokens_details : {};

@@ -21,7 +21,7 @@ export interface Route {
   model: string;
 }
 
-export function createAdapter(config: ProviderConfig, openrouter: { siteUrl: string; appName: string }): ProviderAdapter {
+function createAdapter(config: ProviderConfig, openrouter: { siteUrl: string; appName: string }): ProviderAdapter {
   switch (config.type) {
     case 'anthropic':
       return createAnthropicAdapter(config);

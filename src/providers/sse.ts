@@ -3,7 +3,7 @@ import type { SseEvent } from './types.ts';
 const boundary = /\r?\n\r?\n/g;
 
 /** Parses the text of complete server-sent events. Comments and unknown fields are ignored. */
-export function parseEvents(text: string): SseEvent[] {
+function parseEvents(text: string): SseEvent[] {
   const events: SseEvent[] = [];
   for (const block of text.split(boundary)) {
     if (!block) continue;

@@ -46,6 +46,7 @@ function wallClock(ms: number, tz: string) {
 
 /** Offset of the time zone from UTC at an instant, in milliseconds (local = UTC + offset). */
 export function offsetAt(ms: number, tz: string): number {
+  if (tz === 'UTC') return 0;
   const w = wallClock(ms, tz);
   const whole = ms - (((ms % 1000) + 1000) % 1000);
   return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - whole;
@@ -73,7 +74,7 @@ export interface CalendarDate {
   day: number;
 }
 
-export const formatDate = (d: CalendarDate): string =>
+const formatDate = (d: CalendarDate): string =>
   `${String(d.year).padStart(4, '0')}-${String(d.month).padStart(2, '0')}-${String(d.day).padStart(2, '0')}`;
 
 /** Adds days to a calendar date (calendar arithmetic, independent of time zones). */
@@ -107,7 +108,7 @@ export interface DateRange {
   end: number;
 }
 
-export const MAX_RANGE_DAYS = 365;
+const MAX_RANGE_DAYS = 365;
 
 /**
  * Resolves `days` / `start_date` / `end_date` in a time zone. Explicit dates win over `days`;

@@ -92,16 +92,19 @@ function totalsOf(r: Row): Totals {
 }
 
 /**
- * Whether the zone's UTC offset is a multiple of `unit` (0: is zero) throughout the range, checked
- * at its ends and every six hours between: no zone changes offset twice within six hours.
+ * The whole-gateway totals grains no local midnight of the range falls inside: day and hour when
+ * the zone is at UTC+0 throughout, hour when its offset is a whole number of hours, none otherwise.
+ * Offsets are sampled at both ends of the range and daily between: no zone changes its offset
+ * twice in a day.
  */
-function offsetsAll(range: DateRange, tz: string, unit: number): boolean {
-  const fits = (ms: number) => {
-    const o = offsetAt(ms, tz);
-    return unit === 0 ? o === 0 : o % unit === 0;
-  };
-  for (let t = range.start; t < range.end; t += 6 * HOUR) if (!fits(t)) return false;
-  return fits(range.end - 1);
+function totalsGrains(range: DateRange, tz: string): number[] {
+  let utc = true;
+  for (let t = range.start; ; t += DAY) {
+    const offset = offsetAt(Math.min(t, range.end - 1), tz);
+    if (offset % HOUR !== 0) return [];
+    utc &&= offset === 0;
+    if (t >= range.end - 1) return utc ? [DAY, HOUR] : [HOUR];
+  }
 }
 
 /**
@@ -208,7 +211,7 @@ export class UsageQueries {
       cache_write_input_tokens, input_cost, output_cost, total_cost`;
     // The whole gateway also has hour and day totals, usable where no local midnight of the
     // range falls inside one of their buckets; a subtree has only its 15-minute rollup.
-    const coarse = path !== '/' ? [] : offsetsAll(range, tz, 0) ? [DAY, HOUR] : offsetsAll(range, tz, HOUR) ? [HOUR] : [];
+    const coarse = path === '/' ? totalsGrains(range, tz) : [];
     const parts = decompose(range.start, range.end, [...coarse, QUARTER_HOUR]).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);

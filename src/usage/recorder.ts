@@ -51,7 +51,8 @@ const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { co
 /**
  * Asynchronous, batched writer of usage rows. `record()` serialises the row and never waits on
  * the database; rows wait as JSON text, so a flush only joins strings (no pause of the event
- * loop that grows with the batch) and the garbage collector has one string per row to move. Rows are inserted idempotently (by id) in batches, at `flushThreshold` rows or every
+ * loop that grows with the batch) and the garbage collector has one string per row to move.
+ * Rows are inserted idempotently (by id) in batches, at `flushThreshold` rows or every
  * `flushIntervalMs`. While PostgreSQL is unreachable rows wait in memory up to `bufferSize`, the
  * rest (and any batch whose insert failed) are appended to a spill file that is replayed when the
  * database answers again, at start-up, and on the next start after a crash. `close()` drains

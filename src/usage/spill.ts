@@ -3,6 +3,15 @@ import { appendFile, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
+function isJsonObject(line: string): boolean {
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
 const spillName = /^usage-(\d+)-(\d+-\d+)\.jsonl$/;
 
 function alive(pid: number): boolean {
@@ -101,14 +110,11 @@ export class SpillFiles {
     let batch: string[] = [];
     for await (const line of lines) {
       if (!line.trim()) continue;
-      try {
-        const row: unknown = JSON.parse(line);
-        if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new Error('not a row');
-        batch.push(line);
-      } catch {
+      if (!isJsonObject(line)) {
         onBadLine(line);
         continue;
       }
+      batch.push(line);
       if (batch.length >= batchSize) {
         yield batch;
         batch = [];
