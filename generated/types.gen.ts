@@ -520,7 +520,7 @@ export type CacheMode = 'uncached' | 'cached' | 'all';
 export type Interval = 'daily' | 'weekly' | 'monthly' | 'yearly';
 
 /**
- * Search across model, provider, request_id, provider_id
+ * Case-insensitive search: rows whose model, provider or provider name contains the text, or whose request_id or provider_id starts with it
  */
 export type Search = string;
 
@@ -1414,7 +1414,7 @@ export type GetUsageLogData = {
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
         /**
-         * Search across model, provider, request_id, provider_id
+         * Case-insensitive search: rows whose model, provider or provider name contains the text, or whose request_id or provider_id starts with it
          */
         search?: string;
         /**

@@ -80,6 +80,35 @@ function hourlyCounts(startMs: number, endMs: number, count: number): number[] {
   return counts;
 }
 
+/** murmur3's finaliser: a well-mixed 32-bit value of (seq, salt), so ids cost no draws from `rand`. */
+function mix(seq: number, salt: number): number {
+  let h = (Math.imul(seq | 0, 0x9e3779b1) ^ Math.imul((seq / 4294967296) | 0, 0x85ebca77) ^ salt) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const hex8 = (seq: number, salt: number) => mix(seq, salt).toString(16).padStart(8, '0');
+const base62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+function token(seq: number, length: number): string {
+  let t = '';
+  for (let i = 0; i < length; i++) t += base62[mix(seq, 0x1000 + i) % 62];
+  return t;
+}
+
+/** A request id as the gateway makes one (a random UUID), unique per `seq`. */
+function requestId(seq: number): string {
+  const h = hex8(seq, 1) + hex8(seq, 2) + hex8(seq, 3) + hex8(seq, 4);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A provider's response id in its own shape: OpenAI-style `chatcmpl-…`, Anthropic `msg_01…`, Gemini's bare token. */
+function providerId(provider: string, seq: number): string {
+  if (provider === 'anthropic') return `msg_01${token(seq, 22)}`;
+  if (provider === 'gemini') return token(seq, 24);
+  return `chatcmpl-${token(seq, 29)}`;
+}
+
 /** A row as the gateway would record it for a request at `at` (ms), with the dataset's habits. */
 export function syntheticRow(rand: () => number, at: number, seq: number): UsageRecord {
   const userPath = pickPath(rand());
@@ -102,8 +131,8 @@ export function syntheticRow(rand: () => number, at: number, seq: number): Usage
   const outCost = priced ? (output * spec.output!) / 1e6 : 0;
   return {
     id: rowId(at),
-    request_id: `req-${seq.toString(36)}`,
-    provider_id: embeddings ? '' : `chatcmpl-${((seq * 2654435761) >>> 0).toString(36)}`,
+    request_id: requestId(seq),
+    provider_id: embeddings ? '' : providerId(spec.provider, seq),
     timestamp: new Date(at),
     model: spec.model,
     provider: spec.provider,

@@ -235,9 +235,9 @@ export class UsageQueries {
 
   /**
    * One page of rows, newest first, and the number of rows matching the filters. `search` matches
-   * model, provider and provider name, whose matching values are read from the model cube and
-   * then looked up by equality (and counted from the cube), or request and provider ids, through
-   * their trigram index.
+   * model, provider and provider name anywhere in them, whose matching values are read from the
+   * model cube and then looked up by equality (and counted from the cube), or request and provider
+   * ids that start with it, through their prefix indexes (migration 0008). Both ignore case.
    */
   async log(range: DateRange, f: UsageFilters, search: string | undefined, limit: number, offset: number) {
     const s = this.sql;
@@ -261,7 +261,7 @@ export class UsageQueries {
         from usage_model_daily where bucket >= ${new Date(Math.floor(range.start / DAY) * DAY)} and bucket < ${new Date(range.end)}`;
     const matches: SearchMatches = { models: found?.models ?? [], providers: found?.providers ?? [], names: found?.names ?? [] };
     const byDims = matches.models.length + matches.providers.length + matches.names.length > 0 ? this.searchMatch(matches) : null;
-    const byIds = s`(request_id || chr(31) || provider_id) ilike ${pattern}`;
+    const byIds = s`(${this.startsWith('request_id', search)} or ${this.startsWith('provider_id', search)})`;
     const [rows, fromDims, fromIds] = await Promise.all([
       s`select * from usage where ${base} and (${byDims ? s`${byDims} or ` : s``}${byIds})
         order by "timestamp" desc, id desc limit ${limit} offset ${offset}`,
@@ -269,6 +269,13 @@ export class UsageQueries {
       s`select count(*) as n from usage where ${base} and ${byIds} ${byDims ? s`and not ${byDims}` : s``}`.then(([r]) => toInt(r!.n)),
     ]);
     return { rows, total: fromDims + fromIds };
+  }
+
+  /** `column` starts with `prefix`, ignoring case, as the range its prefix index answers. */
+  private startsWith(column: string, prefix: string): Fragment {
+    const s = this.sql;
+    const c = s`lower(${s(column)}) collate "C"`;
+    return s`(${c} >= lower(${prefix}) and ${c} < gm_prefix_end(lower(${prefix})))`;
   }
 
   private searchMatch(m: SearchMatches): Fragment {

@@ -26,10 +26,14 @@ beforeAll(async () => {
       input_cost: null, output_cost: null, total_cost: null, cost_source: '', costs_calculation_caveat: 'no pricing for model gpt-4o-mini',
     }),
     // D: a gateway cache hit
-    usageRow({ request_id: 'req-d', timestamp: at('2026-10-25T12:00:00Z'), user_path: '/team', cache_type: 'exact' }),
+    usageRow({ request_id: 'req-d', provider_id: 'chatcmpl-B9MBs8CjcvOU2jLn', timestamp: at('2026-10-25T12:00:00Z'), user_path: '/team', cache_type: 'exact' }),
     // E: LIKE wildcards in ids and paths
     usageRow({ request_id: 'req_100%', timestamp: at('2026-10-20T10:00:00Z'), user_path: '/a%b' }),
     usageRow({ request_id: 'reqX100Y', timestamp: at('2026-10-20T11:00:00Z'), user_path: '/axb' }),
+    // H: ids either side of the ends of prefix ranges (U+D7FF is followed by U+E000; U+10FFFF is last)
+    ...['idx-\uD7FFa', 'idx-\uE000a', 'idx-\u{10FFFF}a', 'idx-\u{10FFFF}', 'idx.'].map((id) =>
+      usageRow({ request_id: id, provider_id: '', timestamp: at('2026-09-01T10:00:00Z'), user_path: '/ends' }),
+    ),
     // F: either side of local midnight in Asia/Kolkata (UTC+05:30)
     usageRow({ request_id: 'req-f1', timestamp: at('2026-11-01T18:15:00Z'), user_path: '/kolkata' }),
     usageRow({ request_id: 'req-f2', timestamp: at('2026-11-01T18:45:00Z'), user_path: '/kolkata' }),
@@ -227,6 +231,24 @@ describe('GET /admin/usage/log', () => {
     expect(data?.total).toBe(1);
     const byProviderName = await api.getUsageLog({ client: gw.client, query: { ...week, search: 'EAST' } });
     expect(byProviderName.data?.entries?.map((e) => e.request_id)).toEqual(['req-c']);
+  });
+
+  it('matches ids that start with the search, model and provider names that contain it', async () => {
+    const search = async (term: string) =>
+      (await api.getUsageLog({ client: gw.client, query: { ...week, search: term, cache_mode: 'all' } })).data?.entries?.map((e) => e.request_id);
+    expect(await search('CHATCMPL-b9mbs8')).toEqual(['req-d']);
+    expect(await search('chatcmpl-B9MBs8CjcvOU2jLn')).toEqual(['req-d']);
+    expect(await search('B9MBs8')).toEqual([]);
+    expect(await search('eq-b')).toEqual([]);
+    expect(await search('sonnet')).toEqual(['req-b']);
+  });
+
+  it('matches prefixes that end in the last characters before a gap or of Unicode', async () => {
+    const search = async (term: string) =>
+      (await api.getUsageLog({ client: gw.client, query: { start_date: '2026-09-01', end_date: '2026-09-01', search: term } })).data?.entries?.map((e) => e.request_id).sort();
+    expect(await search('idx-\uD7FF')).toEqual(['idx-\uD7FFa']);
+    expect(await search('IDX-\u{10FFFF}')).toEqual(['idx-\u{10FFFF}', 'idx-\u{10FFFF}a']);
+    expect(await search('idx-')).toEqual(['idx-\uD7FFa', 'idx-\uE000a', 'idx-\u{10FFFF}', 'idx-\u{10FFFF}a'].sort());
   });
 
   it('counts matches on models and on ids once each', async () => {
