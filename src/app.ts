@@ -128,7 +128,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
     });
   }
 
-  const server = await createHttpServer(handlers, {
+  const server = createHttpServer(handlers, {
     log,
     bodySizeLimit: config.bodySizeLimit,
     authenticate: createAuthenticator(config.masterKey),
