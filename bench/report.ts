@@ -105,7 +105,7 @@ function ingestSection(p: PhaseRecord<IngestResult>): string {
     `| figure | value |`,
     '| --- | --- |',
     `| sustained rows/s written by the recorder (target ≥ 20,000) | ${int(s.rowsPerSecond)} (${mark(s.rowsPerSecond >= 20_000)}) |`,
-    `| rows, seconds, rows per INSERT | ${int(s.rows)}, ${f(s.seconds, 1)} s, ${s.maxBatch} |`,
+    `| rows, seconds, most rows per INSERT | ${int(s.rows)}, ${f(s.seconds, 1)} s, ${s.maxBatch} |`,
     `| held-up database: offered rows/s, USAGE_BUFFER_SIZE | ${int(d.offeredRowsPerSecond)}, ${d.bufferSize} |`,
     `| held up from / for | ${f(d.blockedFromSeconds, 1)} s / ${f(d.blockedForSeconds, 1)} s |`,
     `| recorded = written + replayed (lost) | ${int(d.recorded)} = ${int(d.written)} + ${int(d.replayed)} (${d.lost}) |`,

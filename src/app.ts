@@ -19,7 +19,7 @@ import { ProviderRegistry } from './providers/registry.ts';
 import { Upstream } from './providers/upstream.ts';
 import { PriceBook } from './usage/pricing.ts';
 import { UsageQueries } from './usage/queries.ts';
-import { UsageRecorder } from './usage/recorder.ts';
+import { gatewayRecorderTuning, UsageRecorder } from './usage/recorder.ts';
 
 export interface Gateway {
   server: Server;
@@ -56,13 +56,10 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
   const recorder = new UsageRecorder(
     sql,
     {
+      ...gatewayRecorderTuning,
       flushIntervalMs: config.usage.flushIntervalMs,
-      flushThreshold: 100,
       bufferSize: config.usage.bufferSize,
-      maxBatch: 2000,
-      writers: 2,
       spillDir: config.usage.spillDir,
-      probeIntervalMs: 1000,
     },
     log,
   );

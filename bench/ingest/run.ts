@@ -5,7 +5,7 @@ import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/pr
 import pino from 'pino';
 import { resolveDateRange } from '../../src/usage/dates.ts';
 import { UsageQueries } from '../../src/usage/queries.ts';
-import { UsageRecorder, type RecorderOptions, type RecorderStats } from '../../src/usage/recorder.ts';
+import { gatewayRecorderTuning, UsageRecorder, type RecorderOptions, type RecorderStats } from '../../src/usage/recorder.ts';
 import { rng, syntheticRow } from '../analytics/rows.ts';
 import { createDatabase, type BenchDatabase } from '../lib/postgres.ts';
 
@@ -20,7 +20,7 @@ export interface Sustained {
   seconds: number;
   rows: number;
   rowsPerSecond: number;
-  /** Rows per INSERT (the recorder's maxBatch). */
+  /** The most rows one INSERT takes (the recorder's maxBatch); batches grow to it under load. */
   maxBatch: number;
   maxQueued: number;
   spilled: number;
@@ -60,9 +60,9 @@ export interface IngestResult {
   slowDatabase: SlowDatabase;
 }
 
-/** The gateway's recorder settings (src/app.ts) with a spill directory of the bench's own. */
+/** The gateway's recorder settings (default USAGE_BUFFER_SIZE and flush interval) with a spill directory of the bench's own. */
 function recorderOptions(spillDir: string, bufferSize = 10_000): RecorderOptions {
-  return { flushIntervalMs: 1000, flushThreshold: 100, bufferSize, maxBatch: 2000, writers: 2, spillDir, probeIntervalMs: 1000 };
+  return { ...gatewayRecorderTuning, flushIntervalMs: 1000, bufferSize, spillDir };
 }
 
 const silent = pino({ level: 'warn' });
@@ -86,7 +86,8 @@ async function sustained(db: BenchDatabase, seconds: number): Promise<Sustained>
   const started = performance.now();
   const deadline = started + seconds * 1000;
   while (performance.now() < deadline) {
-    const room = opts.bufferSize - 2 * opts.maxBatch - recorder.stats.queued;
+    // Below the buffer, which would spill: the recorder writes what it is given, no more.
+    const room = opts.bufferSize - 1000 - recorder.stats.queued;
     for (let i = 0; i < Math.min(1000, room); i++) recorder.record(next());
     maxQueued = Math.max(maxQueued, recorder.stats.queued);
     // With the queue full, wait rather than spin: a spinning loop takes a core from PostgreSQL.
