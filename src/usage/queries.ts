@@ -164,9 +164,17 @@ export class UsageQueries {
     const columns = s`${dims.length ? s`${s(dims)},` : s``} cache_type`;
     const measures = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
       cache_write_input_tokens, input_cost, output_cost, total_cost`;
-    const parts = decompose(range.start, range.end, cube ? [DAY, HOUR] : []).map(({ grain, from, to }) => {
+    // A total filtered at most by user path: the 15-minute subtree rollup covers the sub-hour
+    // edges of zones such as Asia/Kolkata, which would otherwise be raw rows.
+    const quarters = groupBy.length === 0 && dims.every((d) => d === 'user_path');
+    const grains = cube ? (quarters ? [DAY, HOUR, QUARTER_HOUR] : [DAY, HOUR]) : [];
+    const parts = decompose(range.start, range.end, grains).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);
+      if (grain === QUARTER_HOUR) {
+        return s`select ${dims.length ? s`path as user_path,` : s``} cache_type, requests, ${measures} from usage_subtree_rollup
+          where path = ${f.userPath ?? '/'} and bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
+      }
       if (grain === null) {
         const explode = needed.has('label') ? s`cross join lateral unnest(labels) as label` : s``;
         return s`select ${columns}, 1::bigint as requests, ${measures} from usage ${explode}
