@@ -18,7 +18,7 @@ const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench
   --seconds=N          seconds per measured load (default 5)
   --rounds=N           interleaved passes over the proxy targets; each reports its median pass (default 3)
   --rows=1m,10m        analytics table sizes (default 1m,10m)
-  --samples=N          timed requests per analytics case (default 40)
+  --samples=N          timed requests per analytics case (default 200: a p95 of 40 is its second-largest sample)
   --keep               keep the analytics database (gomodel_bench_analytics) and reuse its rows next time
 Environment: BENCH_QUICK=1, BENCH_PHASE, BENCH_TARGETS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS, BENCH_SAMPLES, BENCH_KEEP_DB=1,
 BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).`;
@@ -72,7 +72,7 @@ export function readOptions(argv: string[]): BenchOptions {
     },
     analytics: {
       sizes: list(values.rows ?? (quick ? '100k' : '1m,10m')).map(rows),
-      samples: Number(values.samples ?? (quick ? 10 : 40)),
+      samples: Number(values.samples ?? (quick ? 10 : 200)),
       keep: values.keep!,
     },
     ingest: { seconds: quick ? 5 : 20, slowSeconds: quick ? 6 : 15 },
