@@ -43,11 +43,11 @@ type Fragment = PendingQuery<Row[]>;
 type Dimension = 'model' | 'provider' | 'provider_name' | 'user_path' | 'label';
 
 /** The cubes of migration 0003, smallest first: `usage_<name>_daily` and `usage_<name>_hourly`. */
-export const cubes: { name: string; dims: readonly Dimension[] }[] = [
+export const cubes: { name: string; dims: readonly Dimension[]; quarterHour?: true }[] = [
   { name: 'totals', dims: [] },
-  { name: 'model', dims: ['model', 'provider', 'provider_name'] },
+  { name: 'model', dims: ['model', 'provider', 'provider_name'], quarterHour: true },
   { name: 'path', dims: ['user_path'] },
-  { name: 'label', dims: ['label'] },
+  { name: 'label', dims: ['label'], quarterHour: true },
   { name: 'path_model', dims: ['user_path', 'model', 'provider', 'provider_name'] },
   { name: 'label_model', dims: ['label', 'model', 'provider', 'provider_name'] },
   { name: 'label_path', dims: ['label', 'user_path'] },
@@ -164,16 +164,21 @@ export class UsageQueries {
     const columns = s`${dims.length ? s`${s(dims)},` : s``} cache_type`;
     const measures = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
       cache_write_input_tokens, input_cost, output_cost, total_cost`;
-    // A total filtered at most by user path: the 15-minute subtree rollup covers the sub-hour
-    // edges of zones such as Asia/Kolkata, which would otherwise be raw rows.
-    const quarters = groupBy.length === 0 && dims.every((d) => d === 'user_path');
-    const grains = cube ? (quarters ? [DAY, HOUR, QUARTER_HOUR] : [DAY, HOUR]) : [];
+    // The sub-hour edges of zones such as Asia/Kolkata come from 15-minute buckets where there
+    // are some: the model and label cubes have them, and a total filtered at most by user path
+    // reads the subtree rollup. Otherwise they are raw rows.
+    const subtreeTotal = groupBy.length === 0 && dims.every((d) => d === 'user_path');
+    const grains = cube ? (subtreeTotal || cube.quarterHour ? [DAY, HOUR, QUARTER_HOUR] : [DAY, HOUR]) : [];
     const parts = decompose(range.start, range.end, grains).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);
-      if (grain === QUARTER_HOUR) {
+      if (grain === QUARTER_HOUR && subtreeTotal) {
         return s`select ${dims.length ? s`path as user_path,` : s``} cache_type, requests, ${measures} from usage_subtree_rollup
           where path = ${f.userPath ?? '/'} and bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
+      }
+      if (grain === QUARTER_HOUR) {
+        return s`select ${columns}, requests, ${measures} from ${s(`usage_${cube!.name}_quarter`)}
+          where bucket >= ${a} and bucket < ${b} ${this.filters(f)}`;
       }
       if (grain === null) {
         const explode = needed.has('label') ? s`cross join lateral unnest(labels) as label` : s``;

@@ -15,16 +15,28 @@ afterAll(async () => {
   await db.drop();
 });
 
+async function primaryKey(table: string): Promise<string[]> {
+  const key = await sql<{ column: string }[]>`
+    select a.attname as column from pg_index i
+      join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
+     where i.indrelid = ${table}::regclass and i.indisprimary
+     order by array_position(i.indkey, a.attnum)`;
+  return key.map((k) => k.column);
+}
+
 it('has a daily and an hourly table for every cube queries.ts reads, keyed by exactly its dimensions', async () => {
   expect(cubes).toHaveLength(7);
   for (const cube of cubes) {
     for (const grain of ['daily', 'hourly']) {
-      const key = await sql<{ column: string }[]>`
-        select a.attname as column from pg_index i
-          join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
-         where i.indrelid = ${`usage_${cube.name}_${grain}`}::regclass and i.indisprimary
-         order by array_position(i.indkey, a.attnum)`;
-      expect(key.map((k) => k.column)).toEqual(['bucket', 'cache_type', ...cube.dims]);
+      expect(await primaryKey(`usage_${cube.name}_${grain}`)).toEqual(['bucket', 'cache_type', ...cube.dims]);
     }
+  }
+});
+
+it('has a quarter-hour table, keyed alike, for the cubes queries.ts reads at 15 minutes', async () => {
+  const quarterly = cubes.filter((c) => c.quarterHour).map((c) => c.name);
+  expect(quarterly).toEqual(['model', 'label']);
+  for (const cube of cubes.filter((c) => c.quarterHour)) {
+    expect(await primaryKey(`usage_${cube.name}_quarter`)).toEqual(['bucket', 'cache_type', ...cube.dims]);
   }
 });

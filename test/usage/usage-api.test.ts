@@ -35,8 +35,8 @@ beforeAll(async () => {
       usageRow({ request_id: id, provider_id: '', timestamp: at('2026-09-01T10:00:00Z'), user_path: '/ends' }),
     ),
     // F: either side of local midnight in Asia/Kolkata (UTC+05:30)
-    usageRow({ request_id: 'req-f1', timestamp: at('2026-11-01T18:15:00Z'), user_path: '/kolkata' }),
-    usageRow({ request_id: 'req-f2', timestamp: at('2026-11-01T18:45:00Z'), user_path: '/kolkata' }),
+    usageRow({ request_id: 'req-f1', timestamp: at('2026-11-01T18:15:00Z'), user_path: '/kolkata', labels: ['k'] }),
+    usageRow({ request_id: 'req-f2', timestamp: at('2026-11-01T18:45:00Z'), user_path: '/kolkata', labels: ['k'], model: 'gpt-4o' }),
     // G: ISO week 53 of 2020 spans the new year
     usageRow({ request_id: 'req-g1', timestamp: at('2020-12-31T12:00:00Z'), user_path: '/iso' }),
     usageRow({ request_id: 'req-g2', timestamp: at('2021-01-01T12:00:00Z'), user_path: '/iso' }),
@@ -122,6 +122,17 @@ describe('GET /admin/usage/summary', () => {
     const utc = await api.getUsageSummary({ client: gw.client, query: q });
     expect(kolkata.data?.total_requests).toBe(1);
     expect(utc.data?.total_requests).toBe(0);
+  });
+
+  it('breaks down by model and label at the :30 offset edges of a local day', async () => {
+    const q = { start_date: '2026-11-02', end_date: '2026-11-02' };
+    const headers = { 'X-GoModel-Timezone': 'Asia/Kolkata' };
+    const models = await api.getModelUsage({ client: gw.client, query: q, headers });
+    expect(models.data?.map((m) => [m.model, m.requests])).toEqual([['gpt-4o', 1]]);
+    const labels = await api.getLabelUsage({ client: gw.client, query: q, headers });
+    expect(labels.data?.map((l) => [l.label, l.requests])).toEqual([['k', 1]]);
+    const dayBefore = await api.getLabelUsage({ client: gw.client, query: { start_date: '2026-11-01', end_date: '2026-11-01' }, headers });
+    expect(dayBefore.data?.map((l) => [l.label, l.requests])).toEqual([['k', 1]]);
   });
 
   it('answers an empty range with zeroes and null costs', async () => {
