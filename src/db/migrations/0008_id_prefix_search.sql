@@ -10,7 +10,8 @@ create index usage_provider_id_prefix_idx on usage ((lower(provider_id) collate 
 
 -- The least string above every string that starts with p, in code-point (collate "C") order:
 -- p with its last character incremented. `x >= p and x < gm_prefix_end(p)` is `x starts with p`
--- as a range a B-tree answers, even when p is a parameter.
+-- as a range a B-tree answers, even when p is a parameter. NULL when p is only U+10FFFF
+-- characters (nothing is above them): such a search finds no ids.
 create function gm_prefix_end(p text) returns text
 language plpgsql immutable strict parallel safe as $$
 declare
