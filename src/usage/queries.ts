@@ -78,6 +78,10 @@ const aggregates = (s: Sql) => s`
   coalesce(sum(cache_write_input_tokens), 0)::bigint as cache_write_input_tokens,
   sum(input_cost) as input_cost, sum(output_cost) as output_cost, sum(total_cost) as total_cost`;
 
+/** The measure columns every cube and the raw table share. */
+const measures = (s: Sql) => s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
+  cache_write_input_tokens, input_cost, output_cost, total_cost`;
+
 function totalsOf(r: Row): Totals {
   return {
     requests: toInt(r.requests),
@@ -127,6 +131,13 @@ export class UsageQueries {
       and (${c} = ${path} or ${c} like ${`${escapeLike(path)}/%`})`;
   }
 
+  /** The 15-minute buckets of a user-path subtree (every ancestor is a key of the rollup). */
+  private subtreeQuarters(path: string, a: Date, b: Date, mode: CacheMode, lead: Fragment): Fragment {
+    const s = this.sql;
+    return s`select ${lead}, requests, ${measures(s)} from usage_subtree_rollup
+      where path = ${path} and bucket >= ${a} and bucket < ${b} ${this.cache(mode)}`;
+  }
+
   private cache(mode: CacheMode): Fragment {
     const s = this.sql;
     if (mode === 'uncached') return s`and cache_type = ''`;
@@ -162,8 +173,6 @@ export class UsageQueries {
     const cube = cubes.find((c) => [...needed].every((d) => c.dims.includes(d)));
     const dims = [...needed];
     const columns = s`${dims.length ? s`${s(dims)},` : s``} cache_type`;
-    const measures = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
-      cache_write_input_tokens, input_cost, output_cost, total_cost`;
     // The sub-hour edges of zones such as Asia/Kolkata come from 15-minute buckets where there
     // are some: the model and label cubes have them, and a total filtered at most by user path
     // reads the subtree rollup. Otherwise they are raw rows.
@@ -173,20 +182,19 @@ export class UsageQueries {
       const a = new Date(from);
       const b = new Date(to);
       if (grain === QUARTER_HOUR && subtreeTotal) {
-        return s`select ${dims.length ? s`path as user_path,` : s``} cache_type, requests, ${measures} from usage_subtree_rollup
-          where path = ${f.userPath ?? '/'} and bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
+        return this.subtreeQuarters(f.userPath ?? '/', a, b, f.cacheMode, dims.length ? s`path as user_path, cache_type` : s`cache_type`);
       }
       if (grain === QUARTER_HOUR) {
-        return s`select ${columns}, requests, ${measures} from ${s(`usage_${cube!.name}_quarter`)}
+        return s`select ${columns}, requests, ${measures(s)} from ${s(`usage_${cube!.name}_quarter`)}
           where bucket >= ${a} and bucket < ${b} ${this.filters(f)}`;
       }
       if (grain === null) {
         const explode = needed.has('label') ? s`cross join lateral unnest(labels) as label` : s``;
-        return s`select ${columns}, 1::bigint as requests, ${measures} from usage ${explode}
+        return s`select ${columns}, 1::bigint as requests, ${measures(s)} from usage ${explode}
           where "timestamp" >= ${a} and "timestamp" < ${b} ${this.filters(f)}`;
       }
       const table = `usage_${cube!.name}_${grain === DAY ? 'daily' : 'hourly'}`;
-      return s`select ${columns}, requests, ${measures} from ${s(table)}
+      return s`select ${columns}, requests, ${measures(s)} from ${s(table)}
         where bucket >= ${a} and bucket < ${b} ${this.filters(f)}`;
     });
     return parts.reduce((acc, p) => s`${acc} union all ${p}`);
@@ -222,8 +230,7 @@ export class UsageQueries {
   async periods(range: DateRange, f: { userPath?: string; cacheMode: CacheMode }, interval: Interval, tz: string) {
     const s = this.sql;
     const path = f.userPath ?? '/';
-    const cols = s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
-      cache_write_input_tokens, input_cost, output_cost, total_cost`;
+    const cols = measures(s);
     // The whole gateway also has hour and day totals, usable where no local midnight of the
     // range falls inside one of their buckets; a subtree has only its 15-minute rollup.
     const coarse = path === '/' ? totalsGrains(range, tz) : [];
@@ -234,10 +241,7 @@ export class UsageQueries {
         return s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage
           where "timestamp" >= ${a} and "timestamp" < ${b} ${this.subtree(path)} ${this.cache(f.cacheMode)}`;
       }
-      if (grain === QUARTER_HOUR) {
-        return s`select bucket as t, requests, ${cols} from usage_subtree_rollup
-          where path = ${path} and bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
-      }
+      if (grain === QUARTER_HOUR) return this.subtreeQuarters(path, a, b, f.cacheMode, s`bucket as t`);
       return s`select bucket as t, requests, ${cols} from ${s(grain === DAY ? 'usage_totals_daily' : 'usage_totals_hourly')}
         where bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
     });

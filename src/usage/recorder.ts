@@ -21,7 +21,7 @@ export interface RecorderOptions {
 }
 
 /**
- * How the gateway runs its recorder (the ingest bench runs the same). An INSERT runs three
+ * How the gateway runs its recorder (the ingest bench runs the same). An INSERT runs two
  * statement triggers whatever its size, so rows are written a thousand at a time (or every flush
  * interval): at 100 PostgreSQL spent 106-112 us of CPU per proxied request, at 1,000 52-53. Batches
  * grow under load up to `maxBatch`: the rollup trigger's work follows the distinct keys of a batch,
