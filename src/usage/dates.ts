@@ -106,6 +106,26 @@ export interface DateRange {
   start: number;
   /** Instant after the last day (exclusive), ms since epoch. */
   end: number;
+  /**
+   * An end that selects the same rows as `end` and is a UTC midnight where it can be: totals
+   * over a range that runs into the future read today as one daily bucket, instead of up to 23
+   * hourly ones (or 15-minute ones in a :30 zone). Not for grouping by period: a bucket past the
+   * end may cross a local midnight.
+   */
+  totalsEnd: number;
+}
+
+/**
+ * How far ahead of this process's clock a row's timestamp may be: rows carry the time they were
+ * recorded, by this or another replica, so none lies further in the future than the replicas'
+ * clocks disagree.
+ */
+export const CLOCK_SKEW = 5 * MINUTE;
+
+/** `end`, or the UTC midnight after now when the range runs past now (no row lies beyond it). */
+function totalsEndOf(end: number, now: number): number {
+  const latest = now + CLOCK_SKEW;
+  return end > latest ? Math.ceil(latest / DAY) * DAY : end;
 }
 
 const MAX_RANGE_DAYS = 365;
@@ -130,7 +150,8 @@ export function resolveDateRange(q: { days?: number; start_date?: string; end_da
     last = today;
     first = addDays(today, -(days - 1));
   }
-  return { startDate: formatDate(first), endDate: formatDate(last), start: localMidnight(first, tz), end: localMidnight(addDays(last, 1), tz) };
+  const end = localMidnight(addDays(last, 1), tz);
+  return { startDate: formatDate(first), endDate: formatDate(last), start: localMidnight(first, tz), end, totalsEnd: totalsEndOf(end, now) };
 }
 
 /** RFC 3339 timestamp of an instant as wall-clock time in a time zone, with its offset. */

@@ -53,6 +53,21 @@ export const cubes: { name: string; dims: readonly Dimension[]; quarterHour?: tr
   { name: 'label_path', dims: ['label', 'user_path'] },
 ];
 
+/** Daily-only cubes of migration 0010, with the cube before which each ranks by size. */
+export const dailyCubes: { name: string; dims: readonly Dimension[]; before: string }[] = [{ name: 'path_provider', dims: ['user_path', 'provider', 'provider_name'], before: 'path_model' }];
+
+/**
+ * The daily cubes of migration 0010 keyed by a subtree (`path`) instead of a user path: each row
+ * counted under every proper ancestor of its path but '/'. `exact` holds the rows of the path itself.
+ */
+export const belowCubes: { name: string; dims: readonly Dimension[]; exact: string }[] = [
+  { name: 'model_below', dims: ['model', 'provider', 'provider_name'], exact: 'path_model' },
+  { name: 'label_below', dims: ['label'], exact: 'label_path' },
+];
+
+/** Every cube with a daily table, smallest first. */
+const daily = cubes.flatMap((c) => [...dailyCubes.filter((d) => d.before === c.name), c]);
+
 const intervalUnits: Record<Interval, string> = { daily: 'day', weekly: 'week', monthly: 'month', yearly: 'year' };
 
 const intervalFormats: Record<Interval, string> = {
@@ -145,22 +160,24 @@ export class UsageQueries {
     return s``;
   }
 
-  private filters(f: UsageFilters): Fragment {
+  /** The filters as conditions on a cube or the raw table; `path` replaces the user-path subtree's. */
+  private filters(f: UsageFilters, path: Fragment = this.subtree(f.userPath)): Fragment {
     const s = this.sql;
     return s`
       ${f.model !== undefined ? s`and model = ${f.model}` : s``}
       ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
       ${f.label !== undefined ? s`and label = ${f.label}` : s``}
       ${f.search !== undefined ? s`and ${this.searchMatch(f.search)}` : s``}
-      ${this.subtree(f.userPath)}
+      ${path}
       ${this.cache(f.cacheMode)}`;
   }
 
   /**
-   * Rows (the dimensions `groupBy` and the filters need, plus measures) covering the range: from
-   * the smallest cube that has those dimensions, whole UTC days from its daily table and the
-   * edges from its hourly one; raw rows for the sub-hour rest, and for the whole range when no
-   * cube has every dimension (a label, a user path and a model at once).
+   * Rows (the dimensions `groupBy` and the filters need, plus measures) covering the range: whole
+   * UTC days from the smallest daily cube that has those dimensions (for a subtree's breakdown by
+   * model or label, the cube of rows below it plus its own path's rows), the edges from the hourly
+   * one; raw rows for the sub-hour rest, and for the whole range when no cube has every dimension
+   * (a label, a user path and a model at once). The range ends at `totalsEnd`: today is one day.
    */
   private rangeSource(range: DateRange, f: UsageFilters, groupBy: readonly Dimension[]): Fragment {
     const s = this.sql;
@@ -169,18 +186,21 @@ export class UsageQueries {
     if (f.provider !== undefined) needed.add('provider').add('provider_name');
     if (f.search !== undefined) needed.add('model').add('provider').add('provider_name');
     if (f.label !== undefined) needed.add('label');
-    if (f.userPath !== undefined && f.userPath !== '/') needed.add('user_path');
-    const cube = cubes.find((c) => [...needed].every((d) => c.dims.includes(d)));
+    const subtree = f.userPath !== undefined && f.userPath !== '/' ? f.userPath : undefined;
+    if (subtree !== undefined) needed.add('user_path');
     const dims = [...needed];
+    const covers = (c: { dims: readonly Dimension[] }) => dims.every((d) => c.dims.includes(d));
+    const cube = cubes.find(covers);
     const columns = s`${dims.length ? s`${s(dims)},` : s``} cache_type`;
     // The sub-hour edges of zones such as Asia/Kolkata come from 15-minute buckets where there
     // are some: the model and label cubes have them, and a total filtered at most by user path
     // reads the subtree rollup. Otherwise they are raw rows.
     const subtreeTotal = groupBy.length === 0 && dims.every((d) => d === 'user_path');
     const grains = cube ? (subtreeTotal || cube.quarterHour ? [DAY, HOUR, QUARTER_HOUR] : [DAY, HOUR]) : [];
-    const parts = decompose(range.start, range.end, grains).map(({ grain, from, to }) => {
+    const parts = decompose(range.start, range.totalsEnd, grains).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);
+      if (grain === DAY) return this.days(a, b, f, dims, subtree, groupBy.includes('user_path'));
       if (grain === QUARTER_HOUR && subtreeTotal) {
         return this.subtreeQuarters(f.userPath ?? '/', a, b, f.cacheMode, dims.length ? s`path as user_path, cache_type` : s`cache_type`);
       }
@@ -193,11 +213,28 @@ export class UsageQueries {
         return s`select ${columns}, 1::bigint as requests, ${measures(s)} from usage ${explode}
           where "timestamp" >= ${a} and "timestamp" < ${b} ${this.filters(f)}`;
       }
-      const table = `usage_${cube!.name}_${grain === DAY ? 'daily' : 'hourly'}`;
-      return s`select ${columns}, requests, ${measures(s)} from ${s(table)}
+      return s`select ${columns}, requests, ${measures(s)} from ${s(`usage_${cube!.name}_hourly`)}
         where bucket >= ${a} and bucket < ${b} ${this.filters(f)}`;
     });
     return parts.reduce((acc, p) => s`${acc} union all ${p}`);
+  }
+
+  /** Whole UTC days [a, b) of the rows `rangeSource` needs, from the smallest daily cube that has them. */
+  private days(a: Date, b: Date, f: UsageFilters, dims: Dimension[], subtree: string | undefined, byPath: boolean): Fragment {
+    const s = this.sql;
+    const columns = (path: Fragment) => s`${dims.reduce((acc, d) => s`${acc} ${d === 'user_path' ? path : s`${s(d)},`}`, s``)} cache_type`;
+    const read = (table: string, path: Fragment, where: Fragment) =>
+      s`select ${columns(path)}, requests, ${measures(s)} from ${s(`usage_${table}_daily`)}
+        where bucket >= ${a} and bucket < ${b} ${where} ${this.filters(f, s``)}`;
+    const rest = dims.filter((d) => d !== 'user_path');
+    const below = subtree !== undefined && !byPath && rest.length > 0 ? belowCubes.find((c) => rest.every((d) => c.dims.includes(d))) : undefined;
+    if (below && subtree !== undefined) {
+      // The subtree is the rows below the path and those of the path itself.
+      return s`${read(below.name, s`path as user_path,`, s`and path = ${subtree}`)}
+        union all ${read(below.exact, s`user_path,`, s`and user_path collate "C" = ${subtree}`)}`;
+    }
+    const cube = daily.find((c) => dims.every((d) => c.dims.includes(d)))!;
+    return read(cube.name, s`user_path,`, this.subtree(subtree));
   }
 
   async summary(range: DateRange, f: UsageFilters): Promise<Totals> {

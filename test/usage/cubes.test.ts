@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect, type Sql } from '../../src/db/sql.ts';
-import { cubes } from '../../src/usage/queries.ts';
+import { belowCubes, cubes, dailyCubes } from '../../src/usage/queries.ts';
 import { createTestDatabase } from '../support/gateway.ts';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -39,4 +39,9 @@ it('has a quarter-hour table, keyed alike, for the cubes queries.ts reads at 15 
   for (const cube of cubes.filter((c) => c.quarterHour)) {
     expect(await primaryKey(`usage_${cube.name}_quarter`)).toEqual(['bucket', 'cache_type', ...cube.dims]);
   }
+});
+
+it('has the daily-only cubes of 0010: keyed by their dimensions, or by subtree first', async () => {
+  for (const cube of dailyCubes) expect(await primaryKey(`usage_${cube.name}_daily`)).toEqual(['bucket', 'cache_type', ...cube.dims]);
+  for (const cube of belowCubes) expect(await primaryKey(`usage_${cube.name}_daily`)).toEqual(['path', 'cache_type', 'bucket', ...cube.dims]);
 });

@@ -34,6 +34,16 @@ describe('resolveDateRange', () => {
     expect(resolveDateRange({ end_date: '2026-03-31' }, 'UTC', now)).toMatchObject({ startDate: '2026-03-02' });
     expect(resolveDateRange({ start_date: '2026-11-01' }, 'UTC', now)).toMatchObject({ endDate: '2026-11-21' });
   });
+  it('reads totals of a range that runs past now up to the next UTC midnight, where no row lies', () => {
+    // 23:30 UTC is 00:30 in Warsaw: today there ends at 23:00 UTC tomorrow.
+    expect(iso(resolveDateRange({ days: 7 }, 'Europe/Warsaw', now).totalsEnd)).toBe('2026-11-22T00:00:00.000Z');
+    // Within the clock skew allowed of the end, rows up to the end may exist: the end stays.
+    const late = resolveDateRange({ days: 7 }, 'Europe/Warsaw', Date.parse('2026-11-22T22:57:00Z'));
+    expect(late.totalsEnd).toBe(late.end);
+    // Kolkata's day of 2026-11-22 ends at 18:30 UTC; now is later: the range is over.
+    const over = resolveDateRange({ end_date: '2026-11-21' }, 'Asia/Kolkata', now);
+    expect(over.totalsEnd).toBe(over.end);
+  });
   it('accepts exactly 365 days and leap days', () => {
     expect(resolveDateRange({ start_date: '2024-01-01', end_date: '2024-12-30' }, 'UTC', now).end - Date.parse('2024-01-01')).toBe(365 * DAY);
     expect(() => resolveDateRange({ start_date: '2023-02-29' }, 'UTC', now)).toThrow(/calendar date/);
