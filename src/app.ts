@@ -68,7 +68,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
   const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log);
   await registry.start(config.modelsRefreshMs);
-  const metrics = config.metrics.enabled ? createMetrics(() => recorder.stats) : disabledMetrics;
+  const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats) : disabledMetrics;
   const prices = new PriceBook(config.pricing);
   const attribute = createAttribution(config.userPathHeader, config.tagging);
   const queries = new UsageQueries(sql);

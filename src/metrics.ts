@@ -1,4 +1,3 @@
-import client from 'prom-client';
 import type { RecorderStats } from './usage/recorder.ts';
 
 /** Called when a request ends, with the status sent to the client. */
@@ -15,8 +14,12 @@ const noop: RequestDone = () => {};
 
 export const disabledMetrics: Metrics = { request: () => noop, contentType: 'text/plain', render: async () => '' };
 
-/** Prometheus metrics: requests, latency, in-flight requests and the usage queue (prom-client). */
-export function createMetrics(usage: () => RecorderStats): Metrics {
+/**
+ * Prometheus metrics: requests, latency, in-flight requests and the usage queue (prom-client,
+ * loaded only when metrics are enabled).
+ */
+export async function createMetrics(usage: () => RecorderStats): Promise<Metrics> {
+  const { default: client } = await import('prom-client');
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'gomodel_' });
   const requests = new client.Counter({

@@ -1,6 +1,5 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { startEmbeddedPostgres } from './embedded.ts';
 import { migrate } from './migrate.ts';
 import { connect, type Sql } from './sql.ts';
 
@@ -12,10 +11,10 @@ export interface Database {
 
 /**
  * Connects to POSTGRES_URL, or starts the embedded PostgreSQL when it is unset, and applies
- * pending migrations.
+ * pending migrations. The embedded server's package is loaded only when it runs (4 MB resident).
  */
 export async function openDatabase(config: Readonly<Config>, log: Logger): Promise<Database> {
-  const embedded = config.postgres.url ? null : await startEmbeddedPostgres(config.dataDir, log);
+  const embedded = config.postgres.url ? null : await (await import('./embedded.ts')).startEmbeddedPostgres(config.dataDir, log);
   const url = config.postgres.url ?? embedded!.url;
   const sql = connect(url, config.postgres.maxConnections);
   try {
