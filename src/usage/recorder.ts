@@ -1,6 +1,7 @@
 import type { Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
 import { usageColumns, type UsageRecord } from './record.ts';
+import { rowLine, rowLinesSelect } from './row-line.ts';
 import { SpillFiles } from './spill.ts';
 
 export interface RecorderOptions {
@@ -41,27 +42,15 @@ export interface RecorderStats {
   databaseDown: boolean;
 }
 
-/**
- * A row as the JSON the database and the spill file take. PostgreSQL's JSON refuses what
- * JavaScript strings may hold: NUL and unpaired surrogates (which JSON.stringify escapes as
- * \u0000 and \udXXX). A row holding either is rewritten with U+FFFD in their place, so such a
- * string costs a character, not the row.
- */
-function rowJson(row: UsageRecord): string {
-  const json = JSON.stringify(row);
-  return /\\u0000|\\ud[89a-f]/i.test(json) ? JSON.stringify(row, wellFormed) : json;
-}
-
-const wellFormed = (_key: string, value: unknown) =>
-  typeof value === 'string' ? value.replaceAll('\0', '\ufffd').toWellFormed() : value;
-
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the row is bad, not the database. */
+const insertLines = `insert into usage (${usageColumns.map((c) => `"${c}"`).join(', ')}) ${rowLinesSelect} on conflict (id) do nothing`;
+
 const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
 
 /**
  * Asynchronous, batched writer of usage rows. `record()` serialises the row and never waits on
- * the database; rows wait as JSON text, so a flush only joins strings (no pause of the event
- * loop that grows with the batch) and the garbage collector has one string per row to move.
+ * the database; rows wait as row lines (row-line.ts), so a flush only joins strings (no pause of
+ * the event loop that grows with the batch) and the garbage collector has one string per row to move.
  * Rows are inserted idempotently (by id) in batches, at `flushThreshold` rows or every
  * `flushIntervalMs`. While PostgreSQL is unreachable rows wait in memory up to `bufferSize`, the
  * rest (and any batch whose insert failed) are appended to a spill file that is replayed when the
@@ -101,12 +90,12 @@ export class UsageRecorder {
 
   record(row: UsageRecord): void {
     this.counts.recorded++;
-    const json = rowJson(row);
+    const line = rowLine(row);
     if (this.closed || this.queue.length >= this.opts.bufferSize) {
-      void this.toSpill([json]);
+      void this.toSpill([line]);
       return;
     }
-    this.queue.push(json);
+    this.queue.push(line);
     if (this.queue.length >= this.opts.flushThreshold) this.pump();
   }
 
@@ -160,15 +149,12 @@ export class UsageRecorder {
   }
 
   /**
-   * One statement whatever the batch size: the rows travel as one JSON array. (A multi-row
-   * VALUES list is a different statement per size, and postgres.js keeps each one prepared on
-   * every connection: megabytes of cached statements under varying load.) Keys a row lacks (the
-   * budget fields, in spill files written before budgets existed) become NULL.
+   * One statement whatever the batch size: the rows travel as one text parameter of row lines.
+   * (A multi-row VALUES list is a different statement per size, and postgres.js keeps each one
+   * prepared on every connection: megabytes of cached statements under varying load.)
    */
   private insert(batch: readonly string[]) {
-    return this.sql`insert into usage (${this.sql(usageColumns)})
-      select ${this.sql(usageColumns)} from json_populate_recordset(null::usage, ${`[${batch.join(',')}]`}::text::json)
-      on conflict (id) do nothing`;
+    return this.sql.unsafe(insertLines, [batch.join('\n')]);
   }
 
   /** A batch with a bad row: insert row by row so one bad row cannot hold back the others. */

@@ -2,17 +2,10 @@ import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { spilledRowLine } from './row-line.ts';
 
-function isJsonObject(line: string): boolean {
-  try {
-    const value: unknown = JSON.parse(line);
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-  } catch {
-    return false;
-  }
-}
-
-const spillName = /^usage-(\d+)-(\d+-\d+)\.jsonl$/;
+/** `.rows` files hold row lines; `.jsonl` files, of earlier versions, one JSON object a row. */
+const spillName = /^usage-(\d+)-(\d+-\d+)(\.rows|\.jsonl)$/;
 
 function alive(pid: number): boolean {
   try {
@@ -24,9 +17,10 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Append-only JSON-lines files holding usage rows the database could not take yet. Each process
- * appends to its own file (`usage-<pid>-<start>-<n>.jsonl`); files of processes that are gone
- * are adopted by renaming them to the adopter's pid, so two processes never replay the same file.
+ * Append-only files of row lines (row-line.ts) holding usage rows the database could not take
+ * yet. Each process appends to its own file (`usage-<pid>-<start>-<n>.rows`); files of processes
+ * that are gone are adopted by renaming them to the adopter's pid, so two processes never replay
+ * the same file.
  */
 export class SpillFiles {
   private chain: Promise<void> = Promise.resolve();
@@ -43,11 +37,11 @@ export class SpillFiles {
   }
 
   private nextName(): string {
-    return `usage-${process.pid}-${this.started}-${this.seq++}.jsonl`;
+    return `usage-${process.pid}-${this.started}-${this.seq++}.rows`;
   }
 
   /**
-   * Appends rows, each one line of JSON; appends are serialised so lines never interleave.
+   * Appends row lines; appends are serialised so lines never interleave.
    * Rejects if the disk fails.
    */
   append(rows: readonly string[]): Promise<void> {
@@ -90,7 +84,7 @@ export class SpillFiles {
         continue;
       }
       if (alive(pid)) continue;
-      const adopted = `usage-${process.pid}-${m[2]}.jsonl`;
+      const adopted = `usage-${process.pid}-${m[2]}${m[3]}`;
       try {
         await rename(join(this.dir, name), join(this.dir, adopted));
         claimed.push(join(this.dir, adopted));
@@ -102,19 +96,20 @@ export class SpillFiles {
   }
 
   /**
-   * Reads a spill file in batches of its lines; a line that is not a JSON object (a torn last
-   * line after a crash mid-write) is reported and skipped.
+   * Reads a spill file in batches of row lines; a line that is not a whole row (a torn last line
+   * after a crash mid-write) is reported and skipped.
    */
   async *read(file: string, batchSize: number, onBadLine: (line: string) => void): AsyncGenerator<string[]> {
     const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
     let batch: string[] = [];
     for await (const line of lines) {
       if (!line.trim()) continue;
-      if (!isJsonObject(line)) {
+      const row = spilledRowLine(line);
+      if (row === null) {
         onBadLine(line);
         continue;
       }
-      batch.push(line);
+      batch.push(row);
       if (batch.length >= batchSize) {
         yield batch;
         batch = [];

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connect, type Sql } from '../../src/db/sql.ts';
 import { createLogger } from '../../src/log.ts';
 import { UsageRecorder, type RecorderOptions } from '../../src/usage/recorder.ts';
+import { rowLine, rowLineId } from '../../src/usage/row-line.ts';
 import { createTestDatabase } from '../support/gateway.ts';
 import { usageRow } from '../support/usage-rows.ts';
 
@@ -74,7 +75,9 @@ describe('UsageRecorder', () => {
   it('stores every field exactly, whatever characters the strings hold', async () => {
     const recorder = new UsageRecorder(sql, options(), log);
     const row = usageRow({
-      labels: ['a "quoted" label', 'braces {x}', 'back\\slash', 'ünïcødé ✓'],
+      labels: ['a "quoted" label', 'braces {x}', 'back\\slash', 'ünïcødé ✓', 'NULL', ''],
+      model: '\\N',
+      costs_calculation_caveat: 'line one\nline two\twith a tab',
       raw_data: { prompt_cached_tokens: 12, nested: { list: [1, 'two', null] } },
       provider_id: 'id-with-\u0000-nul-and-\ud800-lone-surrogate',
       input_cost: '0.000000000000001',
@@ -90,6 +93,8 @@ describe('UsageRecorder', () => {
       labels: row.labels,
       raw_data: row.raw_data,
       provider_id: 'id-with-\ufffd-nul-and-\ufffd-lone-surrogate',
+      model: '\\N',
+      costs_calculation_caveat: 'line one\nline two\twith a tab',
       input_cost: '0.000000000000001',
       output_cost: '123456789.123456789012345',
       total_cost: '123456789.123456789012346',
@@ -138,7 +143,7 @@ describe('UsageRecorder', () => {
     expect(down.stats).toMatchObject({ recorded: 20, written: 0, spilled: 20, lost: 0 });
     const files = await readdir(spillDir);
     const lines = (await Promise.all(files.map((f) => readFile(join(spillDir, f), 'utf8')))).join('').trim().split('\n');
-    expect(new Set(lines.map((l) => (JSON.parse(l) as { id: string }).id))).toEqual(new Set(rows.map((r) => r.id)));
+    expect(new Set(lines.map(rowLineId))).toEqual(new Set(rows.map((r) => r.id)));
     await unreachable.end();
 
     const up = new UsageRecorder(sql, options(), log);
@@ -149,6 +154,26 @@ describe('UsageRecorder', () => {
     const stored = await sql`select id, "timestamp", labels, raw_data, total_cost from usage where id = ${rows[0]!.id}`;
     expect(stored[0]).toMatchObject({ id: rows[0]!.id, timestamp: rows[0]!.timestamp, labels: [], total_cost: '0.000027' });
     await up.close();
+  });
+
+  it('replays the JSON-lines spill files of earlier versions and skips torn lines of either kind', async () => {
+    const legacy = usageRow({ labels: ['a'] });
+    const { budget_reservation_id: _a, budget_reserved: _b, ...beforeBudgets } = usageRow();
+    const current = [usageRow(), usageRow({ model: 'tab\tand\nnewline', labels: ['x\ty'] })];
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(spillDir, 'usage-4194305-1-0.jsonl'), [legacy, beforeBudgets].map((r) => JSON.stringify(r)).join('\n') + '\n{"torn line');
+    const lines = current.map(rowLine);
+    await writeFile(join(spillDir, 'usage-4194305-1-1.rows'), `${lines.join('\n')}\n${lines[0]!.slice(0, -3)}`);
+    const recorder = new UsageRecorder(sql, options(), log);
+    recorder.start();
+    await expect.poll(() => count(), { timeout: 5000 }).toBe(4);
+    await expect.poll(() => readdir(spillDir), { timeout: 2000 }).toEqual([]);
+    const [tabbed] = await sql`select model, labels from usage where id = ${current[1]!.id}`;
+    expect(tabbed).toEqual({ model: 'tab\tand\nnewline', labels: ['x\ty'] });
+    const [old] = await sql`select "timestamp", labels, budget_reserved from usage where id = ${beforeBudgets.id}`;
+    expect(old).toEqual({ timestamp: beforeBudgets.timestamp, labels: [], budget_reserved: null });
+    expect(recorder.stats).toMatchObject({ replayed: 4, rejected: 0 });
+    await recorder.close();
   });
 
   it('adopts the spill files of a process that is gone', async () => {
