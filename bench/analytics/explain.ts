@@ -29,7 +29,7 @@ export async function explainCase(url: string, c: AnalyticsCase): Promise<string
   const sql = postgres(url, {
     max: 2,
     onnotice: () => {},
-    connection: { TimeZone: 'UTC' },
+    connection: { TimeZone: 'UTC', jit: 'off', plan_cache_mode: 'force_custom_plan', max_parallel_workers_per_gather: '0' },
     debug: (_connection, query, params) => {
       // postgres.js looks up array types on a new connection: not the request's statement.
       if (capturing && !query.includes('pg_catalog.pg_type')) captured.push({ query, params });
