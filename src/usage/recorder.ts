@@ -101,7 +101,7 @@ export class UsageRecorder {
 
   /** Writes every queued row (resolves when the queue is empty or the database is down). */
   flush(): Promise<void> {
-    this.pump();
+    this.pump(true);
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiting.push(resolve));
   }
@@ -117,15 +117,24 @@ export class UsageRecorder {
     await this.spill.settled();
   }
 
+  /** Writes what is queued, however little, so no row waits longer than the flush interval. */
   private tick(): void {
     if (this.down) return;
-    void this.flush();
+    this.pump(true);
     if (this.spill.pending > 0) void this.replay();
   }
 
-  /** Starts writers (up to `writers`) while rows are queued; each takes up to `maxBatch` rows at a time. */
-  private pump(): void {
-    while (this.inFlight < this.opts.writers && this.queue.length && !this.down) {
+  /**
+   * Starts writers (up to `writers`), each taking up to `maxBatch` rows, while a full batch of
+   * `flushThreshold` rows is queued, or while any row is when `all` (a tick, a flush). A writer
+   * that finishes starts the next one on the same terms, so steady traffic is written in batches
+   * of at least `flushThreshold` rows: starting one for whatever arrived during the last insert
+   * wrote batches of a few dozen rows, each paying the rollup trigger's fixed cost (PostgreSQL
+   * spent 0.25 ms of CPU per proxied request at c=1 against 0.05 at c=128).
+   */
+  private pump(all = false): void {
+    const enough = () => this.queue.length >= (all || this.waiting.length ? 1 : this.opts.flushThreshold);
+    while (this.inFlight < this.opts.writers && !this.down && enough()) {
       this.inFlight++;
       void this.write(this.queue.splice(0, this.opts.maxBatch)).finally(() => {
         this.inFlight--;

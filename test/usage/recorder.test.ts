@@ -121,6 +121,30 @@ describe('UsageRecorder', () => {
     await recorder.close();
   });
 
+  it('writes steady traffic in batches of at least the threshold, not whatever arrived during the last insert', async () => {
+    // Counts INSERT statements on usage (each fires the rollup trigger once).
+    await sql`create table if not exists statements_seen (n int not null)`;
+    await sql`create or replace function count_statement() returns trigger language plpgsql as $$
+      begin insert into statements_seen values (1); return null; end $$`;
+    await sql`create or replace trigger count_statements after insert on usage for each statement execute function count_statement()`;
+    try {
+      const recorder = new UsageRecorder(sql, options({ flushThreshold: 50, maxBatch: 1000 }), log);
+      for (let i = 0; i < 50; i++) {
+        for (let j = 0; j < 10; j++) recorder.record(usageRow());
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await recorder.flush();
+      expect(await count()).toBe(500);
+      const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from statements_seen`;
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThanOrEqual(500 / 50 + 1);
+      await recorder.close();
+    } finally {
+      await sql`drop trigger count_statements on usage`;
+      await sql`drop table statements_seen`;
+    }
+  });
+
   it('keeps good rows of a batch that holds a bad one', async () => {
     const recorder = new UsageRecorder(sql, options(), log);
     recorder.record(usageRow());
