@@ -110,8 +110,16 @@ export async function startServer(spec: ServerSpec, readyTimeoutMs = 30_000): Pr
   };
 }
 
-/** The gateway as `npm start` runs it: the compiled build, which bench/run.ts brings up to date first. */
-export const builtGateway = () => ({ command: process.execPath, args: [new URL('../../dist/src/main.js', import.meta.url).pathname] });
+/**
+ * The gateway as `npm start` runs it: the compiled build (bench/run.ts brings it up to date
+ * first) with the start script's Node flags (the heap sizes README "Memory" explains).
+ */
+export function builtGateway() {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const [node, ...args] = pkg.scripts.start.split(/\s+/);
+  if (node !== 'node' || args.at(-1) !== 'dist/src/main.js') throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  return { command: process.execPath, args: [...args.slice(0, -1), new URL('../../dist/src/main.js', import.meta.url).pathname] };
+}
 
 /** Runs TypeScript under Node with the tsx loader in one process (the `tsx` CLI adds a parent). */
 export const tsNode = (file: string, ...args: string[]) => ({ command: process.execPath, args: ['--import', 'tsx', file, ...args] });

@@ -10,9 +10,20 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+/**
+ * Headers as the flat list `writeHead` takes: on a response with no header set before, Node
+ * writes the list as given instead of storing and validating each header twice.
+ */
+export function headerList(requestId: string | undefined, headers: Record<string, string> | undefined, contentType: string, length: number): (string | number)[] {
+  const list: (string | number)[] = requestId === undefined ? [] : ['X-Request-ID', requestId];
+  for (const name in headers) list.push(name, headers[name]!);
+  list.push('Content-Type', contentType, 'Content-Length', length);
+  return list;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>, requestId?: string): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, headerList(requestId, headers, 'application/json', Buffer.byteLength(text)));
   res.end(text);
 }
 
@@ -34,10 +45,10 @@ export function asGatewayError(err: unknown): GatewayError {
   return new GatewayError('provider_error', 500, 'an unexpected error occurred', { code: 'internal_error', cause: err });
 }
 
-export function sendError(res: ServerResponse, err: GatewayError, dialect: Dialect): void {
+export function sendError(res: ServerResponse, err: GatewayError, dialect: Dialect, requestId?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, err.status, errorBody(err, dialect), err.headers);
+  sendJson(res, err.status, errorBody(err, dialect), err.headers, requestId);
 }

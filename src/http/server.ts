@@ -134,16 +134,18 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = requestIdOf(req.headers['x-request-id']);
-    res.setHeader('X-Request-ID', requestId);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const dialect: Dialect = path.startsWith('/admin') ? 'admin' : 'openai';
     try {
       let reply: Reply | void;
+      // Responses on the fast dispatch carry X-Request-ID in the headers they are written with;
+      // everything else may write its own, so it is set up front.
       const route = fast.get(path);
       if (route) reply = await runFast(route, req, res, requestId);
       else {
+        res.setHeader('X-Request-ID', requestId);
         if (opts.extraRoutes && (await opts.extraRoutes(req, res, path))) return;
         if (!opts.adminEnabled && dialect === 'admin') throw notFound('admin endpoints are disabled', 'route_not_found');
         const raw = req.method === 'GET' || req.method === 'HEAD' ? EMPTY : await readBody(req, opts.bodySizeLimit);
@@ -160,11 +162,11 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
         const api = await contractApi();
         reply = (await api.handleRequest({ method: req.method ?? 'GET', path: url, headers: req.headers as Record<string, string>, body: ctx.body }, ctx)) as Reply | void;
       }
-      if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers);
+      if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers, requestId);
     } catch (err) {
       const e = asGatewayError(err);
       if (e.status >= 500) log.error({ err: e.cause ?? e, requestId, path }, e.message);
-      sendError(res, e, dialect);
+      sendError(res, e, dialect, requestId);
     }
   }
 

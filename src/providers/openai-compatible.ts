@@ -48,10 +48,11 @@ function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsid
   const prompt = isObject(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
   const completion = isObject(u.completion_tokens_details) ? u.completion_tokens_details : {};
   const raw: Record<string, Json> = {};
-  for (const [k, v] of Object.entries(prompt)) if (typeof v === 'number' && v > 0) raw[`prompt_${k}`] = v;
-  for (const [k, v] of Object.entries(completion)) if (typeof v === 'number' && v > 0) raw[`completion_${k}`] = v;
-  for (const [k, v] of Object.entries(u)) {
+  for (const k in prompt) if (typeof prompt[k] === 'number' && prompt[k] > 0) raw[`prompt_${k}`] = prompt[k];
+  for (const k in completion) if (typeof completion[k] === 'number' && completion[k] > 0) raw[`completion_${k}`] = completion[k];
+  for (const k in u) {
     if (k === 'prompt_tokens' || k === 'completion_tokens' || k === 'total_tokens' || (k.endsWith('_details') && k !== 'cost_details')) continue;
+    const v = u[k];
     if (typeof v === 'number' || typeof v === 'boolean' || isObject(v)) raw[k] = v as Json;
   }
   const inputTokens = num(u.prompt_tokens);

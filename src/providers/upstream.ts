@@ -17,6 +17,8 @@ interface Target {
   agent: http.Agent;
   hostname: string;
   port: number;
+  /** The Host header: Node adds none when headers are given as a list. */
+  host: string;
   basePath: string;
 }
 
@@ -170,6 +172,7 @@ export class Upstream {
         agent: new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' }),
         hostname: url.hostname,
         port: Number(url.port) || (secure ? 443 : 80),
+        host: url.host,
         basePath: url.pathname.replace(/\/+$/, ''),
       };
       this.targets.set(p.baseUrl, t);
@@ -187,8 +190,11 @@ export class Upstream {
 
   private once(t: Target, req: UpstreamRequest, ex: Exchange): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string | number> = { ...req.headers };
-      if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
+      // A flat list is written as given: Node validates each header once instead of storing,
+      // validating and reading it back (a third of ClientRequest's cost per request).
+      const headers: string[] = ['host', t.host];
+      for (const name in req.headers) headers.push(name, req.headers[name]!);
+      if (req.body !== undefined) headers.push('content-length', String(Buffer.byteLength(req.body)));
       const r = t.client.request({ hostname: t.hostname, port: t.port, path: t.basePath + req.path, method: req.method, headers, agent: t.agent }, (res) => {
         clearTimeout(timer);
         resolve(res);

@@ -234,6 +234,25 @@ describe('OpenAI-compatible providers and their cost sources', () => {
     expect(await row('groq-1')).toMatchObject({ provider: 'groq', input_cost: 0.000059, output_cost: 0.0000158, total_cost: 0.0000748, costs_calculation_caveat: '' });
   });
 
+  it('answers every /v1 response with its X-Request-ID: passed-through and translated replies, streams, errors', async () => {
+    const post = (body: unknown, id: string) =>
+      realFetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Request-ID': id }, body: JSON.stringify(body) });
+    const messages = [{ role: 'user', content: 'Hi' }];
+    const cases = [
+      [await post({ model: 'deepseek/deepseek-chat', messages }, 'rid-passthrough'), 'rid-passthrough', 200],
+      [await post({ model: 'anthropic/claude-sonnet-4-5-20250929', messages }, 'rid-translated'), 'rid-translated', 200],
+      [await post({ model: 'anthropic/claude-sonnet-4-5-20250929', messages, stream: true }, 'rid-stream'), 'rid-stream', 200],
+      [await post({ model: 'deepseek/deepseek-chat', messages: [] }, 'rid-invalid'), 'rid-invalid', 400],
+      [await post({ model: 'no-such-model', messages }, 'rid-unknown'), 'rid-unknown', 404],
+    ] as const;
+    for (const [res, id, status] of cases) {
+      expect([res.status, res.headers.get('x-request-id')]).toEqual([status, id]);
+      await res.text();
+    }
+    const models = await realFetch(`${gw.url}/v1/models`, { headers: { 'X-Request-ID': 'rid-models' } });
+    expect(models.headers.get('x-request-id')).toBe('rid-models');
+  });
+
   it('lists the models of every provider', async () => {
     const ids = (await sdk.models.list()).data.map((m) => m.id);
     expect(ids).toEqual(expect.arrayContaining(['anthropic/claude-sonnet-4-5-20250929', 'gemini/gemini-2.5-flash', 'openrouter/anthropic/claude-sonnet-4.5', 'xai/grok-4', 'deepseek/deepseek-chat', 'groq/llama-3.3-70b-versatile']));

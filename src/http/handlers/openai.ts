@@ -13,7 +13,7 @@ import type { PriceBook } from '../../usage/pricing.ts';
 import type { UsageRecorder } from '../../usage/recorder.ts';
 import type { Attribution } from '../attribution.ts';
 import type { Handler, HandlerContext } from '../context.ts';
-import { errorBody, sendJson } from '../respond.ts';
+import { errorBody, headerList, sendJson } from '../respond.ts';
 
 export interface ProxyDeps {
   registry: ProviderRegistry;
@@ -139,7 +139,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     let sawDone = false;
     let failure: GatewayError | undefined;
     let clientGone = false;
-    res.writeHead(200, sseHeaders);
+    res.writeHead(200, { ...sseHeaders, 'X-Request-ID': ctx.requestId });
     res.flushHeaders();
     await new Promise<void>((resolve) => {
       let settled = false;
@@ -257,10 +257,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   /** Sends the translated reply, or the provider's bytes unchanged when there is none. */
-  function reply(res: ServerResponse, response: Record<string, unknown> | null, raw: Buffer): void {
-    if (response) return sendJson(res, 200, response);
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': raw.length });
-    res.end(raw);
+  function reply(ctx: HandlerContext, response: Record<string, unknown> | null, raw: Buffer): void {
+    if (response) return sendJson(ctx.res, 200, response, undefined, ctx.requestId);
+    ctx.res.writeHead(200, headerList(ctx.requestId, undefined, 'application/json', raw.length));
+    ctx.res.end(raw);
   }
 
   const createChatCompletion: Handler = async (ctx) => {
@@ -281,7 +281,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       }
       const { raw, json } = await readJson(ex, r.entry.config.name);
       const result = r.entry.adapter.chatResponse(json, cctx);
-      reply(ctx.res, result.response, raw);
+      reply(ctx, result.response, raw);
       settle();
       record({
         requestId: ctx.requestId,
@@ -312,7 +312,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       const ex = await call(r, ctx, adapter.embeddingsRequest!(body, r.model), true);
       const { raw, json } = await readJson(ex, config.name);
       const result = adapter.embeddingsResponse!(json, r.model);
-      reply(ctx.res, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+      reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
       settle();
       record({
         requestId: ctx.requestId,
