@@ -46,7 +46,7 @@ type Dimension = 'model' | 'provider' | 'provider_name' | 'user_path' | 'label';
 export const cubes: { name: string; dims: readonly Dimension[]; quarterHour?: true }[] = [
   { name: 'totals', dims: [] },
   { name: 'model', dims: ['model', 'provider', 'provider_name'], quarterHour: true },
-  { name: 'path', dims: ['user_path'] },
+  { name: 'path', dims: ['user_path'], quarterHour: true },
   { name: 'label', dims: ['label'], quarterHour: true },
   { name: 'path_model', dims: ['user_path', 'model', 'provider', 'provider_name'] },
   { name: 'label_model', dims: ['label', 'model', 'provider', 'provider_name'] },

@@ -35,7 +35,7 @@ it('has a daily and an hourly table for every cube queries.ts reads, keyed by ex
 
 it('has a quarter-hour table, keyed alike, for the cubes queries.ts reads at 15 minutes', async () => {
   const quarterly = cubes.filter((c) => c.quarterHour).map((c) => c.name);
-  expect(quarterly).toEqual(['model', 'label']);
+  expect(quarterly).toEqual(['model', 'path', 'label']);
   for (const cube of cubes.filter((c) => c.quarterHour)) {
     expect(await primaryKey(`usage_${cube.name}_quarter`)).toEqual(['bucket', 'cache_type', ...cube.dims]);
   }
