@@ -120,7 +120,7 @@ export interface DateRange {
  * recorded, by this or another replica, so none lies further in the future than the replicas'
  * clocks disagree.
  */
-export const CLOCK_SKEW = 5 * MINUTE;
+const CLOCK_SKEW = 5 * MINUTE;
 
 /** `end`, or the UTC midnight after now when the range runs past now (no row lies beyond it). */
 function totalsEndOf(end: number, now: number): number {

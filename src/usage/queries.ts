@@ -53,8 +53,8 @@ export const cubes: { name: string; dims: readonly Dimension[]; quarterHour?: tr
   { name: 'label_path', dims: ['label', 'user_path'] },
 ];
 
-/** Daily-only cubes of migration 0010, with the cube before which each ranks by size. */
-export const dailyCubes: { name: string; dims: readonly Dimension[]; before: string }[] = [{ name: 'path_provider', dims: ['user_path', 'provider', 'provider_name'], before: 'path_model' }];
+/** Daily-only cubes of migration 0010. */
+export const dailyCubes: { name: string; dims: readonly Dimension[] }[] = [{ name: 'path_provider', dims: ['user_path', 'provider', 'provider_name'] }];
 
 /**
  * The daily cubes of migration 0010 keyed by a subtree (`path`) instead of a user path: each row
@@ -65,8 +65,8 @@ export const belowCubes: { name: string; dims: readonly Dimension[]; exact: stri
   { name: 'label_below', dims: ['label'], exact: 'label_path' },
 ];
 
-/** Every cube with a daily table, smallest first. */
-const daily = cubes.flatMap((c) => [...dailyCubes.filter((d) => d.before === c.name), c]);
+/** Every cube with a daily table, smallest first: the daily-only ones after the four of one dimension. */
+const daily = [...cubes.slice(0, 4), ...dailyCubes, ...cubes.slice(4)];
 
 const intervalUnits: Record<Interval, string> = { daily: 'day', weekly: 'week', monthly: 'month', yearly: 'year' };
 
@@ -227,11 +227,13 @@ export class UsageQueries {
       s`select ${columns(path)}, requests, ${measures(s)} from ${s(`usage_${table}_daily`)}
         where bucket >= ${a} and bucket < ${b} ${where} ${this.filters(f, s``)}`;
     const rest = dims.filter((d) => d !== 'user_path');
-    const below = subtree !== undefined && !byPath && rest.length > 0 ? belowCubes.find((c) => rest.every((d) => c.dims.includes(d))) : undefined;
-    if (below && subtree !== undefined) {
+    if (subtree !== undefined && !byPath && rest.length > 0) {
+      const below = belowCubes.find((c) => rest.every((d) => c.dims.includes(d)));
       // The subtree is the rows below the path and those of the path itself.
-      return s`${read(below.name, s`path as user_path,`, s`and path = ${subtree}`)}
-        union all ${read(below.exact, s`user_path,`, s`and user_path collate "C" = ${subtree}`)}`;
+      if (below) {
+        return s`${read(below.name, s`path as user_path,`, s`and path = ${subtree}`)}
+          union all ${read(below.exact, s`user_path,`, s`and user_path collate "C" = ${subtree}`)}`;
+      }
     }
     const cube = daily.find((c) => dims.every((d) => c.dims.includes(d)))!;
     return read(cube.name, s`user_path,`, this.subtree(subtree));

@@ -75,9 +75,6 @@ export function spilledRowLine(line: string): string | null {
   return line.endsWith(`\t${END}`) && line.split('\t').length === FIELDS ? line : null;
 }
 
-/** The first field of a row line: its id. */
-export const rowLineId = (line: string): string => line.slice(0, line.indexOf('\t'));
-
 const casts: Partial<Record<(typeof usageColumns)[number], string>> = {
   id: 'uuid',
   timestamp: 'timestamptz',
