@@ -88,6 +88,15 @@ describe('authentication', () => {
     expect(basic.status).toBe(401);
   });
 
+  it('still refuses near misses of a key it has accepted (accepted values are remembered)', async () => {
+    const status = async (authorization: string) => (await fetch(`${gw.url}/admin/usage/summary`, { headers: { Authorization: authorization } })).status;
+    expect(await status(`Bearer ${KEY}`)).toBe(200);
+    expect(await status(`Bearer ${KEY}`)).toBe(200);
+    expect(await status(`bearer   ${KEY}`)).toBe(200);
+    for (const near of [`Bearer ${KEY}x`, `Bearer ${KEY.slice(0, -1)}`, `Bearer ${KEY.toUpperCase()}`, `Bearer x${KEY}`]) expect(await status(near)).toBe(401);
+    expect(await status(`Bearer ${KEY}`)).toBe(200);
+  });
+
   it('answers /v1 auth failures in the OpenAI envelope', async () => {
     const res = await fetch(`${gw.url}/v1/models`, { headers: { Authorization: 'Bearer nope' } });
     expect(res.status).toBe(401);
