@@ -19,7 +19,7 @@ const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench
   --rounds=N           interleaved passes over the proxy targets; each reports its median pass (default 3)
   --rows=1m,10m        analytics table sizes (default 1m,10m)
   --samples=N          timed requests per analytics case (default 200: a p95 of 40 is its second-largest sample)
-  --keep               keep the analytics database (gomodel_bench_analytics) and reuse its rows next time
+  --keep               keep each size's analytics database (gomodel_bench_analytics_1m, …_10m) and reuse it next time
 Environment: BENCH_QUICK=1, BENCH_PHASE, BENCH_TARGETS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS, BENCH_SAMPLES, BENCH_KEEP_DB=1,
 BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).`;
 

@@ -126,7 +126,7 @@ function analyticsSection(p: PhaseRecord<AnalyticsResult>): string {
     '',
     conditions(p),
     '',
-    'Rows spread over the 90 days ending at the load (20 models, 6 providers, 200 user paths, 30 labels with 0–3 per row, 10% gateway-cache hits, ~6% unknown costs), loaded with COPY through the rollup trigger. Each case: 2 untimed, then up to the configured number of timed sequential requests over HTTP to the gateway (auth on), fewer (at least 3) once a case has run 8 s.',
+    'Rows spread over the 90 days ending at the load (20 models, 6 providers, 200 user paths, 30 labels with 0–3 per row, 10% gateway-cache hits, ~6% unknown costs), each size into a database of its own in one pass in time order, with COPY through the rollup trigger. One gateway (auth on) per size; each case: 2 untimed, then up to the configured number of timed sequential requests over HTTP, to the gateway of each size in turn (sizes measured in one run share its moments of noise), fewer (at least 3) once a case has run 8 s per size.',
     '',
     '| rows | measured (load average) | loaded at | VACUUM ANALYZE | table sizes (rows, MB) |',
     '| --- | --- | --- | --- | --- |',

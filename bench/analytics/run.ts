@@ -7,7 +7,7 @@ import { timedGet } from '../lib/http-get.ts';
 import { freePort } from '../lib/ports.ts';
 import { createDatabase, databaseUrl, serverUrl, type BenchDatabase } from '../lib/postgres.ts';
 import { loadAverage } from '../lib/proc-stats.ts';
-import { builtGateway, startServer } from '../lib/processes.ts';
+import { builtGateway, startServer, type Server } from '../lib/processes.ts';
 import { percentile } from '../lib/stats.ts';
 import { MASTER_KEY } from '../proxy/targets.ts';
 import { analyticsCases, budgetEnv, type AnalyticsCase } from './cases.ts';
@@ -15,11 +15,11 @@ import { explainCase } from './explain.ts';
 import { loadUsage, type BulkLoad } from './load.ts';
 
 export interface AnalyticsOptions {
-  /** Table sizes to measure at, ascending; rows are added between sizes. */
+  /** Table sizes to measure at, each in a database of its own. */
   sizes: number[];
   /** Timed requests per case (after WARMUP untimed ones), fewer when a case exceeds CASE_SECONDS. */
   samples: number;
-  /** Keep the loaded database (`gomodel_bench_analytics`) and reuse it on the next run. */
+  /** Keep each size's database (`gomodel_bench_analytics_1m`, …) and reuse it on the next run. */
   keep: boolean;
 }
 
@@ -54,25 +54,43 @@ const LOG_TARGET_MS = 100;
 const ENDPOINT_TARGET_MS = 50;
 const GROWTH_LIMIT = 1.5;
 const BATCH_ROWS = 250_000;
-const KEPT = 'gomodel_bench_analytics';
+/** Kept databases are named for their size: `gomodel_bench_analytics_1m`, `…_10m`. */
+const KEPT_PREFIX = 'gomodel_bench_analytics_';
 /** Time allowed per case, so slow cases at 10 M rows bound the run; at least MIN_SAMPLES are taken. */
 const CASE_SECONDS = 8;
 const MIN_SAMPLES = 3;
 const WARMUP = 2;
 
-/** The kept database, created and migrated when missing. */
-async function keptDatabase(): Promise<BenchDatabase> {
+const sizeName = (rows: number) => (rows % 1e6 === 0 ? `${rows / 1e6}m` : rows % 1e3 === 0 ? `${rows / 1e3}k` : String(rows));
+
+/**
+ * The kept database of one size, created and migrated when missing, and made again when it holds
+ * another number of rows (a load that was interrupted).
+ */
+async function keptDatabase(rows: number, log: (line: string) => void): Promise<BenchDatabase> {
+  const name = KEPT_PREFIX + sizeName(rows);
+  const url = databaseUrl(name);
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   try {
-    const [exists] = await admin`select 1 from pg_database where datname = ${KEPT}`;
-    if (!exists) await admin`create database ${admin(KEPT)}`;
+    const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
+    if (exists) {
+      const probe = postgres(url, { max: 1, onnotice: () => {} });
+      const held = await probe`select count(*)::bigint as n from usage`.then(([r]) => Number(r!.n)).catch(() => 0);
+      await probe.end({ timeout: 1 });
+      if (held !== rows && held > 0) {
+        log(`analytics: ${name} holds ${held.toLocaleString('en')} rows, not ${rows.toLocaleString('en')}: made again`);
+        await admin`drop database ${admin(name)} with (force)`;
+      }
+    }
+    await admin`create database ${admin(name)}`.catch((err: { code?: string }) => {
+      if (err.code !== '42P04') throw err; // it exists
+    });
   } finally {
     await admin.end({ timeout: 1 });
   }
-  const url = databaseUrl(KEPT);
   const sql = connect(url, 4);
   await migrate(sql);
-  return { name: KEPT, url, sql, drop: () => sql.end({ timeout: 1 }) };
+  return { name, url, sql, drop: () => sql.end({ timeout: 1 }) };
 }
 
 async function tableSizes(db: BenchDatabase) {
@@ -84,19 +102,25 @@ async function tableSizes(db: BenchDatabase) {
   return rows.map((r) => ({ name: r.name as string, rows: Math.max(0, Number(r.rows)), mb: Math.round(Number(r.bytes) / 2 ** 20) }));
 }
 
-async function timeCase(baseUrl: string, c: AnalyticsCase, samples: number, agent: Agent): Promise<CaseFigures> {
-  const url = `${baseUrl}${c.path}${Object.keys(c.query).length ? `?${new URLSearchParams(c.query)}` : ''}`;
+/**
+ * Times one case on every size's gateway in turn, request by request, so a busy moment of the
+ * machine lands on all sizes alike and their ratio is measured rather than two separate moments.
+ */
+async function timeCase(gateways: { url: string; agent: Agent }[], c: AnalyticsCase, samples: number): Promise<CaseFigures[]> {
+  const path = `${c.path}${Object.keys(c.query).length ? `?${new URLSearchParams(c.query)}` : ''}`;
   const headers: Record<string, string> = { Authorization: `Bearer ${MASTER_KEY}`, ...(c.timeZone ? { 'X-GoModel-Timezone': c.timeZone } : {}) };
-  const times: number[] = [];
-  let bytes = 0;
-  const deadline = performance.now() + CASE_SECONDS * 1000;
+  const times = gateways.map((): number[] => []);
+  const bytes = gateways.map(() => 0);
+  const deadline = performance.now() + CASE_SECONDS * gateways.length * 1000;
   for (let i = 0; i < samples + WARMUP; i++) {
-    const { ms, body } = await timedGet(url, headers, agent);
-    if (i >= WARMUP) times.push(ms);
-    bytes = body.length;
-    if (times.length >= MIN_SAMPLES && performance.now() > deadline) break;
+    for (const [g, { url, agent }] of gateways.entries()) {
+      const { ms, body } = await timedGet(url + path, headers, agent);
+      if (i >= WARMUP) times[g]!.push(ms);
+      bytes[g] = body.length;
+    }
+    if (times[0]!.length >= MIN_SAMPLES && performance.now() > deadline) break;
   }
-  return { id: c.id, samples: times.length, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), maxMs: Math.max(...times), bytes };
+  return times.map((t, g) => ({ id: c.id, samples: t.length, p50Ms: percentile(t, 50), p95Ms: percentile(t, 95), maxMs: Math.max(...t), bytes: bytes[g]! }));
 }
 
 /** Whether a case misses its target at this size (absolute, or growth over the previous size). */
@@ -105,33 +129,44 @@ export function overTarget(c: AnalyticsCase, figures: CaseFigures, previous: Cas
   return figures.p95Ms > limit || (previous !== undefined && figures.p95Ms > GROWTH_LIMIT * previous.p95Ms && figures.p95Ms > 5);
 }
 
-async function measureSize(db: BenchDatabase, rows: number, opts: AnalyticsOptions, previous: SizeResult | undefined, log: (line: string) => void) {
-  const port = await freePort();
-  const gateway = await startServer({
-    name: 'gomodel-analytics',
-    ...builtGateway(),
-    cwd: new URL('../../', import.meta.url).pathname,
-    port,
-    env: { PORT: String(port), POSTGRES_URL: db.url, GOMODEL_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'warn', ...budgetEnv },
-  });
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const cases: CaseFigures[] = [];
+/** Every case at every size, interleaved (one gateway per size's database). */
+async function measureSizes(dbs: BenchDatabase[], opts: AnalyticsOptions, log: (line: string) => void): Promise<CaseFigures[][]> {
+  const gateways: (Server & { agent: Agent })[] = [];
+  const cases = dbs.map((): CaseFigures[] => []);
   try {
+    for (const db of dbs) {
+      const port = await freePort();
+      const server = await startServer({
+        name: `gomodel-analytics-${db.name}`,
+        ...builtGateway(),
+        cwd: new URL('../../', import.meta.url).pathname,
+        port,
+        env: { PORT: String(port), POSTGRES_URL: db.url, GOMODEL_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'warn', ...budgetEnv },
+      });
+      gateways.push({ ...server, agent: new Agent({ keepAlive: true, maxSockets: 1 }) });
+    }
     for (const c of analyticsCases) {
-      const f = await timeCase(gateway.url, c, opts.samples, agent);
-      cases.push(f);
-      const before = previous?.cases.find((p) => p.id === c.id);
-      log(`  ${c.id.padEnd(36)} p50 ${f.p50Ms.toFixed(1).padStart(7)} ms  p95 ${f.p95Ms.toFixed(1).padStart(7)} ms${before ? `  (×${(f.p95Ms / before.p95Ms).toFixed(2)})` : ''}`);
+      const figures = await timeCase(gateways, c, opts.samples);
+      figures.forEach((f, i) => cases[i]!.push(f));
+      const columns = figures.map((f, i) => `p50 ${f.p50Ms.toFixed(1).padStart(6)} p95 ${f.p95Ms.toFixed(1).padStart(6)}${i ? ` (×${(f.p95Ms / figures[i - 1]!.p95Ms).toFixed(2)})` : ''}`);
+      log(`  ${c.id.padEnd(36)} ${columns.join('  |  ')} ms`);
     }
   } finally {
-    agent.destroy();
-    await gateway.stop();
+    for (const g of gateways) {
+      g.agent.destroy();
+      await g.stop();
+    }
   }
+  return cases;
+}
+
+/** EXPLAIN (ANALYZE, BUFFERS) files of the cases over target at one size. */
+async function explainMisses(db: BenchDatabase, rows: number, cases: CaseFigures[], previous: CaseFigures[] | undefined, log: (line: string) => void): Promise<string[]> {
   const plans: string[] = [];
   const dir = new URL(`../results/plans-${new Date().toISOString().slice(0, 10)}/`, import.meta.url).pathname;
   for (const c of analyticsCases) {
     const f = cases.find((x) => x.id === c.id)!;
-    if (!overTarget(c, f, previous?.cases.find((p) => p.id === c.id))) continue;
+    if (!overTarget(c, f, previous?.find((p) => p.id === c.id))) continue;
     const explained = await explainCase(db.url, c).catch((err: Error) => {
       log(`  EXPLAIN of ${c.id} failed: ${err.message}`);
       return null;
@@ -142,36 +177,46 @@ async function measureSize(db: BenchDatabase, rows: number, opts: AnalyticsOptio
     writeFileSync(file, explained.join('\n\n'));
     plans.push(file.slice(file.indexOf('bench/')));
   }
-  return { cases, plans };
+  return plans;
 }
 
-/** Analytics endpoints over real HTTP at each table size, rows loaded through the real trigger. */
+/**
+ * Analytics endpoints over real HTTP at each table size, rows loaded through the real trigger.
+ * Each size has a database of its own, loaded in one pass in time order as a live gateway writes
+ * it: adding the rows of the next size to the same 90 days rewrote every rollup row a second time
+ * and scattered each day's rows over the table (the correlation of `bucket` with the physical
+ * order fell from 1.0 to 0.5-0.6), which no gateway's table goes through. The sizes are then
+ * measured together, case by case and request by request in turn.
+ */
 export async function runAnalytics(opts: AnalyticsOptions, log: (line: string) => void): Promise<AnalyticsResult> {
-  const db = opts.keep ? await keptDatabase() : await createDatabase('analytics');
-  const sizes: SizeResult[] = [];
+  const sizes = [...opts.sizes].sort((a, b) => a - b);
+  const dbs: BenchDatabase[] = [];
+  const loads: (BulkLoad | null)[] = [];
   try {
-    let current = Number((await db.sql`select count(*)::bigint as n from usage`)[0]!.n);
-    for (const [i, size] of [...opts.sizes].sort((a, b) => a - b).entries()) {
-      if (current > size) {
-        log(`analytics: the kept database has ${current.toLocaleString('en')} rows, more than ${size.toLocaleString('en')}: size skipped`);
-        continue;
-      }
+    for (const size of sizes) {
+      const db = opts.keep ? await keptDatabase(size, log) : await createDatabase(`analytics_${sizeName(size)}`);
+      dbs.push(db);
+      const current = Number((await db.sql`select count(*)::bigint as n from usage`)[0]!.n);
       let load: BulkLoad | null = null;
-      if (current < size) {
-        log(`analytics: loading ${(size - current).toLocaleString('en')} rows to reach ${size.toLocaleString('en')}`);
-        load = await loadUsage(db.sql, db.url, size - current, i + 1, BATCH_ROWS, log);
+      if (current !== size) {
+        log(`analytics: loading ${size.toLocaleString('en')} rows into ${db.name}`);
+        load = await loadUsage(db.sql, db.url, size, 1, BATCH_ROWS, log);
         log(`  ${Math.round(load.rowsPerSecond).toLocaleString('en')} rows/s; VACUUM ANALYZE ${load.vacuumAnalyzeSeconds.toFixed(1)} s`);
-        current = size;
       }
-      log(`analytics: ${size.toLocaleString('en')} rows`);
-      const tables = await tableSizes(db);
-      const measuredAt = new Date().toISOString();
-      const loadAtStart = loadAverage();
-      const { cases, plans } = await measureSize(db, size, opts, sizes.at(-1), log);
-      sizes.push({ rows: size, measuredAt, loadAverage: loadAtStart, load, tables, cases, plans });
+      loads.push(load);
     }
+    const tables = await Promise.all(dbs.map(tableSizes));
+    const measuredAt = new Date().toISOString();
+    const loadAtStart = loadAverage();
+    log(`analytics: ${sizes.map((n) => n.toLocaleString('en')).join(' | ')} rows`);
+    const cases = await measureSizes(dbs, opts, log);
+    const results: SizeResult[] = [];
+    for (const [i, rows] of sizes.entries()) {
+      const plans = await explainMisses(dbs[i]!, rows, cases[i]!, cases[i - 1], log);
+      results.push({ rows, measuredAt, loadAverage: loadAtStart, load: loads[i]!, tables: tables[i]!, cases: cases[i]!, plans });
+    }
+    return { sizes: results };
   } finally {
-    await db.drop();
+    for (const db of dbs) await db.drop();
   }
-  return { sizes };
 }
