@@ -68,6 +68,9 @@ export const belowCubes: { name: string; dims: readonly Dimension[]; exact: stri
 /** Every cube with a daily table, smallest first: the daily-only ones after the four of one dimension. */
 const daily = [...cubes.slice(0, 4), ...dailyCubes, ...cubes.slice(4)];
 
+/** Whether a cube has every one of `dims`. */
+const covering = (dims: readonly Dimension[]) => (c: { dims: readonly Dimension[] }) => dims.every((d) => c.dims.includes(d));
+
 const intervalUnits: Record<Interval, string> = { daily: 'day', weekly: 'week', monthly: 'month', yearly: 'year' };
 
 const intervalFormats: Record<Interval, string> = {
@@ -189,8 +192,7 @@ export class UsageQueries {
     const subtree = f.userPath !== undefined && f.userPath !== '/' ? f.userPath : undefined;
     if (subtree !== undefined) needed.add('user_path');
     const dims = [...needed];
-    const covers = (c: { dims: readonly Dimension[] }) => dims.every((d) => c.dims.includes(d));
-    const cube = cubes.find(covers);
+    const cube = cubes.find(covering(dims));
     const columns = s`${dims.length ? s`${s(dims)},` : s``} cache_type`;
     // The sub-hour edges of zones such as Asia/Kolkata come from 15-minute buckets where there
     // are some: the model and label cubes have them, and a total filtered at most by user path
@@ -228,14 +230,14 @@ export class UsageQueries {
         where bucket >= ${a} and bucket < ${b} ${where} ${this.filters(f, s``)}`;
     const rest = dims.filter((d) => d !== 'user_path');
     if (subtree !== undefined && !byPath && rest.length > 0) {
-      const below = belowCubes.find((c) => rest.every((d) => c.dims.includes(d)));
+      const below = belowCubes.find(covering(rest));
       // The subtree is the rows below the path and those of the path itself.
       if (below) {
         return s`${read(below.name, s`path as user_path,`, s`and path = ${subtree}`)}
           union all ${read(below.exact, s`user_path,`, s`and user_path collate "C" = ${subtree}`)}`;
       }
     }
-    const cube = daily.find((c) => dims.every((d) => c.dims.includes(d)))!;
+    const cube = daily.find(covering(dims))!;
     return read(cube.name, s`user_path,`, this.subtree(subtree));
   }
 

@@ -1,11 +1,11 @@
+/** A path already in normal form: the usual header value, taken as is without splitting it. */
+const normal = /^(?:\/[^/:\s\u0000-\u001f\u007f]+)+$/;
+
 /**
  * Normalises a user path: trims, adds the leading slash, drops empty segments; rejects `.`/`..`
  * segments and `:`. Returns null for an empty value (no path given), `/` for the root.
  * Throws an Error whose message says what is wrong.
  */
-/** A path already in normal form: the usual header value, taken as is without splitting it. */
-const normal = /^(?:\/[^/:\s\u0000-\u001f\u007f]+)+$/;
-
 export function normalizeUserPath(raw: string): string | null {
   if (raw.length <= 1024 && normal.test(raw) && !/\/\.\.?(?:\/|$)/.test(raw)) return raw;
   const trimmed = raw.trim();
