@@ -19,9 +19,15 @@ let sdk: OpenAI;
  */
 const slow = {
   closedEarly: 0,
-  server: createServer((req, res) => {
+  /** While set, a stream's headers go out at once and its events wait for this to settle. */
+  held: null as Promise<void> | null,
+  server: createServer(async (req, res) => {
     if (req.method === 'GET') return res.end(JSON.stringify({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'x' }] }));
     res.writeHead(200, { 'content-type': 'text/event-stream' });
+    if (slow.held) {
+      res.flushHeaders();
+      await slow.held;
+    }
     const events = fixture('openai/stream.sse').split('\n\n').filter(Boolean);
     let i = 0;
     const timer = setInterval(() => (i < events.length ? res.write(`${events[i++]}\n\n`) : (clearInterval(timer), res.end())), 200);
@@ -145,6 +151,21 @@ describe('chat completions through the official openai SDK', () => {
     const row = await usageOf('req-stream-1');
     // input 128×0.15 + 1920×0.075 = 163.2 µ$; output 7×0.60 = 4.2 µ$
     expect(row).toMatchObject({ input_tokens: 2048, cached_input_tokens: 1920, uncached_input_tokens: 128, output_tokens: 7, total_tokens: 2055, total_cost: 0.0001674 });
+  });
+
+  it('opens the stream to the client while the provider still holds its first event', async () => {
+    let released = false;
+    slow.held = new Promise<void>((resolve) => setTimeout(() => resolve(void (released = true)), 3000));
+    try {
+      // create() resolves on the response headers, which must not wait for the first event.
+      const stream = await sdk.chat.completions.create({ model: 'openai-slow/gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], stream: true });
+      expect(released).toBe(false);
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      expect(text).toBe('Hello! How can I help?');
+    } finally {
+      slow.held = null;
+    }
   });
 
   it('routes a provider/model selector and strips the routing hint', async () => {

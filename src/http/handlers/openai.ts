@@ -35,12 +35,8 @@ const REPLY_LIMIT = 64 * 1024 * 1024;
 const ERROR_LIMIT = 1024 * 1024;
 const finishReason = /"finish_reason"\s*:\s*"/;
 
-const sseHeaders = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache',
-  Connection: 'keep-alive',
-  'X-Accel-Buffering': 'no',
-};
+/** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
+const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
 
 function eventText(ev: SseEvent): string {
   const data = ev.data.includes('\n') ? ev.data.replace(/\n/g, '\ndata: ') : ev.data;
@@ -120,14 +116,12 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   /**
-   * Relays a provider's event stream as it arrives: whole events pass through unchanged for
-   * OpenAI-compatible providers and are translated to chunks for the others. The last
-   * usage-bearing event wins. A stream that breaks or ends early is closed with an error event.
-   */
-  /**
-   * Relays a provider's event stream to the client as it arrives, pausing the provider when the
-   * client reads slower than it sends. Event listeners rather than an async iterator: one
-   * fewer promise and microtask hop per chunk on the path every streamed token takes.
+   * Relays a provider's event stream to the client as it arrives: whole events pass through
+   * unchanged for OpenAI-compatible providers and are translated to chunks for the others; the
+   * last usage-bearing event wins. The provider is paused while the client reads slower than it
+   * sends. A stream that breaks or ends early is closed with an error event. Event listeners
+   * rather than an async iterator: one fewer promise and microtask hop per chunk on the path
+   * every streamed token takes.
    */
   async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, who: Attribution, reservation: Reservation | null): Promise<void> {
     const { res } = ctx;
@@ -139,13 +133,17 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     let sawDone = false;
     let failure: GatewayError | undefined;
     let clientGone = false;
-    res.writeHead(200, { ...sseHeaders, 'X-Request-ID': ctx.requestId });
-    res.flushHeaders();
+    res.writeHead(200, ['X-Request-ID', ctx.requestId, ...sseHeaders]);
+    // The headers leave with the first event, in the same write, when it came with the provider's
+    // headers (as it usually does): one client wakeup less before the first token. Otherwise they
+    // leave on their own at once, so a client waiting on a slow first event sees the stream open.
+    const openStream = setImmediate(() => res.flushHeaders());
     await new Promise<void>((resolve) => {
       let settled = false;
       const finish = (err?: unknown) => {
         if (settled) return;
         settled = true;
+        clearImmediate(openStream);
         up.off('data', onData);
         if (err !== undefined) {
           const mapped = ex.failure(err);
@@ -158,6 +156,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       const onData = (chunk: Buffer) => {
         const { text, events } = splitter.push(chunk);
         if (events.length === 0) return;
+        clearImmediate(openStream);
         let out = '';
         let verbatim = true;
         for (const ev of events) {
