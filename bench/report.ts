@@ -54,7 +54,7 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
     '',
     conditions(p),
     '',
-    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Each target shows its median of the interleaved passes (by c=16 rate; peak RSS is the largest of all passes). `added` is over direct to the mock in the same run. CPU per request (at c=16) is the target\'s own processes (not the mock\'s); PostgreSQL CPU is every postgres process on the machine.',
+    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Throughput (c=16, c=128) is measured with one target on the machine at a time, in interleaved passes, each target showing its median pass (by c=16 rate; peak RSS is the largest of all passes); CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured with every target up, in turn: one-second c=1 runs, each percentile the median of the runs\', and one stream to each target after another, so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
     '',
     '| target | c=1 p50 ms | c=1 p99 ms | added p50 | added p99 | c=16 req/s | c=128 req/s | c=128 20 ms model req/s | TTFT p50 ms | added TTFT | stream total p50 ms | 20 ms stream spread ms | RSS idle / peak MB | CPU ms/req | PostgreSQL CPU ms/req |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -84,9 +84,9 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
   const spread = rows.filter((r) => (r.rounds?.length ?? 0) > 1);
   if (spread.length) {
     lines.push(
-      'Passes (c=16 req/s; c=1 p50 ms):',
+      'Throughput passes (c=16 req/s; c=128 req/s):',
       '',
-      ...spread.map((r) => `- ${r.label}: ${r.rounds!.map((x) => `${int(x.c16Rps)}; ${f(x.c1P50Ms, 3)}`).join(' · ')}`),
+      ...spread.map((r) => `- ${r.label}: ${r.rounds!.map((x) => `${int(x.c16Rps)}; ${int(x.c128Rps)}`).join(' · ')}`),
       '',
     );
   }

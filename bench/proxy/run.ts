@@ -10,7 +10,7 @@ import { chatBody, INSTANT, SLOW } from './payloads.ts';
 import { targets, type Target, type TargetContext } from './targets.ts';
 
 export interface ProxyOptions {
-  /** Seconds of each measured wrk run. */
+  /** Seconds of each measured throughput run; also the one-second c=1 runs per target per round. */
   seconds: number;
   warmupSeconds: number;
   /** Sequential streams from the instant model (TTFT and total time). */
@@ -19,17 +19,14 @@ export interface ProxyOptions {
   slowStreams: number;
   /** Target ids to run; all when empty. */
   only: string[];
-  /** Passes over all targets, interleaved; each target reports its median pass. */
+  /** Throughput passes over all targets, interleaved (each target reports its median pass). */
   rounds: number;
 }
 
-/** A pass's headline figures, kept for every pass to show the spread behind the median. */
+/** A pass's throughput figures, kept for every pass to show the spread behind the median. */
 export interface RoundFigures {
-  c1P50Ms: number;
-  c1P99Ms: number;
   c16Rps: number;
   c128Rps: number;
-  ttftP50Ms: number;
   peakRssMb: number;
 }
 
@@ -65,18 +62,20 @@ export interface TargetResult {
   id: string;
   label: string;
   processes: number;
+  /** From the latency stage: every target up, one-second runs in turn (median of their percentiles). */
   c1: LoadFigures;
   c16: LoadFigures;
   c128: LoadFigures;
   c128Slow: LoadFigures;
+  /** From the latency stage: one stream to each target in turn. */
   stream: StreamFigures;
   slowStream: StreamFigures;
   /** RSS once started, before any load; peak RSS is the largest seen during the load. */
   idleRssMb: number;
   peakRssMb: number;
-  /** Usage rows the gateway wrote for this target's traffic, and the requests it answered. */
+  /** Usage rows the gateway wrote for this target's traffic (its own user path), and the requests it answered. */
   recording?: { rows: number; requests: number };
-  /** Every pass, in order; the figures above are those of the pass with the median c=16 rate. */
+  /** Every throughput pass, in order; the c=16 and c=128 figures above are the pass with the median c=16 rate. */
   rounds?: RoundFigures[];
 }
 
@@ -105,114 +104,199 @@ async function load(server: Server, headers: Record<string, string>, model: stri
   };
 }
 
-async function streams(server: Server, headers: Record<string, string>, model: string, n: number): Promise<{ figures: StreamFigures; count: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const body = chatBody(model, true);
-  const warmup = Math.min(20, n);
-  const timings: StreamTiming[] = [];
-  try {
-    for (let i = 0; i < n + warmup; i++) {
-      const t = await timeStream(server.url + PATH, headers, body, agent);
-      if (i >= warmup) timings.push(t);
-    }
-  } finally {
-    agent.destroy();
-  }
-  const of = (f: (t: StreamTiming) => number, p: number) => percentile(timings.map(f), p);
+/** Runs of one load merged: counts summed, each latency percentile the median of the runs'. */
+function merged(runs: LoadFigures[]): LoadFigures {
+  const requests = runs.reduce((n, r) => n + r.requests, 0);
+  const median = (f: (r: LoadFigures) => number) => percentile(runs.map(f), 50);
+  const perRequest = (f: (r: LoadFigures) => number) => runs.reduce((sum, r) => sum + f(r) * r.requests, 0) / requests;
   return {
-    count: n + warmup,
-    figures: {
-      model,
-      n,
-      ttftP50Ms: of((t) => t.ttftMs, 50),
-      ttftP99Ms: of((t) => t.ttftMs, 99),
-      totalP50Ms: of((t) => t.totalMs, 50),
-      totalP99Ms: of((t) => t.totalMs, 99),
-      spreadP50Ms: of((t) => t.contentAtMs.at(-1)! - t.contentAtMs[0]!, 50),
-      readsP50: of((t) => t.reads, 50),
-    },
+    model: runs[0]!.model,
+    connections: runs[0]!.connections,
+    requests,
+    rps: median((r) => r.rps),
+    p50Ms: median((r) => r.p50Ms),
+    p90Ms: median((r) => r.p90Ms),
+    p99Ms: median((r) => r.p99Ms),
+    cpuMsPerRequest: perRequest((r) => r.cpuMsPerRequest),
+    postgresCpuMsPerRequest: perRequest((r) => r.postgresCpuMsPerRequest),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
   };
 }
 
-async function measure(target: Target, ctx: TargetContext, opts: ProxyOptions, countRows: () => Promise<number>): Promise<TargetResult> {
-  const rowsBefore = await countRows();
+function streamFigures(model: string, timings: StreamTiming[]): StreamFigures {
+  const of = (f: (t: StreamTiming) => number, p: number) => percentile(timings.map(f), p);
+  return {
+    model,
+    n: timings.length,
+    ttftP50Ms: of((t) => t.ttftMs, 50),
+    ttftP99Ms: of((t) => t.ttftMs, 99),
+    totalP50Ms: of((t) => t.totalMs, 50),
+    totalP99Ms: of((t) => t.totalMs, 99),
+    spreadP50Ms: of((t) => t.contentAtMs.at(-1)! - t.contentAtMs[0]!, 50),
+    readsP50: of((t) => t.reads, 50),
+  };
+}
+
+interface Running {
+  target: Target;
+  server: Server;
+  headers: Record<string, string>;
+  sampler: ProcessSampler;
+}
+
+interface PassResult {
+  c16: LoadFigures;
+  c128: LoadFigures;
+  c128Slow: LoadFigures;
+  processes: number;
+  idleRssMb: number;
+  peakRssMb: number;
+  answered: number;
+}
+
+/** One throughput pass of one target, alone on the machine. */
+async function throughputPass(target: Target, ctx: TargetContext, opts: ProxyOptions): Promise<PassResult> {
   const server = await target.start(ctx);
   const headers = target.headers(ctx);
   const sampler = new ProcessSampler(() => server.pids);
   const idleRss = server.pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
   sampler.start();
-  let answered = 0;
   try {
     const warm = await load(server, headers, INSTANT, 16, opts.warmupSeconds, sampler);
-    const c1 = await load(server, headers, INSTANT, 1, opts.seconds, sampler);
     const c16 = await load(server, headers, INSTANT, 16, opts.seconds, sampler);
     const c128 = await load(server, headers, INSTANT, 128, opts.seconds, sampler);
     const c128Slow = await load(server, headers, SLOW, 128, opts.seconds, sampler);
-    const stream = await streams(server, headers, INSTANT, opts.streams);
-    const slowStream = await streams(server, headers, SLOW, opts.slowStreams);
-    answered = [warm, c1, c16, c128, c128Slow].reduce((n, l) => n + l.requests, 0) + stream.count + slowStream.count;
     sampler.stop();
-    const result: TargetResult = {
-      id: target.id,
-      label: target.label,
-      processes: server.pids.length,
-      c1,
+    return {
       c16,
       c128,
       c128Slow,
-      stream: stream.figures,
-      slowStream: slowStream.figures,
+      processes: server.pids.length,
       idleRssMb: idleRss / 2 ** 20,
       peakRssMb: sampler.peakRss / 2 ** 20,
+      answered: [warm, c16, c128, c128Slow].reduce((n, l) => n + l.requests, 0),
     };
-    if (target.id.startsWith('gomodel')) {
-      // Stopping drains the recorder, so every row of this target's traffic is in the table.
-      await server.stop();
-      result.recording = { rows: (await countRows()) - rowsBefore, requests: answered };
-    }
-    return result;
   } finally {
     sampler.stop();
+    // Stopping a gateway drains its recorder, so every row of its traffic is in the table.
     await server.stop();
   }
 }
 
-/** Every proxy target side by side, against one mock upstream, in one run. */
+interface LatencyResult {
+  c1: LoadFigures;
+  stream: StreamFigures;
+  slowStream: StreamFigures;
+  answered: number;
+}
+
+/**
+ * Latency with every target up at once and measured in turn, so a busy moment of this shared
+ * machine lands on all of them rather than on whichever target it happened to be timing: c=1 as
+ * one-second wrk runs (`seconds` × `rounds` of them per target, each percentile the median of the
+ * runs'), then streams, one to each target in turn (time to first token, total, chunk spread).
+ */
+async function latencyStage(chosen: Target[], ctx: TargetContext, opts: ProxyOptions, log: (line: string) => void): Promise<Map<string, LatencyResult>> {
+  const running: Running[] = [];
+  try {
+    for (const target of chosen) {
+      const server = await target.start(ctx);
+      running.push({ target, server, headers: target.headers(ctx), sampler: new ProcessSampler(() => server.pids) });
+    }
+    const answered = new Map<string, number>(chosen.map((t) => [t.id, 0]));
+    const count = (r: Running, n: number) => answered.set(r.target.id, answered.get(r.target.id)! + n);
+    for (const r of running) count(r, (await load(r.server, r.headers, INSTANT, 16, opts.warmupSeconds, r.sampler)).requests);
+
+    log(`proxy: latency, every target in turn (${opts.seconds * opts.rounds} one-second c=1 runs and ${opts.streams} + ${opts.slowStreams} streams each)`);
+    const c1 = new Map<string, LoadFigures[]>(chosen.map((t) => [t.id, []]));
+    for (let i = 0; i < opts.seconds * opts.rounds; i++) {
+      for (const r of running) {
+        const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
+        c1.get(r.target.id)!.push(run);
+        count(r, run.requests);
+      }
+    }
+
+    const timeStreams = async (model: string, n: number) => {
+      const body = chatBody(model, true);
+      const agents = running.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+      const timings = new Map<string, StreamTiming[]>(chosen.map((t) => [t.id, []]));
+      const warmup = Math.min(20, n);
+      try {
+        for (let i = 0; i < n + warmup; i++) {
+          for (const [j, r] of running.entries()) {
+            const t = await timeStream(r.server.url + PATH, r.headers, body, agents[j]!);
+            if (i >= warmup) timings.get(r.target.id)!.push(t);
+            count(r, 1);
+          }
+        }
+      } finally {
+        for (const a of agents) a.destroy();
+      }
+      return timings;
+    };
+    const instant = await timeStreams(INSTANT, opts.streams);
+    const slow = await timeStreams(SLOW, opts.slowStreams);
+
+    return new Map(
+      chosen.map((t) => [
+        t.id,
+        { c1: merged(c1.get(t.id)!), stream: streamFigures(INSTANT, instant.get(t.id)!), slowStream: streamFigures(SLOW, slow.get(t.id)!), answered: answered.get(t.id)! },
+      ]),
+    );
+  } finally {
+    for (const r of running) await r.server.stop();
+  }
+}
+
+/**
+ * Every proxy target side by side, against one mock upstream, in one run: throughput passes with
+ * one target on the machine at a time (interleaved, each target reporting its median pass), then
+ * the latency stage with all of them up.
+ */
 export async function runProxy(opts: ProxyOptions, log: (line: string) => void): Promise<TargetResult[]> {
   const db = await createDatabase('proxy');
   const mockPort = await freePort();
   const mock = await startServer({ name: 'mock', ...tsNode(new URL('../mock-upstream.ts', import.meta.url).pathname), port: mockPort, env: { PORT: String(mockPort) } });
   const ctx: TargetContext = { mock, databaseUrl: db.url };
-  const countRows = async () => Number((await db.sql`select count(*)::bigint as n from usage`)[0]!.n);
   const chosen = targets.filter((t) => opts.only.length === 0 || opts.only.includes(t.id));
-  const passes = new Map<string, TargetResult[]>(chosen.map((t) => [t.id, []]));
+  const passes = new Map<string, PassResult[]>(chosen.map((t) => [t.id, []]));
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       for (const target of chosen) {
-        log(`proxy: ${target.label} (pass ${round} of ${opts.rounds})`);
-        const r = await measure(target, ctx, opts, countRows);
-        log(`  c1 p50 ${r.c1.p50Ms.toFixed(3)} ms p99 ${r.c1.p99Ms.toFixed(3)} ms · c16 ${r.c16.rps.toFixed(0)} rps · c128 ${r.c128.rps.toFixed(0)} rps · ttft ${r.stream.ttftP50Ms.toFixed(2)} ms · rss ${r.peakRssMb.toFixed(0)} MB`);
+        log(`proxy: ${target.label} (throughput pass ${round} of ${opts.rounds})`);
+        const r = await throughputPass(target, ctx, opts);
+        log(`  c16 ${r.c16.rps.toFixed(0)} rps · c128 ${r.c128.rps.toFixed(0)} rps · c128 20 ms ${r.c128Slow.rps.toFixed(0)} rps · rss ${r.peakRssMb.toFixed(0)} MB`);
         passes.get(target.id)!.push(r);
       }
     }
+    const latency = await latencyStage(chosen, ctx, opts, log);
+    // Every gateway target has a user path of its own, so its rows are told apart from the others'.
+    const rows = new Map((await db.sql<{ path: string; n: string }[]>`select user_path as path, count(*)::bigint as n from usage group by user_path`).map((r) => [r.path, Number(r.n)]));
+    return chosen.map((t) => {
+      const l = latency.get(t.id)!;
+      const runs = passes.get(t.id)!;
+      const p = [...runs].sort((a, b) => a.c16.rps - b.c16.rps)[Math.floor((runs.length - 1) / 2)]!;
+      const path = t.userPath;
+      const result: TargetResult = {
+        id: t.id,
+        label: t.label,
+        processes: p.processes,
+        c1: l.c1,
+        c16: p.c16,
+        c128: p.c128,
+        c128Slow: p.c128Slow,
+        stream: l.stream,
+        slowStream: l.slowStream,
+        idleRssMb: p.idleRssMb,
+        peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
+        rounds: runs.map((r) => ({ c16Rps: r.c16.rps, c128Rps: r.c128.rps, peakRssMb: r.peakRssMb })),
+      };
+      if (path) result.recording = { rows: rows.get(path) ?? 0, requests: runs.reduce((n, r) => n + r.answered, 0) + l.answered };
+      return result;
+    });
   } finally {
     await mock.stop();
     await db.drop();
   }
-  return chosen.map((t) => medianPass(passes.get(t.id)!));
-}
-
-/**
- * The pass with the median c=16 rate stands for the target (its figures belong together); peak
- * RSS is the largest of all passes. Interleaved passes spread a busy moment of a shared machine
- * over every target instead of penalising one.
- */
-function medianPass(runs: TargetResult[]): TargetResult {
-  const sorted = [...runs].sort((a, b) => a.c16.rps - b.c16.rps);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return {
-    ...median,
-    peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
-    rounds: runs.map((r) => ({ c1P50Ms: r.c1.p50Ms, c1P99Ms: r.c1.p99Ms, c16Rps: r.c16.rps, c128Rps: r.c128.rps, ttftP50Ms: r.stream.ttftP50Ms, peakRssMb: r.peakRssMb })),
-  };
 }

@@ -5,7 +5,7 @@ import { freePort } from '../lib/ports.ts';
 import { builtGateway, startServer, tsNode, type Server } from '../lib/processes.ts';
 
 export const MASTER_KEY = 'bench-master-key';
-/** The user path of all gateway traffic; the budget sits on its parent. */
+/** Gateway targets send their traffic under this user path, each to a path of its own; the budget sits on its parent. */
 export const USER_PATH = '/bench/load';
 
 export interface TargetContext {
@@ -20,6 +20,8 @@ export interface Target {
   start(ctx: TargetContext): Promise<Server>;
   /** Headers every request to this target carries. */
   headers(ctx: TargetContext): Record<string, string>;
+  /** The user path of a gateway target's usage rows. */
+  userPath?: string;
 }
 
 const repo = new URL('../../', import.meta.url).pathname;
@@ -40,12 +42,12 @@ function gatewayEnv(ctx: TargetContext, port: number, budget: boolean, dataDir: 
   };
 }
 
-const gatewayHeaders = () => ({ Authorization: `Bearer ${MASTER_KEY}`, 'X-GoModel-User-Path': USER_PATH });
-
 function gateway(id: string, label: string, extraEnv: Record<string, string>, budget = true): Target {
+  const userPath = `${USER_PATH}/${id}`;
   return {
     id,
     label,
+    userPath,
     async start(ctx) {
       const port = await freePort();
       const dataDir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
@@ -58,7 +60,7 @@ function gateway(id: string, label: string, extraEnv: Record<string, string>, bu
         },
       };
     },
-    headers: gatewayHeaders,
+    headers: () => ({ Authorization: `Bearer ${MASTER_KEY}`, 'X-GoModel-User-Path': userPath }),
   };
 }
 
