@@ -67,7 +67,7 @@ export interface TargetResult {
   c16: LoadFigures;
   c128: LoadFigures;
   c128Slow: LoadFigures;
-  /** From the latency stage: one stream to each target in turn. */
+  /** From the latency stage: streams in blocks of ten to each target in turn. */
   stream: StreamFigures;
   slowStream: StreamFigures;
   /** RSS once started, before any load; peak RSS is the largest seen during the load. */

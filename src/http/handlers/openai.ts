@@ -94,7 +94,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const done = metrics.request(r.entry.config.name, r.model, endpoint, stream);
     return (status) => {
       done(status);
-      deps.log.info({ requestId, provider: r.entry.config.name, model: r.model, endpoint, stream, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'proxied');
+      // Checked first: the line's fields would be built for nothing above LOG_LEVEL=info.
+      if (deps.log.isLevelEnabled('info')) {
+        deps.log.info({ requestId, provider: r.entry.config.name, model: r.model, endpoint, stream, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'proxied');
+      }
     };
   }
 
