@@ -15,8 +15,8 @@ const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench
   --quick              short runs (2 s per load, 100k analytics rows), written to <date>-quick.{json,md}
   --phase=a,b          proxy, analytics, ingest (default: all)
   --targets=a,b        proxy targets: direct, bare, fetch, gomodel, gomodel-nobudget, gomodel-cluster, portkey
-  --seconds=N          seconds per measured load (default 5)
-  --rounds=N           interleaved passes over the proxy targets; each reports its median pass (default 3)
+  --seconds=N          seconds per throughput load (default 5); the latency stage runs seconds × rounds one-second c=1 runs a target
+  --rounds=N           interleaved throughput passes over the proxy targets; each reports its median pass (default 3)
   --rows=1m,10m        analytics table sizes (default 1m,10m)
   --samples=N          timed requests per analytics case (default 200: a p95 of 40 is its second-largest sample)
   --keep               keep each size's analytics database (gomodel_bench_analytics_1m, …_10m) and reuse it next time
