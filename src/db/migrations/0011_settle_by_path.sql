@@ -21,7 +21,7 @@ begin
     where b.user_path = any (prefixes)
     order by b.user_path, b.period_seconds
     for update;
-  with expanded as (
+  with expanded as materialized (
     select * from unnest(paths, prefixes) as x(user_path, prefix)
   ), taken as (
     select n.id, x.prefix as user_path, sum(n.amount) as amount
@@ -37,7 +37,7 @@ begin
     returning r.user_path, r.period_seconds, t.amount
   ), held as (
     select user_path, period_seconds, sum(amount) as amount from released group by 1, 2
-  ), covering as (
+  ), covering as materialized (
     select x.user_path as row_path, b.user_path, b.period_seconds, b.period_start
       from expanded x join budgets b on b.user_path = x.prefix
      where b.period_start is not null
