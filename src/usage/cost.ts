@@ -106,8 +106,8 @@ function openRouterCost(raw: Record<string, Json>): Cost | null {
 
 function modelPricingCost(usage: TokenUsage, price: ModelPrice): Cost {
   const tier = price.tiers && tierFor(price.tiers, usage.inputTokens);
-  const rates = { ...price, ...tier };
-  const caveats = unmappedTokenFields(usage.raw).map((key) => `unmapped token field: ${key}`);
+  const rates = tier ? { ...price, ...tier } : price;
+  const caveats = unmappedTokenCaveats(usage.raw);
 
   const cached = BigInt(usage.cachedInputTokens);
   const written = BigInt(usage.cacheWriteInputTokens);
@@ -130,12 +130,15 @@ function modelPricingCost(usage: TokenUsage, price: ModelPrice): Cost {
   };
 }
 
-/** Raw `*_tokens` / `*_count` keys with a positive count that nothing above prices or explains. */
-function unmappedTokenFields(raw: Record<string, Json>): string[] {
-  return Object.entries(raw)
-    .filter(([key, value]) => (key.endsWith('_tokens') || key.endsWith('_count')) && typeof value === 'number' && value > 0)
-    .map(([key]) => key)
-    .filter((key) => !accountedTokenFields.has(key) && !informationalTokenFields.has(key));
+/** Caveats for raw `*_tokens` / `*_count` keys with a positive count that nothing above prices or explains. */
+function unmappedTokenCaveats(raw: Record<string, Json>): string[] {
+  const caveats: string[] = [];
+  for (const key in raw) {
+    const value = raw[key];
+    if (typeof value !== 'number' || !(value > 0) || !(key.endsWith('_tokens') || key.endsWith('_count'))) continue;
+    if (!accountedTokenFields.has(key) && !informationalTokenFields.has(key)) caveats.push(`unmapped token field: ${key}`);
+  }
+  return caveats;
 }
 
 function nonNegative(n: bigint): bigint {

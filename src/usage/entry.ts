@@ -27,7 +27,7 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
   const cost = u
     ? computeCost(u, c.provider.type, c.model, prices.lookup(c.provider.type, c.provider.name, c.model))
     : { input_cost: null, output_cost: null, total_cost: null, cost_source: '', costs_calculation_caveat: '' };
-  const caveat = [c.caveat, cost.costs_calculation_caveat].filter(Boolean).join('; ');
+  const caveat = c.caveat && cost.costs_calculation_caveat ? `${c.caveat}; ${cost.costs_calculation_caveat}` : c.caveat || cost.costs_calculation_caveat;
   const now = Date.now();
   return {
     id: rowId(now),
