@@ -24,11 +24,13 @@ export function proxyChecks(results: TargetResult[]): Check[] {
   const direct = by('direct');
   const bare = by('bare');
   const gw = by('gomodel');
+  const cluster = by('gomodel-cluster');
   const portkey = by('portkey');
   if (!gw) return [];
   const checks: Check[] = [];
   const peak = (r: TargetResult) => Math.max(r.c16.rps, r.c128.rps);
   if (bare) checks.push({ target: 'peak throughput ≥ 60% of the bare proxy', measured: `${f((100 * peak(gw)) / peak(bare), 0)}%`, ok: peak(gw) >= 0.6 * peak(bare) });
+  if (bare && cluster) checks.push({ target: 'the same, 2 workers (cluster)', measured: `${f((100 * peak(cluster)) / peak(bare), 0)}%`, ok: peak(cluster) >= 0.6 * peak(bare) });
   if (portkey) checks.push({ target: 'peak throughput ≥ 4× Portkey', measured: `${f(peak(gw) / peak(portkey), 1)}×`, ok: peak(gw) >= 4 * peak(portkey) });
   if (direct) {
     const p50 = gw.c1.p50Ms - direct.c1.p50Ms;
@@ -49,12 +51,16 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
   const rows = p.figures;
   const direct = rows.find((r) => r.id === 'direct');
   const added = (a: number, b: number | undefined) => (direct && b !== undefined ? f(a - b, 3) : '–');
+  const placed = rows.find((r) => r.id !== 'direct' && r.throughputCpus && r.throughputCpus !== 'all');
+  const placement = placed
+    ? ` Each throughput pass ran the target alone on CPU ${placed.throughputCpus} (a target of several processes, the 2-worker gateway, on every CPU), and wrk, the mock upstream and the gateway's PostgreSQL backends (at nice 19) on CPU ${direct?.throughputCpus ?? 'the rest'}.`
+    : '';
   const lines = [
     '## Proxy',
     '',
     conditions(p),
     '',
-    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Throughput (c=16, c=128) is measured with one target on the machine at a time, in interleaved passes, each target showing its median pass (by c=16 rate; peak RSS is the largest of all passes); CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured with every target up, in turn: one-second c=1 runs, each percentile the median of the runs\', and streams in blocks of ten to each target in turn (the first of a block untimed), so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
+    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Throughput (c=16, c=128) is measured with one target on the machine at a time, in interleaved passes, each target showing its median pass (by c=16 rate; peak RSS is the largest of all passes).' + placement + ' CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured on any CPU, with every target up, in turn: one-second c=1 runs, each percentile the median of the runs\', and streams in blocks of ten to each target in turn (the first of a block untimed), so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
     '',
     '| target | c=1 p50 ms | c=1 p99 ms | added p50 | added p99 | c=16 req/s | c=128 req/s | c=128 20 ms model req/s | TTFT p50 ms | added TTFT | stream total p50 ms | 20 ms stream spread ms | RSS idle / peak MB | CPU ms/req | PostgreSQL CPU ms/req |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

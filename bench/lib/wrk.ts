@@ -13,6 +13,8 @@ export interface WrkRun {
   headers: Record<string, string>;
   connections: number;
   durationSeconds: number;
+  /** CPUs wrk runs on (taskset -c); anywhere when unset. */
+  cpus?: string;
 }
 
 export interface WrkResult {
@@ -48,11 +50,8 @@ export async function wrk(r: WrkRun): Promise<WrkResult> {
   const bodyFile = join(tmpdir(), `gomodel-bench-body-${process.pid}-${bodySeq++}.json`);
   writeFileSync(bodyFile, r.body);
   const headerArgs = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`);
-  const { stdout } = await run(
-    'wrk',
-    ['-t1', `-c${r.connections}`, `-d${r.durationSeconds}s`, '--timeout', '10s', '-s', script, r.url, '--', bodyFile, ...headerArgs],
-    { maxBuffer: 1 << 20 },
-  ).finally(() => rmSync(bodyFile, { force: true }));
+  const args = ['-t1', `-c${r.connections}`, `-d${r.durationSeconds}s`, '--timeout', '10s', '-s', script, r.url, '--', bodyFile, ...headerArgs];
+  const { stdout } = await run(r.cpus ? 'taskset' : 'wrk', r.cpus ? ['-c', r.cpus, 'wrk', ...args] : args, { maxBuffer: 1 << 20 }).finally(() => rmSync(bodyFile, { force: true }));
   const line = stdout.split('\n').find((l) => l.startsWith('{"requests"'));
   if (!line) throw new Error(`wrk printed no result:\n${stdout}`);
   const j = JSON.parse(line) as WrkJson;

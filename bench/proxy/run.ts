@@ -1,8 +1,9 @@
 import { Agent } from 'node:http';
+import { allCpus, deprioritize, pin, throughputPlacement, type Placement } from '../lib/cpus.ts';
 import { ProcessSampler, cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
 import { pidsNamed, startServer, tsNode, type Server } from '../lib/processes.ts';
 import { freePort } from '../lib/ports.ts';
-import { createDatabase } from '../lib/postgres.ts';
+import { createDatabase, type BenchDatabase } from '../lib/postgres.ts';
 import { timeStream, type StreamTiming } from '../lib/sse-client.ts';
 import { percentile } from '../lib/stats.ts';
 import { wrk } from '../lib/wrk.ts';
@@ -77,18 +78,20 @@ export interface TargetResult {
   recording?: { rows: number; requests: number };
   /** Every throughput pass, in order; the c=16 and c=128 figures above are the pass with the median c=16 rate. */
   rounds?: RoundFigures[];
+  /** CPUs the target ran on in the throughput passes (wrk, the mock and PostgreSQL elsewhere), or 'all'. */
+  throughputCpus?: string;
 }
 
 const PATH = '/v1/chat/completions';
 /** Streams to one target before the next one's turn in the latency stage. */
 const STREAM_BLOCK = 10;
 
-async function load(server: Server, headers: Record<string, string>, model: string, connections: number, seconds: number, sampler: ProcessSampler): Promise<LoadFigures> {
+async function load(server: Server, headers: Record<string, string>, model: string, connections: number, seconds: number, sampler: ProcessSampler, wrkCpus?: string): Promise<LoadFigures> {
   const pg = pidsNamed('postgres');
   const pgCpu = () => pg.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const cpu0 = sampler.cpu();
   const pg0 = pgCpu();
-  const r = await wrk({ url: server.url + PATH, body: chatBody(model, false), headers, connections, durationSeconds: seconds });
+  const r = await wrk({ url: server.url + PATH, body: chatBody(model, false), headers, connections, durationSeconds: seconds, cpus: wrkCpus });
   const cpu = sampler.cpu() - cpu0;
   const pgUsed = pgCpu() - pg0;
   if (r.errors > 0) console.warn(`  ${server.name} c=${connections} ${model}: ${r.errors} errors`);
@@ -154,22 +157,46 @@ interface PassResult {
   idleRssMb: number;
   peakRssMb: number;
   answered: number;
+  cpus: string;
 }
 
-/** One throughput pass of one target, alone on the machine. */
-async function throughputPass(target: Target, ctx: TargetContext, opts: ProxyOptions): Promise<PassResult> {
+let warnedBackends = false;
+
+/** The database's backends (the gateway's connections, opened as it needs them) get the harness's CPUs at nice 19. */
+async function placeBackends(db: BenchDatabase, harness: string, log: (line: string) => void): Promise<void> {
+  const pids = (await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${db.name}`).map((r) => r.pid);
+  if (!deprioritize(pids, harness) && !warnedBackends) {
+    warnedBackends = true;
+    log('  could not pin or renice the PostgreSQL backends (not permitted?): the database competes with the mock upstream for its core');
+  }
+}
+
+/**
+ * One throughput pass of one target, alone on the machine: on the target's core (the 2-worker
+ * gateway on every core), wrk on the harness's.
+ */
+async function throughputPass(target: Target, ctx: TargetContext, db: BenchDatabase, opts: ProxyOptions, placement: Placement | null, log: (line: string) => void): Promise<PassResult> {
   const server = await target.start(ctx);
   const headers = target.headers(ctx);
   const sampler = new ProcessSampler(() => server.pids);
   const idleRss = server.pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
+  // Direct to the mock: the mock stays on the harness's CPUs, with wrk.
+  const cpus = !placement || target.everyCpu ? 'all' : target.id === 'direct' ? placement.harness : placement.target;
+  if (cpus === placement?.target && !pin(server.pids, cpus)) throw new Error(`could not pin ${target.id} to CPU ${cpus}`);
+  const wrkCpus = placement?.harness;
+  const run = async (model: string, connections: number, seconds: number) => {
+    if (placement && target.userPath) await placeBackends(db, placement.harness, log);
+    return load(server, headers, model, connections, seconds, sampler, wrkCpus);
+  };
   sampler.start();
   try {
-    const warm = await load(server, headers, INSTANT, 16, opts.warmupSeconds, sampler);
-    const c16 = await load(server, headers, INSTANT, 16, opts.seconds, sampler);
-    const c128 = await load(server, headers, INSTANT, 128, opts.seconds, sampler);
-    const c128Slow = await load(server, headers, SLOW, 128, opts.seconds, sampler);
+    const warm = await run(INSTANT, 16, opts.warmupSeconds);
+    const c16 = await run(INSTANT, 16, opts.seconds);
+    const c128 = await run(INSTANT, 128, opts.seconds);
+    const c128Slow = await run(SLOW, 128, opts.seconds);
     sampler.stop();
     return {
+      cpus,
       c16,
       c128,
       c128Slow,
@@ -269,15 +296,21 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
   const ctx: TargetContext = { mock, databaseUrl: db.url };
   const chosen = targets.filter((t) => opts.only.length === 0 || opts.only.includes(t.id));
   const passes = new Map<string, PassResult[]>(chosen.map((t) => [t.id, []]));
+  const placement = throughputPlacement();
+  if (placement && !pin(mock.pids, placement.harness)) throw new Error('could not pin the mock upstream to its cores');
+  log(placement ? `proxy: throughput passes with the target on CPU ${placement.target}, wrk, the mock and PostgreSQL on CPU ${placement.harness}` : 'proxy: throughput passes unplaced (one core, or no taskset)');
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       for (const target of chosen) {
         log(`proxy: ${target.label} (throughput pass ${round} of ${opts.rounds})`);
-        const r = await throughputPass(target, ctx, opts);
+        const r = await throughputPass(target, ctx, db, opts, placement, log);
         log(`  c16 ${r.c16.rps.toFixed(0)} rps · c128 ${r.c128.rps.toFixed(0)} rps · c128 20 ms ${r.c128Slow.rps.toFixed(0)} rps · rss ${r.peakRssMb.toFixed(0)} MB`);
         passes.get(target.id)!.push(r);
       }
     }
+    // Latency is measured unplaced: with the client and the mock on one core, direct requests never
+    // cross cores while proxied ones would twice, which would inflate the added latency.
+    if (placement) pin(mock.pids, allCpus());
     const latency = await latencyStage(chosen, ctx, opts, log);
     // Every gateway target has a user path of its own, so its rows are told apart from the others'.
     const rows = new Map((await db.sql<{ path: string; n: string }[]>`select user_path as path, count(*)::bigint as n from usage group by user_path`).map((r) => [r.path, Number(r.n)]));
@@ -299,6 +332,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
         idleRssMb: p.idleRssMb,
         peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
         rounds: runs.map((r) => ({ c16Rps: r.c16.rps, c128Rps: r.c128.rps, peakRssMb: r.peakRssMb })),
+        throughputCpus: p.cpus,
       };
       if (path) result.recording = { rows: rows.get(path) ?? 0, requests: runs.reduce((n, r) => n + r.answered, 0) + l.answered };
       return result;

@@ -22,6 +22,8 @@ export interface Target {
   headers(ctx: TargetContext): Record<string, string>;
   /** The user path of a gateway target's usage rows. */
   userPath?: string;
+  /** Runs on every CPU in the throughput passes (the 2-worker gateway), not pinned to one. */
+  everyCpu?: boolean;
 }
 
 const repo = new URL('../../', import.meta.url).pathname;
@@ -48,6 +50,7 @@ function gateway(id: string, label: string, extraEnv: Record<string, string>, bu
     id,
     label,
     userPath,
+    everyCpu: extraEnv.GOMODEL_WORKERS !== undefined,
     async start(ctx) {
       const port = await freePort();
       const dataDir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
