@@ -5,6 +5,7 @@ const pool = Buffer.allocUnsafe(POOL_SIZE);
 let used = POOL_SIZE;
 /** Two hex digits per byte value: cheaper than Buffer#toString('hex'), a call into C++ each. */
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const hex = (i: number) => HEX[pool[i]!]!;
 
 /**
  * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Rows recorded at the
@@ -22,6 +23,5 @@ export function rowId(ms: number = Date.now()): string {
   const time = ms.toString(16).padStart(12, '0');
   const randA = (((pool[r]! & 0x0f) << 8) | pool[r + 1]!).toString(16).padStart(3, '0');
   const variant = (0x80 | (pool[r + 2]! & 0x3f)).toString(16);
-  const hex = (i: number) => HEX[pool[r + i]!]!;
-  return `${time.slice(0, 8)}-${time.slice(8)}-7${randA}-${variant}${hex(3)}-${hex(4)}${hex(5)}${hex(6)}${hex(7)}${hex(8)}${hex(9)}`;
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${randA}-${variant}${hex(r + 3)}-${hex(r + 4)}${hex(r + 5)}${hex(r + 6)}${hex(r + 7)}${hex(r + 8)}${hex(r + 9)}`;
 }
