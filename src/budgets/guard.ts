@@ -189,8 +189,12 @@ export class BudgetGuard {
    * `budget_exceeded` (with Retry-After) when a budget could be exceeded, 403 for an unpriced
    * model under BUDGET_UNKNOWN_PRICE=deny, 503 `budget_check_failed` when the budget store cannot
    * be reached. Returns null when no budget applies or the price is unknown and allowed.
+   *
+   * Synchronous (a value, or a throw) when the leases hold enough, as they do for all but every
+   * few dozen requests; a promise only when a lease must be topped up first. The proxy path then
+   * waits for no promise before it sends the request on.
    */
-  async reserve(userPath: string, provider: ProviderConfig, model: string, body: Record<string, unknown>, bodyBytes: number): Promise<Reservation | null> {
+  reserve(userPath: string, provider: ProviderConfig, model: string, body: Record<string, unknown>, bodyBytes: number): Reservation | null | Promise<Reservation | null> {
     const keys = this.covering(userPath);
     if (keys.length === 0) return null;
     const price = this.prices.lookup(provider.type, provider.name, model);
@@ -205,20 +209,33 @@ export class BudgetGuard {
     const maxOutput = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
     const output = maxOutput ?? (provider.type === 'anthropic' ? this.opts.anthropicDefaultMaxTokens : this.opts.defaultOutputTokens);
     const worst = worstCaseCost(price, estimateInputTokens(body, bodyBytes), output);
+    return this.short(keys, worst) ? this.reserveAfterTopUp(keys, worst, userPath) : this.take(keys, worst);
+  }
+
+  private short(keys: BudgetKey[], worst: bigint): boolean {
+    for (const k of keys) if (this.available(k) < worst) return true;
+    return false;
+  }
+
+  private async reserveAfterTopUp(keys: BudgetKey[], worst: bigint, userPath: string): Promise<Reservation | null> {
     let covered = keys;
     // Other requests may take from a lease while this one waits for a top-up: check again after.
-    while (covered.some((k) => this.available(k) < worst)) {
+    while (this.short(covered, worst)) {
       const gone = await this.topUp(covered, worst, userPath);
       if (gone.size) covered = covered.filter((k) => !gone.has(k.key));
     }
-    if (covered.length === 0) return null;
+    return this.take(covered, worst);
+  }
+
+  private take(keys: BudgetKey[], worst: bigint): Reservation | null {
+    if (keys.length === 0) return null;
     const now = Date.now();
-    for (const k of covered) {
+    for (const k of keys) {
       const lease = this.leases.get(k.key)!;
       lease.available -= worst;
       lease.lastUsed = now;
     }
-    return { id: this.leaseId, amount: formatScaled(worst, FEMTO_USD_DECIMALS), femto: worst, keys: covered.map((k) => k.key) };
+    return { id: this.leaseId, amount: formatScaled(worst, FEMTO_USD_DECIMALS), femto: worst, keys: keys.map((k) => k.key) };
   }
 
   /** Puts back what a request took when it ended without a usage row (it failed before tokens were spent). */

@@ -247,7 +247,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     let settled = false;
     try {
       const reserveBody = endpoint === '/v1/embeddings' ? { ...(ctx.body as Record<string, unknown>), max_tokens: 0 } : (ctx.body as Record<string, unknown>);
-      reservation = deps.guard ? await deps.guard.reserve(who.userPath, r.entry.config, r.model, reserveBody, ctx.rawBody.length) : null;
+      const reserved = deps.guard ? deps.guard.reserve(who.userPath, r.entry.config, r.model, reserveBody, ctx.rawBody.length) : null;
+      reservation = reserved instanceof Promise ? await reserved : reserved;
       await work(reservation, () => (settled = true));
     } catch (err) {
       status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
