@@ -15,8 +15,8 @@ const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench
   --quick              short runs (2 s per load, 100k analytics rows), written to <date>-quick.{json,md}
   --phase=a,b          proxy, analytics, ingest (default: all)
   --targets=a,b        proxy targets: direct, bare, fetch, gomodel, gomodel-nobudget, gomodel-cluster, portkey
-  --seconds=N          seconds per throughput load (default 5); the latency stage runs seconds × rounds one-second c=1 runs a target
-  --rounds=N           interleaved throughput passes over the proxy targets; each reports its median pass (default 3)
+  --seconds=N          seconds per throughput load (default 3); the latency stage runs seconds × rounds one-second c=1 runs a target
+  --rounds=N           throughput rounds over the proxy targets, each loading every target in turn; each target reports its median round (default 5)
   --rows=1m,10m        analytics table sizes (default 1m,10m)
   --samples=N          timed requests per analytics case (default 200: a p95 of 40 is its second-largest sample)
   --keep               keep each size's analytics database (gomodel_bench_analytics_1m, …_10m) and reuse it next time
@@ -58,7 +58,7 @@ export function readOptions(argv: string[]): BenchOptions {
   const quick = values.quick!;
   const chosen = list(values.phase) as Phase[];
   for (const p of chosen) if (!phases.includes(p)) throw new Error(`--phase: unknown phase "${p}" (known: ${phases.join(', ')})`);
-  const seconds = Number(values.seconds ?? (quick ? 2 : 5));
+  const seconds = Number(values.seconds ?? (quick ? 2 : 3));
   return {
     phases: chosen.length ? chosen : phases,
     quick,
@@ -70,7 +70,7 @@ export function readOptions(argv: string[]): BenchOptions {
       streams: quick ? 50 : 300,
       slowStreams: quick ? 10 : 60,
       only: list(values.targets),
-      rounds: Number(values.rounds ?? (quick ? 1 : 3)),
+      rounds: Number(values.rounds ?? (quick ? 1 : 5)),
     },
     analytics: {
       sizes: list(values.rows ?? (quick ? '100k' : '1m,10m')).map(rows),

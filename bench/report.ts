@@ -53,14 +53,14 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
   const added = (a: number, b: number | undefined) => (direct && b !== undefined ? f(a - b, 3) : '–');
   const placed = rows.find((r) => r.id !== 'direct' && r.throughputCpus && r.throughputCpus !== 'all');
   const placement = placed
-    ? ` Each throughput pass ran the target alone on CPU ${placed.throughputCpus} (a target of several processes, the 2-worker gateway, on every CPU), and wrk, the mock upstream and the gateway's PostgreSQL backends (at nice 19) on CPU ${direct?.throughputCpus ?? 'the rest'}.`
+    ? ` The targets ran on CPU ${placed.throughputCpus} (a target of several processes, the 2-worker gateway, on every CPU), and wrk, the mock upstream and the gateway's PostgreSQL backends (at nice 19) on CPU ${direct?.throughputCpus ?? 'the rest'}.`
     : '';
   const lines = [
     '## Proxy',
     '',
     conditions(p),
     '',
-    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Throughput (c=16, c=128) is measured with one target on the machine at a time, in interleaved passes, each target showing its median pass (by c=16 rate; peak RSS is the largest of all passes).' + placement + ' CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured on any CPU, with every target up, in turn: one-second c=1 runs, each percentile the median of the runs\', and streams in blocks of ten to each target in turn (the first of a block untimed), so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
+    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Every target is up from start to end. Throughput (c=16, c=128) is measured one target at a time, the others idle, in rounds: each round loads every target in turn (c=16, c=128, then c=128 of the 20 ms model), and each target shows its median round (by c=16 rate; peak RSS is the largest of all rounds), after a warm-up at c=16.' + placement + ' CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured next, on any CPU, in turn: one-second c=1 runs, each percentile the median of the runs\', and streams in blocks of ten to each target in turn (the first of a block untimed), so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
     '',
     '| target | c=1 p50 ms | c=1 p99 ms | added p50 | added p99 | c=16 req/s | c=128 req/s | c=128 20 ms model req/s | TTFT p50 ms | added TTFT | stream total p50 ms | 20 ms stream spread ms | RSS idle / peak MB | CPU ms/req | PostgreSQL CPU ms/req |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -90,11 +90,27 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
   const spread = rows.filter((r) => (r.rounds?.length ?? 0) > 1);
   if (spread.length) {
     lines.push(
-      'Throughput passes (c=16 req/s; c=128 req/s):',
+      'Throughput rounds (c=16 req/s; c=128 req/s):',
       '',
       ...spread.map((r) => `- ${r.label}: ${r.rounds!.map((x) => `${int(x.c16Rps)}; ${int(x.c128Rps)}`).join(' · ')}`),
       '',
     );
+    const bare = rows.find((r) => r.id === 'bare');
+    const paired = rows.filter((r) => r.id.startsWith('gomodel') && r.rounds?.length === bare?.rounds?.length);
+    if (bare && paired.length) {
+      // The targets of a round are measured seconds apart: the round's ratio is the least exposed to the machine's drift.
+      const ratios = (r: TargetResult) => r.rounds!.map((x, i) => Math.max(x.c16Rps, x.c128Rps) / Math.max(bare.rounds![i]!.c16Rps, bare.rounds![i]!.c128Rps));
+      lines.push(
+        'Peak throughput against the bare proxy in the same round (round by round; median):',
+        '',
+        ...paired.map((r) => {
+          const rs = ratios(r);
+          const median = [...rs].sort((a, b) => a - b)[Math.floor((rs.length - 1) / 2)]!;
+          return `- ${r.label}: ${rs.map((x) => `${f(100 * x, 0)}%`).join(' · ')}; median ${f(100 * median, 0)}%`;
+        }),
+        '',
+      );
+    }
   }
   const errors = rows.flatMap((r) => [r.c1, r.c16, r.c128, r.c128Slow].filter((l) => l.errors > 0).map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.errors} errors`));
   if (errors.length) lines.push(`Errors during load (those runs are not valid): ${errors.join('; ')}.`, '');

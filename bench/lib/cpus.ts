@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 
 /**
- * Where a throughput pass runs: the target alone on `target`; wrk, the mock upstream and the
- * gateway's PostgreSQL backends on `harness`. Unplaced on a 2-core machine, every process of a
- * pass competes for both cores, and a proxy's rate measures the scheduler as much as the proxy
+ * Where the throughput stage runs: the targets on `target`, loaded one at a time; wrk, the mock
+ * upstream and the gateway's PostgreSQL backends on `harness`. Unplaced on a 2-core machine, every
+ * process of a load competes for both cores, and a proxy's rate measures the scheduler as much as the proxy
  * (the same gomodel-ts build measured 0.48-0.62 of the bare proxy's rate from one minute to the next).
  */
 export interface Placement {
@@ -45,6 +45,19 @@ export function pin(pids: readonly number[], cpus: string): boolean {
   return ok;
 }
 
+/** Moves the processes onto `cpus` at CPU priority `nice`; returns false when one could not be. */
+function place(pids: readonly number[], cpus: string, nice: number): boolean {
+  let ok = pin(pids, cpus);
+  for (const pid of pids) {
+    try {
+      execFileSync('renice', ['-n', String(nice), '-p', String(pid)], { stdio: 'ignore' });
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 /**
  * Pins the processes to `cpus` at the lowest CPU priority (nice 19). For the gateway's PostgreSQL
  * backends on the harness's core: an INSERT of a thousand usage rows every ~150 ms otherwise takes
@@ -52,14 +65,7 @@ export function pin(pids: readonly number[], cpus: string): boolean {
  * gateway, not the gateway (pinned, the bare proxy's core never waits on it, nor would a gateway
  * whose database is on another machine).
  */
-export function deprioritize(pids: readonly number[], cpus: string): boolean {
-  let ok = pin(pids, cpus);
-  for (const pid of pids) {
-    try {
-      execFileSync('renice', ['-n', '19', '-p', String(pid)], { stdio: 'ignore' });
-    } catch {
-      ok = false;
-    }
-  }
-  return ok;
-}
+export const deprioritize = (pids: readonly number[], cpus: string): boolean => place(pids, cpus, 19);
+
+/** Undoes `deprioritize`: every CPU, normal priority. */
+export const restore = (pids: readonly number[]): boolean => place(pids, allCpus(), 0);

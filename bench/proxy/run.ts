@@ -1,5 +1,5 @@
 import { Agent } from 'node:http';
-import { allCpus, deprioritize, pin, throughputPlacement, type Placement } from '../lib/cpus.ts';
+import { allCpus, deprioritize, pin, restore, throughputPlacement, type Placement } from '../lib/cpus.ts';
 import { ProcessSampler, cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
 import { pidsNamed, startServer, tsNode, type Server } from '../lib/processes.ts';
 import { freePort } from '../lib/ports.ts';
@@ -13,6 +13,7 @@ import { targets, type Target, type TargetContext } from './targets.ts';
 export interface ProxyOptions {
   /** Seconds of each measured throughput run; also the one-second c=1 runs per target per round. */
   seconds: number;
+  /** Load at c=16 before anything is measured, per target: a fresh gomodel-ts runs at half its rate while its code is optimised. */
   warmupSeconds: number;
   /** Sequential streams from the instant model (TTFT and total time). */
   streams: number;
@@ -20,11 +21,11 @@ export interface ProxyOptions {
   slowStreams: number;
   /** Target ids to run; all when empty. */
   only: string[];
-  /** Throughput passes over all targets, interleaved (each target reports its median pass). */
+  /** Throughput rounds over all targets, interleaved (each target reports its median round). */
   rounds: number;
 }
 
-/** A pass's throughput figures, kept for every pass to show the spread behind the median. */
+/** A round's throughput figures, kept for every round to show the spread behind the median. */
 export interface RoundFigures {
   c16Rps: number;
   c128Rps: number;
@@ -76,9 +77,9 @@ export interface TargetResult {
   peakRssMb: number;
   /** Usage rows the gateway wrote for this target's traffic (its own user path), and the requests it answered. */
   recording?: { rows: number; requests: number };
-  /** Every throughput pass, in order; the c=16 and c=128 figures above are the pass with the median c=16 rate. */
+  /** Every throughput round, in order; the c=16 and c=128 figures above are the round with the median c=16 rate. */
   rounds?: RoundFigures[];
-  /** CPUs the target ran on in the throughput passes (wrk, the mock and PostgreSQL elsewhere), or 'all'. */
+  /** CPUs the target ran on in the throughput rounds (wrk, the mock and PostgreSQL elsewhere), or 'all'. */
   throughputCpus?: string;
 }
 
@@ -147,147 +148,152 @@ interface Running {
   server: Server;
   headers: Record<string, string>;
   sampler: ProcessSampler;
+  /** RSS once started, before any load. */
+  idleRssMb: number;
+  /** CPUs of its throughput rounds. */
+  cpus: string;
+  answered: number;
 }
 
-interface PassResult {
+interface RoundResult {
   c16: LoadFigures;
   c128: LoadFigures;
   c128Slow: LoadFigures;
-  processes: number;
-  idleRssMb: number;
   peakRssMb: number;
-  answered: number;
-  cpus: string;
 }
 
 let warnedBackends = false;
 
 /** The database's backends (the gateway's connections, opened as it needs them) get the harness's CPUs at nice 19. */
 async function placeBackends(db: BenchDatabase, harness: string, log: (line: string) => void): Promise<void> {
-  const pids = (await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${db.name}`).map((r) => r.pid);
-  if (!deprioritize(pids, harness) && !warnedBackends) {
+  if (!deprioritize(await backends(db), harness) && !warnedBackends) {
     warnedBackends = true;
     log('  could not pin or renice the PostgreSQL backends (not permitted?): the database competes with the mock upstream for its core');
   }
 }
 
+async function backends(db: BenchDatabase): Promise<number[]> {
+  return (await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${db.name}`).map((r) => r.pid);
+}
+
 /**
- * One throughput pass of one target, alone on the machine: on the target's core (the 2-worker
- * gateway on every core), wrk on the harness's.
+ * Starts every target, each on the target's core (the 2-worker gateway on every core) with wrk,
+ * the mock and the database on the harness's; all stay up for both stages.
  */
-async function throughputPass(target: Target, ctx: TargetContext, db: BenchDatabase, opts: ProxyOptions, placement: Placement | null, log: (line: string) => void): Promise<PassResult> {
-  const server = await target.start(ctx);
-  const headers = target.headers(ctx);
-  const sampler = new ProcessSampler(() => server.pids);
-  const idleRss = server.pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
-  // Direct to the mock: the mock stays on the harness's CPUs, with wrk.
-  const cpus = !placement || target.everyCpu ? 'all' : target.id === 'direct' ? placement.harness : placement.target;
-  if (cpus === placement?.target && !pin(server.pids, cpus)) throw new Error(`could not pin ${target.id} to CPU ${cpus}`);
-  const wrkCpus = placement?.harness;
-  const run = async (model: string, connections: number, seconds: number) => {
-    if (placement && target.userPath) await placeBackends(db, placement.harness, log);
-    return load(server, headers, model, connections, seconds, sampler, wrkCpus);
-  };
-  sampler.start();
+async function startAll(chosen: Target[], ctx: TargetContext, placement: Placement | null): Promise<Running[]> {
+  const running: Running[] = [];
   try {
-    const warm = await run(INSTANT, 16, opts.warmupSeconds);
-    const c16 = await run(INSTANT, 16, opts.seconds);
-    const c128 = await run(INSTANT, 128, opts.seconds);
-    const c128Slow = await run(SLOW, 128, opts.seconds);
-    sampler.stop();
-    return {
-      cpus,
-      c16,
-      c128,
-      c128Slow,
-      processes: server.pids.length,
-      idleRssMb: idleRss / 2 ** 20,
-      peakRssMb: sampler.peakRss / 2 ** 20,
-      answered: [warm, c16, c128, c128Slow].reduce((n, l) => n + l.requests, 0),
-    };
-  } finally {
-    sampler.stop();
-    // Stopping a gateway drains its recorder, so every row of its traffic is in the table.
-    await server.stop();
+    for (const target of chosen) {
+      const server = await target.start(ctx);
+      // Direct to the mock: the mock stays on the harness's CPUs, with wrk.
+      const cpus = !placement || target.everyCpu ? 'all' : target.id === 'direct' ? placement.harness : placement.target;
+      if (cpus === placement?.target && !pin(server.pids, cpus)) throw new Error(`could not pin ${target.id} to CPU ${cpus}`);
+      const idleRssMb = server.pids.reduce((sum, pid) => sum + rssBytes(pid), 0) / 2 ** 20;
+      running.push({ target, server, headers: target.headers(ctx), sampler: new ProcessSampler(() => server.pids), idleRssMb, cpus, answered: 0 });
+    }
+    return running;
+  } catch (err) {
+    for (const r of running) await r.server.stop();
+    throw err;
   }
+}
+
+/**
+ * Throughput: each target warmed up, then rounds in which every target in turn takes c=16, c=128
+ * and c=128 of the 20 ms model, the others idle. Targets measured seconds apart rather than a
+ * pass of minutes apart: this shared machine's speed moves by the minute (direct to the mock
+ * measured 16,337 and 9,968 req/s at c=16 in passes three minutes apart).
+ */
+async function throughputStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, placement: Placement | null, log: (line: string) => void): Promise<Map<string, RoundResult[]>> {
+  const wrkCpus = placement?.harness;
+  const run = async (r: Running, model: string, connections: number, seconds: number) => {
+    if (placement && r.target.userPath) await placeBackends(db, placement.harness, log);
+    const figures = await load(r.server, r.headers, model, connections, seconds, r.sampler, wrkCpus);
+    r.answered += figures.requests;
+    return figures;
+  };
+  for (const r of running) {
+    log(`proxy: ${r.target.label}: warm-up (${opts.warmupSeconds} s at c=16)`);
+    await run(r, INSTANT, 16, opts.warmupSeconds);
+  }
+  const rounds = new Map<string, RoundResult[]>(running.map((r) => [r.target.id, []]));
+  for (let round = 1; round <= opts.rounds; round++) {
+    log(`proxy: throughput round ${round} of ${opts.rounds}`);
+    for (const r of running) {
+      const sampler = new ProcessSampler(() => r.server.pids);
+      sampler.start();
+      try {
+        const c16 = await run(r, INSTANT, 16, opts.seconds);
+        const c128 = await run(r, INSTANT, 128, opts.seconds);
+        const c128Slow = await run(r, SLOW, 128, opts.seconds);
+        sampler.stop();
+        rounds.get(r.target.id)!.push({ c16, c128, c128Slow, peakRssMb: sampler.peakRss / 2 ** 20 });
+        log(`  ${r.target.label}: c16 ${c16.rps.toFixed(0)} rps · c128 ${c128.rps.toFixed(0)} rps · c128 20 ms ${c128Slow.rps.toFixed(0)} rps · rss ${(sampler.peakRss / 2 ** 20).toFixed(0)} MB`);
+      } finally {
+        sampler.stop();
+      }
+    }
+  }
+  return rounds;
 }
 
 interface LatencyResult {
   c1: LoadFigures;
   stream: StreamFigures;
   slowStream: StreamFigures;
-  answered: number;
 }
 
 /**
- * Latency with every target up at once and measured in turn, so a busy moment of this shared
- * machine lands on all of them rather than on whichever target it happened to be timing: c=1 as
- * one-second wrk runs (`seconds` × `rounds` of them per target, each percentile the median of the
- * runs'), then streams, in blocks of ten to each target in turn (time to first token, total, chunk
- * spread).
+ * Latency with every target measured in turn, so a busy moment of this shared machine lands on
+ * all of them rather than on whichever target it happened to be timing: c=1 as one-second wrk
+ * runs (`seconds` × `rounds` of them per target, each percentile the median of the runs'), then
+ * streams, in blocks of ten to each target in turn (time to first token, total, chunk spread).
  */
-async function latencyStage(chosen: Target[], ctx: TargetContext, opts: ProxyOptions, log: (line: string) => void): Promise<Map<string, LatencyResult>> {
-  const running: Running[] = [];
-  try {
-    for (const target of chosen) {
-      const server = await target.start(ctx);
-      running.push({ target, server, headers: target.headers(ctx), sampler: new ProcessSampler(() => server.pids) });
+async function latencyStage(running: Running[], opts: ProxyOptions, log: (line: string) => void): Promise<Map<string, LatencyResult>> {
+  log(`proxy: latency, every target in turn (${opts.seconds * opts.rounds} one-second c=1 runs and ${opts.streams} + ${opts.slowStreams} streams each, in blocks of ${STREAM_BLOCK})`);
+  const c1 = new Map<string, LoadFigures[]>(running.map((r) => [r.target.id, []]));
+  for (let i = 0; i < opts.seconds * opts.rounds; i++) {
+    for (const r of running) {
+      const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
+      c1.get(r.target.id)!.push(run);
+      r.answered += run.requests;
     }
-    const answered = new Map<string, number>(chosen.map((t) => [t.id, 0]));
-    const count = (r: Running, n: number) => answered.set(r.target.id, answered.get(r.target.id)! + n);
-    for (const r of running) count(r, (await load(r.server, r.headers, INSTANT, 16, opts.warmupSeconds, r.sampler)).requests);
+  }
 
-    log(`proxy: latency, every target in turn (${opts.seconds * opts.rounds} one-second c=1 runs and ${opts.streams} + ${opts.slowStreams} streams each, in blocks of ${STREAM_BLOCK})`);
-    const c1 = new Map<string, LoadFigures[]>(chosen.map((t) => [t.id, []]));
-    for (let i = 0; i < opts.seconds * opts.rounds; i++) {
-      for (const r of running) {
-        const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
-        c1.get(r.target.id)!.push(run);
-        count(r, run.requests);
-      }
-    }
-
-    // Streams go to each target in blocks, the first of a block untimed: it follows the other
-    // targets' work, which has evicted this target's code and data from the CPU's caches, where
-    // one stream after another to the same target finds them warm (timed one by one in turn, first
-    // tokens came 0.6-1.3 ms later than in blocks, the gateway's, with the most code, the most).
-    const timeStreams = async (model: string, n: number) => {
-      const body = chatBody(model, true);
-      const agents = running.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
-      const timings = new Map<string, StreamTiming[]>(chosen.map((t) => [t.id, []]));
-      try {
-        for (let timed = 0; timed < n; timed += STREAM_BLOCK - 1) {
-          for (const [j, r] of running.entries()) {
-            for (let k = 0; k < STREAM_BLOCK; k++) {
-              const t = await timeStream(r.server.url + PATH, r.headers, body, agents[j]!);
-              if (k > 0) timings.get(r.target.id)!.push(t);
-              count(r, 1);
-            }
+  // Streams go to each target in blocks, the first of a block untimed: it follows the other
+  // targets' work, which has evicted this target's code and data from the CPU's caches, where
+  // one stream after another to the same target finds them warm (timed one by one in turn, first
+  // tokens came 0.6-1.3 ms later than in blocks, the gateway's, with the most code, the most).
+  const timeStreams = async (model: string, n: number) => {
+    const body = chatBody(model, true);
+    const agents = running.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+    const timings = new Map<string, StreamTiming[]>(running.map((r) => [r.target.id, []]));
+    try {
+      for (let timed = 0; timed < n; timed += STREAM_BLOCK - 1) {
+        for (const [j, r] of running.entries()) {
+          for (let k = 0; k < STREAM_BLOCK; k++) {
+            const t = await timeStream(r.server.url + PATH, r.headers, body, agents[j]!);
+            if (k > 0) timings.get(r.target.id)!.push(t);
+            r.answered++;
           }
         }
-      } finally {
-        for (const a of agents) a.destroy();
       }
-      return timings;
-    };
-    const instant = await timeStreams(INSTANT, opts.streams);
-    const slow = await timeStreams(SLOW, opts.slowStreams);
-
-    return new Map(
-      chosen.map((t) => [
-        t.id,
-        { c1: merged(c1.get(t.id)!), stream: streamFigures(INSTANT, instant.get(t.id)!), slowStream: streamFigures(SLOW, slow.get(t.id)!), answered: answered.get(t.id)! },
-      ]),
-    );
-  } finally {
-    for (const r of running) await r.server.stop();
-  }
+    } finally {
+      for (const a of agents) a.destroy();
+    }
+    return timings;
+  };
+  const instant = await timeStreams(INSTANT, opts.streams);
+  const slow = await timeStreams(SLOW, opts.slowStreams);
+  return new Map(
+    running.map((r) => [r.target.id, { c1: merged(c1.get(r.target.id)!), stream: streamFigures(INSTANT, instant.get(r.target.id)!), slowStream: streamFigures(SLOW, slow.get(r.target.id)!) }]),
+  );
 }
 
 /**
- * Every proxy target side by side, against one mock upstream, in one run: throughput passes with
- * one target on the machine at a time (interleaved, each target reporting its median pass), then
- * the latency stage with all of them up.
+ * Every proxy target side by side, against one mock upstream, in one run, all of them up from
+ * start to end: the throughput stage (each target pinned, loaded in turn, round after round,
+ * each reporting its median round), then the latency stage, unpinned.
  */
 export async function runProxy(opts: ProxyOptions, log: (line: string) => void): Promise<TargetResult[]> {
   const db = await createDatabase('proxy');
@@ -295,49 +301,50 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
   const mock = await startServer({ name: 'mock', ...tsNode(new URL('../mock-upstream.ts', import.meta.url).pathname), port: mockPort, env: { PORT: String(mockPort) } });
   const ctx: TargetContext = { mock, databaseUrl: db.url };
   const chosen = targets.filter((t) => opts.only.length === 0 || opts.only.includes(t.id));
-  const passes = new Map<string, PassResult[]>(chosen.map((t) => [t.id, []]));
   const placement = throughputPlacement();
-  if (placement && !pin(mock.pids, placement.harness)) throw new Error('could not pin the mock upstream to its cores');
-  log(placement ? `proxy: throughput passes with the target on CPU ${placement.target}, wrk, the mock and PostgreSQL on CPU ${placement.harness}` : 'proxy: throughput passes unplaced (one core, or no taskset)');
+  let running: Running[] = [];
   try {
-    for (let round = 1; round <= opts.rounds; round++) {
-      for (const target of chosen) {
-        log(`proxy: ${target.label} (throughput pass ${round} of ${opts.rounds})`);
-        const r = await throughputPass(target, ctx, db, opts, placement, log);
-        log(`  c16 ${r.c16.rps.toFixed(0)} rps · c128 ${r.c128.rps.toFixed(0)} rps · c128 20 ms ${r.c128Slow.rps.toFixed(0)} rps · rss ${r.peakRssMb.toFixed(0)} MB`);
-        passes.get(target.id)!.push(r);
-      }
-    }
+    if (placement && !pin(mock.pids, placement.harness)) throw new Error('could not pin the mock upstream to its cores');
+    log(placement ? `proxy: throughput with the targets on CPU ${placement.target}, wrk, the mock and PostgreSQL on CPU ${placement.harness}` : 'proxy: throughput unplaced (one core, or no taskset)');
+    running = await startAll(chosen, ctx, placement);
+    const rounds = await throughputStage(running, db, opts, placement, log);
     // Latency is measured unplaced: with the client and the mock on one core, direct requests never
     // cross cores while proxied ones would twice, which would inflate the added latency.
-    if (placement) pin(mock.pids, allCpus());
-    const latency = await latencyStage(chosen, ctx, opts, log);
+    if (placement) {
+      pin(mock.pids, allCpus());
+      for (const r of running) pin(r.server.pids, allCpus());
+      restore(await backends(db));
+    }
+    const latency = await latencyStage(running, opts, log);
+    const facts = running.map((r) => ({ processes: r.server.pids.length, idleRssMb: r.idleRssMb, cpus: r.cpus, answered: r.answered }));
+    // Stopping a gateway drains its recorder, so every row of its traffic is in the table.
+    for (const r of running.splice(0)) await r.server.stop();
     // Every gateway target has a user path of its own, so its rows are told apart from the others'.
     const rows = new Map((await db.sql<{ path: string; n: string }[]>`select user_path as path, count(*)::bigint as n from usage group by user_path`).map((r) => [r.path, Number(r.n)]));
-    return chosen.map((t) => {
+    return chosen.map((t, i) => {
       const l = latency.get(t.id)!;
-      const runs = passes.get(t.id)!;
+      const runs = rounds.get(t.id)!;
       const p = [...runs].sort((a, b) => a.c16.rps - b.c16.rps)[Math.floor((runs.length - 1) / 2)]!;
-      const path = t.userPath;
       const result: TargetResult = {
         id: t.id,
         label: t.label,
-        processes: p.processes,
+        processes: facts[i]!.processes,
         c1: l.c1,
         c16: p.c16,
         c128: p.c128,
         c128Slow: p.c128Slow,
         stream: l.stream,
         slowStream: l.slowStream,
-        idleRssMb: p.idleRssMb,
+        idleRssMb: facts[i]!.idleRssMb,
         peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
         rounds: runs.map((r) => ({ c16Rps: r.c16.rps, c128Rps: r.c128.rps, peakRssMb: r.peakRssMb })),
-        throughputCpus: p.cpus,
+        throughputCpus: facts[i]!.cpus,
       };
-      if (path) result.recording = { rows: rows.get(path) ?? 0, requests: runs.reduce((n, r) => n + r.answered, 0) + l.answered };
+      if (t.userPath) result.recording = { rows: rows.get(t.userPath) ?? 0, requests: facts[i]!.answered };
       return result;
     });
   } finally {
+    for (const r of running) await r.server.stop();
     await mock.stop();
     await db.drop();
   }
