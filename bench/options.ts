@@ -6,7 +6,7 @@ const phases: Phase[] = ['proxy', 'analytics', 'ingest'];
 export interface BenchOptions {
   phases: Phase[];
   quick: boolean;
-  proxy: { seconds: number; warmupSeconds: number; streams: number; slowStreams: number; only: string[]; rounds: number };
+  proxy: { seconds: number; warmupSeconds: number; rewarmSeconds: number; streams: number; slowStreams: number; only: string[]; rounds: number };
   analytics: { sizes: number[]; samples: number; keep: boolean };
   ingest: { seconds: number; slowSeconds: number };
 }
@@ -67,6 +67,7 @@ export function readOptions(argv: string[]): BenchOptions {
       // A fresh gomodel-ts takes ~10 s of load to reach its steady rate (its code is optimised as it
       // runs: 2,800 req/s in its first 3 s, 5,000-6,900 after 9 s); the bare proxy, far less code, ~1 s.
       warmupSeconds: quick ? 1 : 10,
+      rewarmSeconds: quick ? 1 : 2,
       streams: quick ? 50 : 300,
       slowStreams: quick ? 10 : 60,
       only: list(values.targets),

@@ -15,6 +15,8 @@ export interface ProxyOptions {
   seconds: number;
   /** Load at c=16 before anything is measured, per target: a fresh gomodel-ts runs at half its rate while its code is optimised. */
   warmupSeconds: number;
+  /** Untimed load at c=16 before each target's turn in a throughput round. */
+  rewarmSeconds: number;
   /** Sequential streams from the instant model (TTFT and total time). */
   streams: number;
   /** Sequential streams from the 20 ms model (chunk spread: no buffering). */
@@ -200,7 +202,7 @@ async function startAll(chosen: Target[], ctx: TargetContext, placement: Placeme
 
 /**
  * Throughput: each target warmed up, then rounds in which every target in turn takes c=16, c=128
- * and c=128 of the 20 ms model, the others idle. Targets measured seconds apart rather than a
+ * and c=128 of the 20 ms model (after a short untimed load), the others idle. Targets measured seconds apart rather than a
  * pass of minutes apart: this shared machine's speed moves by the minute (direct to the mock
  * measured 16,337 and 9,968 req/s at c=16 in passes three minutes apart).
  */
@@ -223,6 +225,8 @@ async function throughputStage(running: Running[], db: BenchDatabase, opts: Prox
       const sampler = new ProcessSampler(() => r.server.pids);
       sampler.start();
       try {
+        // Untimed: the target has been idle while the others ran, its caches taken by their work.
+        await run(r, INSTANT, 16, opts.rewarmSeconds);
         const c16 = await run(r, INSTANT, 16, opts.seconds);
         const c128 = await run(r, INSTANT, 128, opts.seconds);
         const c128Slow = await run(r, SLOW, 128, opts.seconds);
