@@ -202,9 +202,9 @@ async function startAll(chosen: Target[], ctx: TargetContext, placement: Placeme
 
 /**
  * Throughput: each target warmed up, then rounds in which every target in turn takes c=16, c=128
- * and c=128 of the 20 ms model (after a short untimed load), the others idle. Targets measured seconds apart rather than a
- * pass of minutes apart: this shared machine's speed moves by the minute (direct to the mock
- * measured 16,337 and 9,968 req/s at c=16 in passes three minutes apart).
+ * and c=128 of the 20 ms model (after a short untimed load), the others idle. Targets are
+ * measured seconds apart rather than a pass of minutes apart: this shared machine's speed moves by
+ * the minute (direct to the mock measured 16,337 and 9,968 req/s at c=16 in passes three minutes apart).
  */
 async function throughputStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, placement: Placement | null, log: (line: string) => void): Promise<Map<string, RoundResult[]>> {
   const wrkCpus = placement?.harness;
