@@ -3,6 +3,7 @@ import { analyticsCases } from './analytics/cases.ts';
 import type { IngestResult } from './ingest/run.ts';
 import type { TargetResult } from './proxy/run.ts';
 import type { PhaseRecord, Results } from './results.ts';
+import { percentile } from './lib/stats.ts';
 
 const f = (n: number | undefined, d = 2) => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
 const int = (n: number) => Math.round(n).toLocaleString('en');
@@ -105,8 +106,7 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
         '',
         ...paired.map((r) => {
           const rs = ratios(r);
-          const median = [...rs].sort((a, b) => a - b)[Math.floor((rs.length - 1) / 2)]!;
-          return `- ${r.label}: ${rs.map((x) => `${f(100 * x, 0)}%`).join(' · ')}; median ${f(100 * median, 0)}%`;
+          return `- ${r.label}: ${rs.map((x) => `${f(100 * x, 0)}%`).join(' · ')}; median ${f(100 * percentile(rs, 50), 0)}%`;
         }),
         '',
       );

@@ -209,13 +209,17 @@ async function startAll(chosen: Target[], ctx: TargetContext, placement: Placeme
 async function throughputStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, placement: Placement | null, log: (line: string) => void): Promise<Map<string, RoundResult[]>> {
   const wrkCpus = placement?.harness;
   const run = async (r: Running, model: string, connections: number, seconds: number) => {
-    if (placement && r.target.userPath) await placeBackends(db, placement.harness, log);
     const figures = await load(r.server, r.headers, model, connections, seconds, r.sampler, wrkCpus);
     r.answered += figures.requests;
     return figures;
   };
+  // Before each turn: the backends a gateway opened during its last one get the harness's core too.
+  const placeFor = async (r: Running) => {
+    if (placement && r.target.userPath) await placeBackends(db, placement.harness, log);
+  };
   for (const r of running) {
     log(`proxy: ${r.target.label}: warm-up (${opts.warmupSeconds} s at c=16)`);
+    await placeFor(r);
     await run(r, INSTANT, 16, opts.warmupSeconds);
   }
   const rounds = new Map<string, RoundResult[]>(running.map((r) => [r.target.id, []]));
@@ -225,6 +229,7 @@ async function throughputStage(running: Running[], db: BenchDatabase, opts: Prox
       const sampler = new ProcessSampler(() => r.server.pids);
       sampler.start();
       try {
+        await placeFor(r);
         // Untimed: the target has been idle while the others ran, its caches taken by their work.
         await run(r, INSTANT, 16, opts.rewarmSeconds);
         const c16 = await run(r, INSTANT, 16, opts.seconds);

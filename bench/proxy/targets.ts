@@ -22,7 +22,7 @@ export interface Target {
   headers(ctx: TargetContext): Record<string, string>;
   /** The user path of a gateway target's usage rows. */
   userPath?: string;
-  /** Runs on every CPU in the throughput passes (the 2-worker gateway), not pinned to one. */
+  /** Runs on every CPU in the throughput rounds (the 2-worker gateway), not pinned to one. */
   everyCpu?: boolean;
 }
 
