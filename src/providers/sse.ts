@@ -20,28 +20,47 @@ function parseEvents(text: string): SseEvent[] {
   return events;
 }
 
+const LF = 10;
+const CR = 13;
+
+/** The end of the last blank line (`\n\n`, `\r\n\r\n` or a mix) ending at or after `from`, or -1. */
+function lastBoundaryEnd(buf: Buffer, from: number): number {
+  for (let i = buf.length - 1; i >= from && i > 0; i--) {
+    if (buf[i] !== LF) continue;
+    if (buf[i - 1] === LF || (buf[i - 1] === CR && i > 1 && buf[i - 2] === LF)) return i + 1;
+  }
+  return -1;
+}
+
+const NONE = { bytes: Buffer.alloc(0), events: [] as SseEvent[] };
+
 /**
- * Splits a byte stream into whole server-sent events. `push` returns the text of the events that
- * completed with this chunk (to forward unchanged) and the events parsed from it; an event split
- * across chunks is held back until its blank line arrives.
+ * Splits a byte stream into whole server-sent events. `push` returns the bytes of the events that
+ * completed with this chunk (to forward unchanged, without decoding and encoding them again) and
+ * the events parsed from them; an event split across chunks is held back until its blank line
+ * arrives. Boundaries are found in the bytes: a newline is never part of a multi-byte UTF-8
+ * character, so the text before one always decodes whole.
  */
 export class SseSplitter {
-  private readonly decoder = new TextDecoder();
-  private pending = '';
+  private pending: Buffer | null = null;
 
-  push(chunk: Uint8Array): { text: string; events: SseEvent[] } {
-    this.pending += this.decoder.decode(chunk, { stream: true });
-    let end = -1;
-    boundary.lastIndex = 0;
-    for (let m = boundary.exec(this.pending); m; m = boundary.exec(this.pending)) end = m.index + m[0].length;
-    if (end < 0) return { text: '', events: [] };
-    const text = this.pending.slice(0, end);
-    this.pending = this.pending.slice(end);
-    return { text, events: parseEvents(text) };
+  push(chunk: Uint8Array): { bytes: Buffer; events: SseEvent[] } {
+    const piece = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const held = this.pending?.length ?? 0;
+    const buf = this.pending ? Buffer.concat([this.pending, piece], held + piece.length) : piece;
+    // What was held has no boundary of its own, but one may end in the first bytes of this chunk.
+    const end = lastBoundaryEnd(buf, held);
+    if (end < 0) {
+      this.pending = buf;
+      return NONE;
+    }
+    this.pending = end < buf.length ? buf.subarray(end) : null;
+    const bytes = end < buf.length ? buf.subarray(0, end) : buf;
+    return { bytes, events: parseEvents(bytes.toString('utf8')) };
   }
 
   /** Text of an event the stream ended in the middle of ('' when it ended cleanly). */
   rest(): string {
-    return this.pending + this.decoder.decode();
+    return this.pending ? this.pending.toString('utf8') : '';
   }
 }

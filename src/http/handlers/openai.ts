@@ -157,8 +157,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         resolve();
       };
       const onData = (chunk: Buffer) => {
-        const { text, events } = splitter.push(chunk);
-        if (events.length === 0) return;
+        const { bytes, events } = splitter.push(chunk);
+        // Blocks with no event (a provider's keep-alive comments) pass on too when relayed verbatim.
+        if (bytes.length === 0) return;
         clearImmediate(openStream);
         let out = '';
         let verbatim = true;
@@ -182,7 +183,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             }
           }
         }
-        const flushed = res.write(verbatim ? text : out);
+        const flushed = res.write(verbatim ? bytes : out);
         if (failure) return finish();
         if (!flushed && !res.destroyed) {
           up.pause();
