@@ -153,6 +153,19 @@ describe('chat completions through the official openai SDK', () => {
     expect(row).toMatchObject({ input_tokens: 2048, cached_input_tokens: 1920, uncached_input_tokens: 128, output_tokens: 7, total_tokens: 2055, total_cost: 0.0001674 });
   });
 
+  it('passes a provider\'s keep-alive comments on to the client as they come', async () => {
+    const [first, ...rest] = fixture('openai/stream.sse').split('\n\n').filter(Boolean);
+    captureChat(() => sseResponse([first, ': OPENROUTER PROCESSING', ...rest].join('\n\n'), { delayMs: 30 }));
+    const res = await realFetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], stream: true }),
+    });
+    const text = await res.text();
+    expect(text.startsWith(`${first}\n\n: OPENROUTER PROCESSING\n\n`)).toBe(true);
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
   it('opens the stream to the client while the provider still holds its first event', async () => {
     let released = false;
     slow.held = new Promise<void>((resolve) => setTimeout(() => resolve(void (released = true)), 3000));
