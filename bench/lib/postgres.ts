@@ -52,6 +52,11 @@ export async function createDatabase(purpose: string): Promise<BenchDatabase> {
   };
 }
 
+/** The server processes of the database's connections (the gateway's, opened as it needs them). */
+export async function backendPids(db: BenchDatabase): Promise<number[]> {
+  return (await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${db.name}`).map((r) => r.pid);
+}
+
 export async function serverVersion(): Promise<string> {
   const a = admin();
   try {

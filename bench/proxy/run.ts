@@ -3,7 +3,7 @@ import { allCpus, deprioritize, pin, restore, throughputPlacement, type Placemen
 import { ProcessSampler, cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
 import { pidsNamed, startServer, tsNode, type Server } from '../lib/processes.ts';
 import { freePort } from '../lib/ports.ts';
-import { createDatabase, type BenchDatabase } from '../lib/postgres.ts';
+import { backendPids, createDatabase, type BenchDatabase } from '../lib/postgres.ts';
 import { timeStream, type StreamTiming } from '../lib/sse-client.ts';
 import { percentile } from '../lib/stats.ts';
 import { wrk } from '../lib/wrk.ts';
@@ -168,14 +168,10 @@ let warnedBackends = false;
 
 /** The database's backends (the gateway's connections, opened as it needs them) get the harness's CPUs at nice 19. */
 async function placeBackends(db: BenchDatabase, harness: string, log: (line: string) => void): Promise<void> {
-  if (!deprioritize(await backends(db), harness) && !warnedBackends) {
+  if (!deprioritize(await backendPids(db), harness) && !warnedBackends) {
     warnedBackends = true;
     log('  could not pin or renice the PostgreSQL backends (not permitted?): the database competes with the mock upstream for its core');
   }
-}
-
-async function backends(db: BenchDatabase): Promise<number[]> {
-  return (await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${db.name}`).map((r) => r.pid);
 }
 
 /**
@@ -322,7 +318,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
     if (placement) {
       pin(mock.pids, allCpus());
       for (const r of running) pin(r.server.pids, allCpus());
-      restore(await backends(db));
+      restore(await backendPids(db));
     }
     const latency = await latencyStage(running, opts, log);
     const facts = running.map((r) => ({ processes: r.server.pids.length, idleRssMb: r.idleRssMb, cpus: r.cpus, answered: r.answered }));

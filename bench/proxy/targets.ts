@@ -44,7 +44,8 @@ function gatewayEnv(ctx: TargetContext, port: number, budget: boolean, dataDir: 
   };
 }
 
-function gateway(id: string, label: string, extraEnv: Record<string, string>, budget = true): Target {
+/** gomodel-ts under load; `root` is the checkout whose build runs (this one unless given). */
+export function gateway(id: string, label: string, extraEnv: Record<string, string>, budget = true, root = repo): Target {
   const userPath = `${USER_PATH}/${id}`;
   return {
     id,
@@ -54,7 +55,7 @@ function gateway(id: string, label: string, extraEnv: Record<string, string>, bu
     async start(ctx) {
       const port = await freePort();
       const dataDir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
-      const server = await startServer({ name: id, ...builtGateway(), cwd: repo, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...extraEnv } });
+      const server = await startServer({ name: id, ...builtGateway(root), cwd: root, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...extraEnv } });
       return {
         ...server,
         async stop() {

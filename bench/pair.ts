@@ -1,0 +1,150 @@
+/**
+ * A paired comparison of two proxy targets, for a change smaller than this machine's drift from
+ * one minute to the next: the working tree's gateway (B) against the build of an earlier commit
+ * (`--baseline=<ref>`) or against the bare proxy (`--against=bare`). Each pair loads A and B
+ * back to back, in alternating order, and its difference is taken before any median, so a slow
+ * moment of the machine lands on both sides of a pair. Prints a Markdown summary.
+ *
+ *   npm run bench:pair -- --baseline=c3dc091 [--pairs=30]
+ *   npm run bench:pair -- --against=bare
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
+import { startServer, tsNode, type Server } from './lib/processes.ts';
+import { freePort } from './lib/ports.ts';
+import { backendPids, createDatabase, type BenchDatabase } from './lib/postgres.ts';
+import { timeStream } from './lib/sse-client.ts';
+import { percentile } from './lib/stats.ts';
+import { wrk } from './lib/wrk.ts';
+import { chatBody, INSTANT } from './proxy/payloads.ts';
+import { gateway, targets, type Target } from './proxy/targets.ts';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { baseline: { type: 'string' }, against: { type: 'string' }, pairs: { type: 'string', default: '30' } },
+});
+const pairs = Number(values.pairs);
+if (!values.baseline === !values.against || !(pairs >= 1)) {
+  console.error('usage: npm run bench:pair -- --baseline=<git ref> | --against=bare  [--pairs=N (default 30)]');
+  process.exit(2);
+}
+const against = values.against === undefined ? undefined : targets.find((t) => t.id === values.against && !t.id.startsWith('gomodel'));
+if (values.against !== undefined && !against) {
+  console.error(`--against: one of ${targets.filter((t) => !t.id.startsWith('gomodel')).map((t) => t.id).join(', ')}`);
+  process.exit(2);
+}
+const repo = new URL('..', import.meta.url).pathname;
+const PATH = '/v1/chat/completions';
+const STREAM_BLOCK = 10;
+const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+const median = (xs: number[]) => percentile(xs, 50);
+
+/** A detached worktree of `ref` sharing this checkout's node_modules, built as `npm start` runs it. */
+function buildBaseline(ref: string): { root: string; remove(): void } {
+  const root = mkdtempSync(join(tmpdir(), 'gomodel-pair-'));
+  execFileSync('git', ['worktree', 'add', '--detach', root, ref], { cwd: repo, stdio: 'ignore' });
+  const remove = () => execFileSync('git', ['worktree', 'remove', '--force', root], { cwd: repo, stdio: 'ignore' });
+  try {
+    symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'));
+    execFileSync('npm', ['run', '-s', 'build:server'], { cwd: root, stdio: 'inherit' });
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { root, remove };
+}
+
+interface Side {
+  label: string;
+  server: Server;
+  headers: Record<string, string>;
+  agent: Agent;
+  ttftMs: number[];
+  c1P50Ms: number[];
+  c16Rps: number[];
+}
+
+const placement = throughputPlacement();
+const cleanups: (() => Promise<void> | void)[] = [];
+try {
+  execFileSync('npm', ['run', '-s', 'build:server'], { cwd: repo, stdio: 'inherit' });
+  const baseline = values.baseline ? buildBaseline(values.baseline) : null;
+  if (baseline) cleanups.push(() => baseline.remove());
+
+  const mockPort = await freePort();
+  const mock = await startServer({ name: 'mock', ...tsNode(join(repo, 'bench/mock-upstream.ts')), port: mockPort, env: { PORT: String(mockPort) } });
+  cleanups.push(() => mock.stop());
+  const databases: BenchDatabase[] = [];
+  const start = async (target: Target, label: string): Promise<Side> => {
+    const db = await createDatabase(`pair_${databases.length}`);
+    databases.push(db);
+    cleanups.push(() => db.drop());
+    const ctx = { mock, databaseUrl: db.url };
+    const server = await target.start(ctx);
+    cleanups.push(() => server.stop());
+    return { label, server, headers: target.headers(ctx), agent: new Agent({ keepAlive: true, maxSockets: 1 }), ttftMs: [], c1P50Ms: [], c16Rps: [] };
+  };
+  const a = await start(
+    baseline ? gateway('baseline', `gomodel-ts at ${values.baseline}`, {}, true, baseline.root) : against!,
+    baseline ? `gomodel-ts at ${values.baseline}` : against!.label,
+  );
+  const b = await start(gateway('gomodel', 'gomodel-ts (working tree)', {}), 'gomodel-ts (working tree)');
+  // As in the bench: loads at c=16 with the targets on one core and the mock, wrk and PostgreSQL
+  // (nice 19) on the other; streams and c=1 on any core.
+  const place = (placed: boolean) => {
+    if (!placement) return;
+    for (const s of [a, b]) pin(s.server.pids, placed ? placement.target : allCpus());
+    pin(mock.pids, placed ? placement.harness : allCpus());
+  };
+  log(placement ? `c=16 with the targets on CPU ${placement.target}, wrk, the mock and PostgreSQL (nice 19) on CPU ${placement.harness}; streams and c=1 on any CPU` : 'unplaced (one core, or no taskset)');
+
+  const json = chatBody(INSTANT, false);
+  const stream = chatBody(INSTANT, true);
+  const load = async (s: Side, connections: number, seconds: number) => {
+    const r = await wrk({ url: s.server.url + PATH, body: json, headers: s.headers, connections, durationSeconds: seconds, cpus: connections > 1 ? placement?.harness : undefined });
+    if (r.errors) throw new Error(`${s.label}: ${r.errors} errors under load`);
+    return r;
+  };
+  place(true);
+  log('warm-up: 10 s at c=16 each');
+  for (const s of [a, b]) await load(s, 16, 10);
+  if (placement) for (const db of databases) deprioritize(await backendPids(db), placement.harness);
+
+  for (let i = 0; i < pairs; i++) {
+    const order = i % 2 ? [b, a] : [a, b];
+    place(false);
+    for (const s of order) {
+      const block: number[] = [];
+      for (let k = 0; k < STREAM_BLOCK; k++) {
+        const t = await timeStream(s.server.url + PATH, s.headers, stream, s.agent);
+        if (k > 0) block.push(t.ttftMs);
+      }
+      s.ttftMs.push(median(block));
+      s.c1P50Ms.push((await load(s, 1, 1)).p50Ms);
+    }
+    place(true);
+    for (const s of order) s.c16Rps.push((await load(s, 16, 2)).rps);
+    log(`pair ${i + 1}/${pairs}: c=16 ${Math.round(a.c16Rps[i]!)} / ${Math.round(b.c16Rps[i]!)} req/s, first token ${a.ttftMs[i]!.toFixed(3)} / ${b.ttftMs[i]!.toFixed(3)} ms (A / B)`);
+  }
+
+  const diffs = (f: (s: Side) => number[]) => f(b).map((x, i) => x - f(a)[i]!);
+  const ttft = diffs((s) => s.ttftMs);
+  const c1 = diffs((s) => s.c1P50Ms);
+  const ratio = b.c16Rps.map((x, i) => x / a.c16Rps[i]!);
+  const ms = (x: number) => x.toFixed(3);
+  console.log(`
+A: ${a.label}; B: ${b.label}; ${pairs} pairs, each: a block of ${STREAM_BLOCK} streams (the first untimed), 1 s at c=1, 2 s at c=16.
+
+| figure | A (median) | B (median) | B against A, pair by pair |
+| --- | --- | --- | --- |
+| first token, ms (block medians) | ${ms(median(a.ttftMs))} | ${ms(median(b.ttftMs))} | ${ms(median(ttft))} ms median difference; B sooner in ${ttft.filter((d) => d < 0).length} of ${pairs} |
+| c=1 p50, ms | ${ms(median(a.c1P50Ms))} | ${ms(median(b.c1P50Ms))} | ${ms(median(c1))} ms median difference; B faster in ${c1.filter((d) => d < 0).length} of ${pairs} |
+| c=16 req/s | ${Math.round(median(a.c16Rps))} | ${Math.round(median(b.c16Rps))} | B/A ${(median(ratio) * 100).toFixed(0)}% median (${(Math.min(...ratio) * 100).toFixed(0)}–${(Math.max(...ratio) * 100).toFixed(0)}%); B ahead in ${ratio.filter((r) => r > 1).length} of ${pairs} |`);
+} finally {
+  for (const c of cleanups.reverse()) await c();
+}
