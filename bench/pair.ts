@@ -18,10 +18,11 @@ import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
 import { startServer, tsNode, type Server } from './lib/processes.ts';
 import { freePort } from './lib/ports.ts';
 import { backendPids, createDatabase, type BenchDatabase } from './lib/postgres.ts';
-import { timeStream } from './lib/sse-client.ts';
+import { STREAM_BLOCK, timeStreamBlock } from './lib/sse-client.ts';
 import { percentile } from './lib/stats.ts';
 import { wrk } from './lib/wrk.ts';
 import { chatBody, INSTANT } from './proxy/payloads.ts';
+import { PATH } from './proxy/run.ts';
 import { gateway, targets, type Target } from './proxy/targets.ts';
 
 const { values } = parseArgs({
@@ -39,8 +40,6 @@ if (values.against !== undefined && !against) {
   process.exit(2);
 }
 const repo = new URL('..', import.meta.url).pathname;
-const PATH = '/v1/chat/completions';
-const STREAM_BLOCK = 10;
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const median = (xs: number[]) => percentile(xs, 50);
 
@@ -80,20 +79,17 @@ try {
   const mock = await startServer({ name: 'mock', ...tsNode(join(repo, 'bench/mock-upstream.ts')), port: mockPort, env: { PORT: String(mockPort) } });
   cleanups.push(() => mock.stop());
   const databases: BenchDatabase[] = [];
-  const start = async (target: Target, label: string): Promise<Side> => {
+  const start = async (target: Target): Promise<Side> => {
     const db = await createDatabase(`pair_${databases.length}`);
     databases.push(db);
     cleanups.push(() => db.drop());
     const ctx = { mock, databaseUrl: db.url };
     const server = await target.start(ctx);
     cleanups.push(() => server.stop());
-    return { label, server, headers: target.headers(ctx), agent: new Agent({ keepAlive: true, maxSockets: 1 }), ttftMs: [], c1P50Ms: [], c16Rps: [] };
+    return { label: target.label, server, headers: target.headers(ctx), agent: new Agent({ keepAlive: true, maxSockets: 1 }), ttftMs: [], c1P50Ms: [], c16Rps: [] };
   };
-  const a = await start(
-    baseline ? gateway('baseline', `gomodel-ts at ${values.baseline}`, {}, true, baseline.root) : against!,
-    baseline ? `gomodel-ts at ${values.baseline}` : against!.label,
-  );
-  const b = await start(gateway('gomodel', 'gomodel-ts (working tree)', {}), 'gomodel-ts (working tree)');
+  const a = await start(baseline ? gateway('baseline', `gomodel-ts at ${values.baseline}`, {}, true, baseline.root) : against!);
+  const b = await start(gateway('gomodel', 'gomodel-ts (working tree)', {}));
   // As in the bench: loads at c=16 with the targets on one core and the mock, wrk and PostgreSQL
   // (nice 19) on the other; streams and c=1 on any core.
   const place = (placed: boolean) => {
@@ -119,12 +115,8 @@ try {
     const order = i % 2 ? [b, a] : [a, b];
     place(false);
     for (const s of order) {
-      const block: number[] = [];
-      for (let k = 0; k < STREAM_BLOCK; k++) {
-        const t = await timeStream(s.server.url + PATH, s.headers, stream, s.agent);
-        if (k > 0) block.push(t.ttftMs);
-      }
-      s.ttftMs.push(median(block));
+      const block = await timeStreamBlock(s.server.url + PATH, s.headers, stream, s.agent);
+      s.ttftMs.push(median(block.map((t) => t.ttftMs)));
       s.c1P50Ms.push((await load(s, 1, 1)).p50Ms);
     }
     place(true);

@@ -4,7 +4,7 @@ import { ProcessSampler, cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
 import { pidsNamed, startServer, tsNode, type Server } from '../lib/processes.ts';
 import { freePort } from '../lib/ports.ts';
 import { backendPids, createDatabase, type BenchDatabase } from '../lib/postgres.ts';
-import { timeStream, type StreamTiming } from '../lib/sse-client.ts';
+import { STREAM_BLOCK, timeStreamBlock, type StreamTiming } from '../lib/sse-client.ts';
 import { percentile } from '../lib/stats.ts';
 import { wrk } from '../lib/wrk.ts';
 import { chatBody, INSTANT, SLOW } from './payloads.ts';
@@ -85,9 +85,7 @@ export interface TargetResult {
   throughputCpus?: string;
 }
 
-const PATH = '/v1/chat/completions';
-/** Streams to one target before the next one's turn in the latency stage. */
-const STREAM_BLOCK = 10;
+export const PATH = '/v1/chat/completions';
 
 async function load(server: Server, headers: Record<string, string>, model: string, connections: number, seconds: number, sampler: ProcessSampler, wrkCpus?: string): Promise<LoadFigures> {
   const pg = pidsNamed('postgres');
@@ -265,10 +263,7 @@ async function latencyStage(running: Running[], opts: ProxyOptions, log: (line: 
     }
   }
 
-  // Streams go to each target in blocks, the first of a block untimed: it follows the other
-  // targets' work, which has evicted this target's code and data from the CPU's caches, where
-  // one stream after another to the same target finds them warm (timed one by one in turn, first
-  // tokens came 0.6-1.3 ms later than in blocks, the gateway's, with the most code, the most).
+  // Streams go to each target in blocks (timeStreamBlock), one target after another.
   const timeStreams = async (model: string, n: number) => {
     const body = chatBody(model, true);
     const agents = running.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
@@ -276,11 +271,8 @@ async function latencyStage(running: Running[], opts: ProxyOptions, log: (line: 
     try {
       for (let timed = 0; timed < n; timed += STREAM_BLOCK - 1) {
         for (const [j, r] of running.entries()) {
-          for (let k = 0; k < STREAM_BLOCK; k++) {
-            const t = await timeStream(r.server.url + PATH, r.headers, body, agents[j]!);
-            if (k > 0) timings.get(r.target.id)!.push(t);
-            r.answered++;
-          }
+          timings.get(r.target.id)!.push(...(await timeStreamBlock(r.server.url + PATH, r.headers, body, agents[j]!)));
+          r.answered += STREAM_BLOCK;
         }
       }
     } finally {
