@@ -17,3 +17,11 @@ it('sorts by time and never repeats', () => {
   const times = ids.map((id) => id.slice(0, 13));
   expect([...times].sort()).toEqual(times);
 });
+
+it('writes every millisecond count of 48 bits, the smallest and largest included', () => {
+  for (const at of [0, 1, 0xffffff, 0x1000000, 2 ** 32 - 1, 2 ** 32, Date.UTC(2026, 11, 2), 2 ** 48 - 1]) {
+    const id = rowId(at);
+    expect(id).toMatch(v7);
+    expect(parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(at);
+  }
+});

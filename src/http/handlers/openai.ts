@@ -109,10 +109,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     return ex;
   }
 
-  async function readJson(ex: Exchange, provider: string): Promise<{ raw: Buffer; json: unknown }> {
-    const raw = await ex.readAll(REPLY_LIMIT);
+  /** The provider's whole reply, parsed (read by the caller: an async function less on the path of every reply). */
+  function parseReply(ex: Exchange, raw: Buffer, provider: string): unknown {
     try {
-      return { raw, json: JSON.parse(raw.toString('utf8')) };
+      return JSON.parse(raw.toString('utf8'));
     } catch (err) {
       throw unusableReply(provider, `reply is not JSON (content-type ${ex.res.headers['content-type'] ?? 'none'})`, err);
     }
@@ -281,10 +281,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
           throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
         }
         settle();
-        return relay(ex, r, cctx, ctx, who, reservation);
+        return await relay(ex, r, cctx, ctx, who, reservation);
       }
-      const { raw, json } = await readJson(ex, r.entry.config.name);
-      const result = r.entry.adapter.chatResponse(json, cctx);
+      const raw = await ex.readAll(REPLY_LIMIT);
+      const result = r.entry.adapter.chatResponse(parseReply(ex, raw, r.entry.config.name), cctx);
       reply(ctx, result.response, raw);
       settle();
       record({
@@ -314,8 +314,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const encoding = body.encoding_format;
     await proxy(ctx, r, who, '/v1/embeddings', false, async (reservation, settle) => {
       const ex = await call(r, ctx, adapter.embeddingsRequest!(body, r.model), true);
-      const { raw, json } = await readJson(ex, config.name);
-      const result = adapter.embeddingsResponse!(json, r.model);
+      const raw = await ex.readAll(REPLY_LIMIT);
+      const result = adapter.embeddingsResponse!(parseReply(ex, raw, config.name), r.model);
       reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
       settle();
       record({
