@@ -1,7 +1,9 @@
-import { parseArgs } from 'node:util';
+import { badFlag, readFlags } from './lib/cli.ts';
+import { targets } from './proxy/targets.ts';
 
 export type Phase = 'proxy' | 'analytics' | 'ingest';
 const phases: Phase[] = ['proxy', 'analytics', 'ingest'];
+const targetIds = targets.map((t) => t.id);
 
 export interface BenchOptions {
   phases: Phase[];
@@ -14,7 +16,7 @@ export interface BenchOptions {
 const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench:analytics | bench:ingest)
   --quick              short runs (2 s per load, 100k analytics rows), written to <date>-quick.{json,md}
   --phase=a,b          proxy, analytics, ingest (default: all)
-  --targets=a,b        proxy targets: direct, bare, fetch, gomodel, gomodel-nobudget, gomodel-cluster, portkey
+  --targets=a,b        proxy targets: ${targetIds.join(', ')}
   --seconds=N          seconds per throughput load (default 3); the latency stage runs seconds × rounds one-second c=1 runs a target
   --rounds=N           throughput rounds over the proxy targets, each loading every target in turn; each target reports its median round (default 5)
   --rows=1m,10m        analytics table sizes (default 1m,10m)
@@ -28,7 +30,7 @@ const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).f
 /** `1m`, `10m`, `250k` or a plain number of rows. */
 function rows(v: string): number {
   const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(v.trim());
-  if (!m) throw new Error(`--rows: cannot read "${v}" (use e.g. 1m,10m)`);
+  if (!m) return badFlag(`--rows: cannot read "${v}" (use e.g. 1m,10m)`, usage);
   return Math.round(Number(m[1]) * ({ k: 1e3, m: 1e6 }[m[2]!.toLowerCase()] ?? 1));
 }
 
@@ -37,9 +39,9 @@ function rows(v: string): number {
  * parts alone, `--targets` for a subset of the proxy targets, `--rows` for the analytics sizes.
  */
 export function readOptions(argv: string[]): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = readFlags(
+    argv,
+    {
       quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
       phase: { type: 'string', default: process.env.BENCH_PHASE },
       targets: { type: 'string', default: process.env.BENCH_TARGETS },
@@ -48,17 +50,19 @@ export function readOptions(argv: string[]): BenchOptions {
       rows: { type: 'string', default: process.env.BENCH_ROWS },
       samples: { type: 'string', default: process.env.BENCH_SAMPLES },
       keep: { type: 'boolean', default: process.env.BENCH_KEEP_DB === '1' },
-      help: { type: 'boolean', default: false },
     },
-  });
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
+    usage,
+  );
+  const count = (flag: string, v: string | undefined, fallback: number) => {
+    const n = Number(v ?? fallback);
+    return Number.isInteger(n) && n >= 1 ? n : badFlag(`--${flag}: expected a whole number of at least 1, got "${v}"`, usage);
+  };
   const quick = values.quick!;
   const chosen = list(values.phase) as Phase[];
-  for (const p of chosen) if (!phases.includes(p)) throw new Error(`--phase: unknown phase "${p}" (known: ${phases.join(', ')})`);
-  const seconds = Number(values.seconds ?? (quick ? 2 : 3));
+  for (const p of chosen) if (!phases.includes(p)) badFlag(`--phase: unknown phase "${p}" (known: ${phases.join(', ')})`, usage);
+  const only = list(values.targets);
+  for (const t of only) if (!targetIds.includes(t)) badFlag(`--targets: unknown target "${t}" (known: ${targetIds.join(', ')})`, usage);
+  const seconds = count('seconds', values.seconds, quick ? 2 : 3);
   return {
     phases: chosen.length ? chosen : phases,
     quick,
@@ -70,12 +74,12 @@ export function readOptions(argv: string[]): BenchOptions {
       rewarmSeconds: quick ? 1 : 2,
       streams: quick ? 50 : 300,
       slowStreams: quick ? 10 : 60,
-      only: list(values.targets),
-      rounds: Number(values.rounds ?? (quick ? 1 : 5)),
+      only,
+      rounds: count('rounds', values.rounds, quick ? 1 : 5),
     },
     analytics: {
       sizes: list(values.rows ?? (quick ? '100k' : '1m,10m')).map(rows),
-      samples: Number(values.samples ?? (quick ? 10 : 200)),
+      samples: count('samples', values.samples, quick ? 10 : 200),
       keep: values.keep!,
     },
     ingest: { seconds: quick ? 5 : 20, slowSeconds: quick ? 6 : 15 },

@@ -13,7 +13,7 @@ import { mkdtempSync, symlinkSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { badFlag, readFlags } from './lib/cli.ts';
 import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
 import { startServer, tsNode, type Server } from './lib/processes.ts';
 import { freePort } from './lib/ports.ts';
@@ -25,15 +25,11 @@ import { chatBody, INSTANT } from './proxy/payloads.ts';
 import { PATH } from './proxy/run.ts';
 import { gateway, targets, type Target } from './proxy/targets.ts';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { baseline: { type: 'string' }, against: { type: 'string' }, pairs: { type: 'string', default: '30' } },
-});
+const usage = 'usage: npm run bench:pair -- --baseline=<git ref> | --against=bare  [--pairs=N (default 30)]';
+const values = readFlags(process.argv.slice(2), { baseline: { type: 'string' }, against: { type: 'string' }, pairs: { type: 'string', default: '30' } }, usage);
 const pairs = Number(values.pairs);
-if (!values.baseline === !values.against || !(pairs >= 1)) {
-  console.error('usage: npm run bench:pair -- --baseline=<git ref> | --against=bare  [--pairs=N (default 30)]');
-  process.exit(2);
-}
+if (!values.baseline === !values.against) badFlag('give one of --baseline and --against', usage);
+if (!Number.isInteger(pairs) || pairs < 1) badFlag(`--pairs: expected a whole number of at least 1, got "${values.pairs}"`, usage);
 const against = values.against === undefined ? undefined : targets.find((t) => t.id === values.against && !t.id.startsWith('gomodel'));
 if (values.against !== undefined && !against) {
   console.error(`--against: one of ${targets.filter((t) => !t.id.startsWith('gomodel')).map((t) => t.id).join(', ')}`);
@@ -65,6 +61,7 @@ interface Side {
   agent: Agent;
   ttftMs: number[];
   c1P50Ms: number[];
+  c1P99Ms: number[];
   c16Rps: number[];
 }
 
@@ -86,7 +83,7 @@ try {
     const ctx = { mock, databaseUrl: db.url };
     const server = await target.start(ctx);
     cleanups.push(() => server.stop());
-    return { label: target.label, server, headers: target.headers(ctx), agent: new Agent({ keepAlive: true, maxSockets: 1 }), ttftMs: [], c1P50Ms: [], c16Rps: [] };
+    return { label: target.label, server, headers: target.headers(ctx), agent: new Agent({ keepAlive: true, maxSockets: 1 }), ttftMs: [], c1P50Ms: [], c1P99Ms: [], c16Rps: [] };
   };
   const a = await start(baseline ? gateway('baseline', `gomodel-ts at ${values.baseline}`, {}, true, baseline.root) : against!);
   const b = await start(gateway('gomodel', 'gomodel-ts (working tree)', {}));
@@ -117,7 +114,9 @@ try {
     for (const s of order) {
       const block = await timeStreamBlock(s.server.url + PATH, s.headers, stream, s.agent);
       s.ttftMs.push(median(block.map((t) => t.ttftMs)));
-      s.c1P50Ms.push((await load(s, 1, 1)).p50Ms);
+      const c1 = await load(s, 1, 1);
+      s.c1P50Ms.push(c1.p50Ms);
+      s.c1P99Ms.push(c1.p99Ms);
     }
     place(true);
     for (const s of order) s.c16Rps.push((await load(s, 16, 2)).rps);
@@ -127,6 +126,7 @@ try {
   const diffs = (f: (s: Side) => number[]) => f(b).map((x, i) => x - f(a)[i]!);
   const ttft = diffs((s) => s.ttftMs);
   const c1 = diffs((s) => s.c1P50Ms);
+  const c1p99 = diffs((s) => s.c1P99Ms);
   const ratio = b.c16Rps.map((x, i) => x / a.c16Rps[i]!);
   const ms = (x: number) => x.toFixed(3);
   console.log(`
@@ -136,6 +136,7 @@ A: ${a.label}; B: ${b.label}; ${pairs} pairs, each: a block of ${STREAM_BLOCK} s
 | --- | --- | --- | --- |
 | first token, ms (block medians) | ${ms(median(a.ttftMs))} | ${ms(median(b.ttftMs))} | ${ms(median(ttft))} ms median difference; B sooner in ${ttft.filter((d) => d < 0).length} of ${pairs} |
 | c=1 p50, ms | ${ms(median(a.c1P50Ms))} | ${ms(median(b.c1P50Ms))} | ${ms(median(c1))} ms median difference; B faster in ${c1.filter((d) => d < 0).length} of ${pairs} |
+| c=1 p99, ms | ${ms(median(a.c1P99Ms))} | ${ms(median(b.c1P99Ms))} | ${ms(median(c1p99))} ms median difference; B faster in ${c1p99.filter((d) => d < 0).length} of ${pairs} |
 | c=16 req/s | ${Math.round(median(a.c16Rps))} | ${Math.round(median(b.c16Rps))} | B/A ${(median(ratio) * 100).toFixed(0)}% median (${(Math.min(...ratio) * 100).toFixed(0)}–${(Math.max(...ratio) * 100).toFixed(0)}%); B ahead in ${ratio.filter((r) => r > 1).length} of ${pairs} |`);
 } finally {
   for (const c of cleanups.reverse()) await c();

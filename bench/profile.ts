@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { badFlag, readFlags } from './lib/cli.ts';
 import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
 import { startServer, tsNode } from './lib/processes.ts';
 import { freePort } from './lib/ports.ts';
@@ -24,16 +24,12 @@ import { chatBody, INSTANT } from './proxy/payloads.ts';
 import { PATH } from './proxy/run.ts';
 import { gateway, targets } from './proxy/targets.ts';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { seconds: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } },
-});
+const usage = 'usage: npm run bench:profile -- [--seconds=N (default 8)] [--workers=N (default 1)]';
+const values = readFlags(process.argv.slice(2), { seconds: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } }, usage);
 const seconds = Number(values.seconds);
 const workers = Number(values.workers);
-if (!(seconds >= 1) || !(workers >= 1)) {
-  console.error('usage: npm run bench:profile -- [--seconds=N (default 8)] [--workers=N (default 1)]');
-  process.exit(2);
-}
+if (!(seconds >= 1)) badFlag(`--seconds: expected a number of at least 1, got "${values.seconds}"`, usage);
+if (!Number.isInteger(workers) || workers < 1) badFlag(`--workers: expected a whole number of at least 1, got "${values.workers}"`, usage);
 try {
   execFileSync('perf', ['--version'], { stdio: 'ignore' });
 } catch {
