@@ -10,7 +10,7 @@ const int = (n: number) => Math.round(n).toLocaleString('en');
 const mark = (ok: boolean) => (ok ? 'pass' : '**miss**');
 
 function conditions(p: PhaseRecord<unknown>): string {
-  return `Measured ${p.measuredAt.replace('T', ' ').slice(0, 16)} UTC at commit ${p.commit}${p.quick ? ' (quick run: short, indicative only)' : ''}; load average ${p.loadAverage.before.join(' ')} before, ${p.loadAverage.after.join(' ')} after. Command: \`${p.command}\`.`;
+  return `Measured ${p.measuredAt.replace('T', ' ').slice(0, 16)} UTC at commit ${p.commit}${p.cpu ? ` on ${p.cpu}` : ''}${p.quick ? ' (quick run: short, indicative only)' : ''}; load average ${p.loadAverage.before.join(' ')} before, ${p.loadAverage.after.join(' ')} after. Command: \`${p.command}\`.`;
 }
 
 export interface Check {
@@ -203,7 +203,7 @@ export function renderMarkdown(r: Results): string {
   return [
     `# gomodel-ts benchmarks`,
     '',
-    `${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB; Node ${m.node}; PostgreSQL ${m.postgres}; wrk ${m.wrk}. gomodel-ts runs as one process unless a row says 2 workers (GOMODEL_WORKERS=2, Node's cluster module), with usage recording, a budget on the traffic's path, auth and LOG_LEVEL=warn.`,
+    `${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB (the machine of the latest run; each section names its own); Node ${m.node}; PostgreSQL ${m.postgres}; wrk ${m.wrk}. gomodel-ts runs as one process unless a row says 2 workers (GOMODEL_WORKERS=2, Node's cluster module), with usage recording, a budget on the traffic's path, auth and LOG_LEVEL=warn.`,
     '',
     ...(r.proxy ? [proxySection(r.proxy)] : []),
     ...(r.ingest ? [ingestSection(r.ingest)] : []),

@@ -11,6 +11,8 @@ export interface PhaseRecord<T> {
   measuredAt: string;
   /** The gateway's commit when the phase ran (phases of one report may come from separate runs). */
   commit: string;
+  /** The machine's processor when the phase ran (a day's report can join runs on different hosts). */
+  cpu?: string;
   command: string;
   quick: boolean;
   loadAverage: { before: number[]; after: number[] };

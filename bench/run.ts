@@ -13,14 +13,15 @@ import { saveResults, type PhaseRecord, type Results } from './results.ts';
 
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 
-async function phase<T>(name: string, quick: boolean, commit: string, body: () => Promise<T>): Promise<PhaseRecord<T>> {
+async function phase<T>(name: string, quick: boolean, body: () => Promise<T>): Promise<PhaseRecord<T>> {
   const before = loadAverage();
   log(`${name}: starting (load average ${before.join(' ')})`);
   const figures = await body();
   const after = loadAverage();
   return {
     measuredAt: new Date().toISOString(),
-    commit,
+    commit: machine.commit,
+    cpu: machine.cpu,
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     quick,
     loadAverage: { before, after },
@@ -38,9 +39,9 @@ if (opts.phases.includes('proxy') || opts.phases.includes('analytics')) {
 }
 
 const update: Omit<Results, 'machine'> = {};
-if (opts.phases.includes('proxy')) update.proxy = await phase('proxy', opts.quick, machine.commit, () => runProxy(opts.proxy, log));
-if (opts.phases.includes('ingest')) update.ingest = await phase('ingest', opts.quick, machine.commit, () => runIngest(opts.ingest, log));
-if (opts.phases.includes('analytics')) update.analytics = await phase('analytics', opts.quick, machine.commit, () => runAnalytics(opts.analytics, log));
+if (opts.phases.includes('proxy')) update.proxy = await phase('proxy', opts.quick, () => runProxy(opts.proxy, log));
+if (opts.phases.includes('ingest')) update.ingest = await phase('ingest', opts.quick, () => runIngest(opts.ingest, log));
+if (opts.phases.includes('analytics')) update.analytics = await phase('analytics', opts.quick, () => runAnalytics(opts.analytics, log));
 
 const base = saveResults(update, machine, opts);
 log(`results: ${base}.json and ${base}.md`);
