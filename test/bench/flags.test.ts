@@ -1,0 +1,46 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = new URL('../../', import.meta.url).pathname;
+
+/** Runs a bench command with `args`; flags are read before anything is started. */
+async function bench(script: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', `bench/${script}`, ...args], { cwd: root });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('bench command flags', () => {
+  it('prints the usage for --help and exits 0', async () => {
+    const r = await bench('pair.ts', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('usage: npm run bench:pair');
+  });
+
+  it('names an unknown flag, prints the usage and exits 2', async () => {
+    const r = await bench('run.ts', '--bogus');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--bogus'");
+    expect(r.stderr).toContain('--targets=a,b');
+  });
+
+  it.each([
+    ['run.ts', ['--rounds=0'], '--rounds: expected a whole number of at least 1, got "0"'],
+    ['run.ts', ['--targets=direct,nope'], '--targets: unknown target "nope"'],
+    ['run.ts', ['--phase=proxy,speed'], '--phase: unknown phase "speed"'],
+    ['run.ts', ['--rows=lots'], '--rows: cannot read "lots"'],
+    ['pair.ts', ['--against=bare', '--pairs=2.5'], '--pairs: expected a whole number of at least 1, got "2.5"'],
+    ['pair.ts', [], 'give one of --baseline and --against'],
+    ['profile.ts', ['--workers=0'], '--workers: expected a whole number of at least 1, got "0"'],
+  ])('%s %j is refused with what was wrong (exit 2)', async (script, args, message) => {
+    const r = await bench(script, ...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+});
