@@ -24,8 +24,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('error', reject);
+    // `on`, not `once`: 'end' fires once and a second error finds the promise settled.
+    req.on('end', onEnd);
+    req.on('error', reject);
   });
 }
 

@@ -59,7 +59,9 @@ export class Exchange {
       this.timedOut = true;
       this.abort();
     }, timeoutMs);
-    client?.once('close', this.onClientClose);
+    // `on`, not `once`, for events that fire once or whose listeners tolerate a second call:
+    // `once` wraps every listener in a bound function, eight of them a request.
+    client?.on('close', this.onClientClose);
   }
 
   get aborted(): boolean {
@@ -79,7 +81,7 @@ export class Exchange {
 
   attach(res: IncomingMessage): void {
     this.res = res;
-    res.once('close', () => this.end());
+    res.on('close', () => this.end());
   }
 
   end(): void {
@@ -136,10 +138,10 @@ export class Exchange {
       };
       const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
       res.on('data', onData);
-      res.once('end', onEnd);
-      res.once('error', fail);
+      res.on('end', onEnd);
+      res.on('error', fail);
       // A destroyed response may close without 'end' or 'error'.
-      res.once('close', () => {
+      res.on('close', () => {
         if (!res.complete) fail(new Error('response closed before it ended'));
       });
     });
@@ -201,7 +203,7 @@ export class Upstream {
       });
       // The whole-exchange timer covers the headers too, unless a shorter header timeout is set.
       const timer = this.opts.headerTimeoutMs < this.opts.timeoutMs ? setTimeout(() => r.destroy(new HeaderTimeout()), this.opts.headerTimeoutMs) : undefined;
-      r.once('error', (err) => {
+      r.on('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });

@@ -190,10 +190,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         }
       };
       up.on('data', onData);
-      up.once('end', () => finish());
-      up.once('error', finish);
+      up.on('end', () => finish());
+      up.on('error', finish);
       // A destroyed response (client gone, timeout) may close without 'end' or 'error'.
-      up.once('close', () => finish(up.complete ? undefined : new Error('stream closed before it ended')));
+      up.on('close', () => finish(up.complete ? undefined : new Error('stream closed before it ended')));
     });
     if (!failure && !clientGone && !complete) {
       failure = new GatewayError('provider_error', 502, `provider ${r.entry.config.name} ended the stream before it was complete`, {
