@@ -37,6 +37,7 @@ describe('bench command flags', () => {
     ['run.ts', ['--rows=lots'], '--rows: cannot read "lots"'],
     ['pair.ts', ['--against=bare', '--pairs=2.5'], '--pairs: expected a whole number of at least 1, got "2.5"'],
     ['pair.ts', [], 'give one of --baseline and --against'],
+    ['pair.ts', ['--against=bare', '--pairs=4', '--processes=5'], '--processes: expected a whole number from 1 to --pairs, got "5"'],
     ['profile.ts', ['--workers=0'], '--workers: expected a whole number of at least 1, got "0"'],
   ])('%s %j is refused with what was wrong (exit 2)', async (script, args, message) => {
     const r = await bench(script, ...args);
