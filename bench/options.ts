@@ -1,4 +1,4 @@
-import { badFlag, readFlags } from './lib/cli.ts';
+import { badFlag, countFlag, readFlags } from './lib/cli.ts';
 import { targets } from './proxy/targets.ts';
 
 export type Phase = 'proxy' | 'analytics' | 'ingest';
@@ -53,10 +53,7 @@ export function readOptions(argv: string[]): BenchOptions {
     },
     usage,
   );
-  const count = (flag: string, v: string | undefined, fallback: number) => {
-    const n = Number(v ?? fallback);
-    return Number.isInteger(n) && n >= 1 ? n : badFlag(`--${flag}: expected a whole number of at least 1, got "${v}"`, usage);
-  };
+  const count = (flag: string, v: string | undefined, fallback: number) => countFlag(flag, v, fallback, usage);
   const quick = values.quick!;
   const chosen = list(values.phase) as Phase[];
   for (const p of chosen) if (!phases.includes(p)) badFlag(`--phase: unknown phase "${p}" (known: ${phases.join(', ')})`, usage);

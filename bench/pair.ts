@@ -16,7 +16,7 @@ import { mkdtempSync, symlinkSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { badFlag, readFlags } from './lib/cli.ts';
+import { badFlag, countFlag, readFlags } from './lib/cli.ts';
 import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
 import { startServer, tsNode, type Server } from './lib/processes.ts';
 import { freePort } from './lib/ports.ts';
@@ -34,16 +34,12 @@ const values = readFlags(
   { baseline: { type: 'string' }, against: { type: 'string' }, pairs: { type: 'string', default: '30' }, processes: { type: 'string', default: '5' } },
   usage,
 );
-const pairs = Number(values.pairs);
-const generations = Number(values.processes);
 if (!values.baseline === !values.against) badFlag('give one of --baseline and --against', usage);
-if (!Number.isInteger(pairs) || pairs < 1) badFlag(`--pairs: expected a whole number of at least 1, got "${values.pairs}"`, usage);
+const pairs = countFlag('pairs', values.pairs, 30, usage);
+const generations = Number(values.processes);
 if (!Number.isInteger(generations) || generations < 1 || generations > pairs) badFlag(`--processes: expected a whole number from 1 to --pairs, got "${values.processes}"`, usage);
 const against = values.against === undefined ? undefined : targets.find((t) => t.id === values.against && !t.id.startsWith('gomodel'));
-if (values.against !== undefined && !against) {
-  console.error(`--against: one of ${targets.filter((t) => !t.id.startsWith('gomodel')).map((t) => t.id).join(', ')}`);
-  process.exit(2);
-}
+if (values.against !== undefined && !against) badFlag(`--against: one of ${targets.filter((t) => !t.id.startsWith('gomodel')).map((t) => t.id).join(', ')}`, usage);
 const repo = new URL('..', import.meta.url).pathname;
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const median = (xs: number[]) => percentile(xs, 50);

@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { badFlag, readFlags } from './lib/cli.ts';
+import { countFlag, readFlags } from './lib/cli.ts';
 import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
 import { startServer, tsNode } from './lib/processes.ts';
 import { freePort } from './lib/ports.ts';
@@ -26,10 +26,8 @@ import { gateway, targets } from './proxy/targets.ts';
 
 const usage = 'usage: npm run bench:profile -- [--seconds=N (default 8)] [--workers=N (default 1)]';
 const values = readFlags(process.argv.slice(2), { seconds: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } }, usage);
-const seconds = Number(values.seconds);
-const workers = Number(values.workers);
-if (!(seconds >= 1)) badFlag(`--seconds: expected a number of at least 1, got "${values.seconds}"`, usage);
-if (!Number.isInteger(workers) || workers < 1) badFlag(`--workers: expected a whole number of at least 1, got "${values.workers}"`, usage);
+const seconds = countFlag('seconds', values.seconds, 8, usage);
+const workers = countFlag('workers', values.workers, 1, usage);
 try {
   execFileSync('perf', ['--version'], { stdio: 'ignore' });
 } catch {

@@ -23,3 +23,9 @@ export function badFlag(message: string, usage: string): never {
   console.error(`${message}\n${usage}`);
   process.exit(2);
 }
+
+/** A flag's value as a whole number of at least 1 (`fallback` when the flag is absent), or exit 2. */
+export function countFlag(flag: string, value: string | undefined, fallback: number, usage: string): number {
+  const n = Number(value ?? fallback);
+  return Number.isInteger(n) && n >= 1 ? n : badFlag(`--${flag}: expected a whole number of at least 1, got "${value}"`, usage);
+}
