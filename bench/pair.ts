@@ -20,7 +20,7 @@ import { badFlag, countFlag, readFlags } from './lib/cli.ts';
 import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
 import { startServer, tsNode, type Server } from './lib/processes.ts';
 import { freePort } from './lib/ports.ts';
-import { backendPids, createDatabase, type BenchDatabase } from './lib/postgres.ts';
+import { backendPids, createDatabase, pauseBackends, untilIdle, type BenchDatabase } from './lib/postgres.ts';
 import { STREAM_BLOCK, timeStreamBlock } from './lib/sse-client.ts';
 import { percentile } from './lib/stats.ts';
 import { wrk } from './lib/wrk.ts';
@@ -101,7 +101,7 @@ try {
     if (r.errors) throw new Error(`${s.side.label}: ${r.errors} errors under load`);
     return r;
   };
-  log(placement ? `c=16 with the targets on CPU ${placement.target}, wrk, the mock and PostgreSQL (nice 19) on CPU ${placement.harness}; streams and c=1 on any CPU` : 'unplaced (one core, or no taskset)');
+  log(placement ? `c=16 with the targets on CPU ${placement.target}, wrk, the mock and PostgreSQL (nice 19) on CPU ${placement.harness}; streams and c=1 on any CPU, c=1 with the databases paused` : 'unplaced (one core, or no taskset)');
 
   let pair = 0;
   for (let g = 0; g < generations; g++) {
@@ -120,7 +120,7 @@ try {
       }
       const [ra, rb] = running as [Running, Running];
       // As in the bench: loads at c=16 with the targets on one core and the mock, wrk and
-      // PostgreSQL (nice 19) on the other; streams and c=1 on any core.
+      // PostgreSQL (nice 19) on the other; streams and c=1 on any core, c=1 with the databases paused.
       const place = (placed: boolean) => {
         if (!placement) return;
         for (const s of running) pin(s.server.pids, placed ? placement.target : allCpus());
@@ -139,7 +139,11 @@ try {
         for (const s of order) {
           const block = await timeStreamBlock(s.server.url + PATH, s.headers, stream, s.agent);
           s.side.ttftMs.push(median(block.map((t) => t.ttftMs)));
-          const c1 = await load(s, 1, 1);
+          // One request first, so the gateway holds its budget lease while the database is paused (see bench/proxy/run.ts).
+          await (await fetch(s.server.url + PATH, { method: 'POST', headers: { ...s.headers, 'Content-Type': 'application/json' }, body: json })).arrayBuffer();
+          for (const db of databases) await untilIdle(db);
+          const resume = await pauseBackends(databases);
+          const c1 = await load(s, 1, 1).finally(resume);
           s.side.c1P50Ms.push(c1.p50Ms);
           s.side.c1P99Ms.push(c1.p99Ms);
         }

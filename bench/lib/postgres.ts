@@ -15,6 +15,9 @@ function admin() {
   return postgres(serverUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
 }
 
+/** The harness's own connections, told apart from a gateway's in pg_stat_activity. */
+const HARNESS = 'gomodel-bench';
+
 export interface BenchDatabase {
   name: string;
   url: string;
@@ -34,7 +37,7 @@ export async function createDatabase(purpose: string): Promise<BenchDatabase> {
     await a.end({ timeout: 1 });
   }
   const url = databaseUrl(name);
-  const sql = connect(url, 4);
+  const sql = connect(url, 4, { applicationName: HARNESS });
   await migrate(sql);
   return {
     name,
@@ -55,6 +58,43 @@ export async function createDatabase(purpose: string): Promise<BenchDatabase> {
 /** The server processes of the database's connections (the gateway's, opened as it needs them). */
 export async function backendPids(db: BenchDatabase): Promise<number[]> {
   return (await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${db.name}`).map((r) => r.pid);
+}
+
+/**
+ * Stops (SIGSTOP) the server processes of the databases' connections until the returned function
+ * resumes them; the harness's own connections are left running. For timing a gateway at c=1 with its
+ * database's CPU off this machine's cores: on this host's kernel a woken process waits for the
+ * next scheduler tick (up to 4 ms) behind a running backend, whatever the backend's priority
+ * (nice 19 and SCHED_IDLE alike), which is most of the gateway's c=1 p99 (see the README). The
+ * gateway's recorder keeps working meanwhile: its rows queue and its INSERT waits, then completes.
+ */
+export async function pauseBackends(dbs: readonly BenchDatabase[]): Promise<() => void> {
+  const pids: number[] = [];
+  for (const db of dbs) {
+    const rows = await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${db.name} and application_name <> ${HARNESS}`;
+    pids.push(...rows.map((r) => r.pid));
+  }
+  const signal = (name: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // The connection closed meanwhile.
+      }
+    }
+  };
+  signal('SIGSTOP');
+  return () => signal('SIGCONT');
+}
+
+/** Waits (up to `timeoutMs`) until no connection to the database but the harness's is running a query. */
+export async function untilIdle(db: BenchDatabase, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = ${db.name} and application_name <> ${HARNESS} and state = 'active'`;
+    if (row!.n === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export async function serverVersion(): Promise<string> {

@@ -3,7 +3,7 @@ import { allCpus, deprioritize, pin, restore, throughputPlacement, type Placemen
 import { ProcessSampler, cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
 import { pidsNamed, startServer, tsNode, type Server } from '../lib/processes.ts';
 import { freePort } from '../lib/ports.ts';
-import { backendPids, createDatabase, type BenchDatabase } from '../lib/postgres.ts';
+import { backendPids, createDatabase, pauseBackends, untilIdle, type BenchDatabase } from '../lib/postgres.ts';
 import { STREAM_BLOCK, timeStreamBlock, type StreamTiming } from '../lib/sse-client.ts';
 import { percentile } from '../lib/stats.ts';
 import { wrk } from '../lib/wrk.ts';
@@ -66,8 +66,13 @@ export interface TargetResult {
   id: string;
   label: string;
   processes: number;
-  /** From the latency stage: every target up, one-second runs in turn (median of their percentiles). */
+  /**
+   * From the latency stage: every target up, one-second runs in turn (median of their
+   * percentiles), the database's backends paused during each run.
+   */
   c1: LoadFigures;
+  /** A gateway's c=1 runs with its database's backends running beside it on the two cores. */
+  c1SharedDb?: LoadFigures;
   c16: LoadFigures;
   c128: LoadFigures;
   c128Slow: LoadFigures;
@@ -242,6 +247,8 @@ async function throughputStage(running: Running[], db: BenchDatabase, opts: Prox
 
 interface LatencyResult {
   c1: LoadFigures;
+  /** A gateway's c=1 with its database's INSERTs running on the same cores. */
+  c1SharedDb?: LoadFigures;
   stream: StreamFigures;
   slowStream: StreamFigures;
 }
@@ -251,15 +258,35 @@ interface LatencyResult {
  * all of them rather than on whichever target it happened to be timing: c=1 as one-second wrk
  * runs (`seconds` × `rounds` of them per target, each percentile the median of the runs'), then
  * streams, in blocks of ten to each target in turn (time to first token, total, chunk spread).
+ * Each c=1 run starts once the database has written what it was given, and runs with the
+ * database's backends paused, as a database on another machine would be (pauseBackends); a
+ * gateway's runs are repeated with them running, its rows inserted on the same two cores.
  */
-async function latencyStage(running: Running[], opts: ProxyOptions, log: (line: string) => void): Promise<Map<string, LatencyResult>> {
-  log(`proxy: latency, every target in turn (${opts.seconds * opts.rounds} one-second c=1 runs and ${opts.streams} + ${opts.slowStreams} streams each, in blocks of ${STREAM_BLOCK})`);
+async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, log: (line: string) => void): Promise<Map<string, LatencyResult>> {
+  log(`proxy: latency, every target in turn (${opts.seconds * opts.rounds} one-second c=1 runs, a gateway's twice, and ${opts.streams} + ${opts.slowStreams} streams each, in blocks of ${STREAM_BLOCK})`);
   const c1 = new Map<string, LoadFigures[]>(running.map((r) => [r.target.id, []]));
+  const c1SharedDb = new Map<string, LoadFigures[]>(running.filter((r) => r.target.userPath).map((r) => [r.target.id, []]));
+  const body = chatBody(INSTANT, false);
+  const runC1 = async (r: Running, into: Map<string, LoadFigures[]>, paused: boolean) => {
+    // One request first: a budget lease left unused for 5 s is given back, and taking one again
+    // is a round trip to the database, which a paused database would hold for the whole run.
+    const first = await fetch(r.server.url + PATH, { method: 'POST', headers: { ...r.headers, 'Content-Type': 'application/json' }, body });
+    await first.arrayBuffer();
+    r.answered++;
+    await untilIdle(db);
+    const resume = paused ? await pauseBackends([db]) : () => {};
+    try {
+      const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
+      into.get(r.target.id)!.push(run);
+      r.answered += run.requests;
+    } finally {
+      resume();
+    }
+  };
   for (let i = 0; i < opts.seconds * opts.rounds; i++) {
     for (const r of running) {
-      const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
-      c1.get(r.target.id)!.push(run);
-      r.answered += run.requests;
+      await runC1(r, c1, true);
+      if (r.target.userPath) await runC1(r, c1SharedDb, false);
     }
   }
 
@@ -283,7 +310,10 @@ async function latencyStage(running: Running[], opts: ProxyOptions, log: (line: 
   const instant = await timeStreams(INSTANT, opts.streams);
   const slow = await timeStreams(SLOW, opts.slowStreams);
   return new Map(
-    running.map((r) => [r.target.id, { c1: merged(c1.get(r.target.id)!), stream: streamFigures(INSTANT, instant.get(r.target.id)!), slowStream: streamFigures(SLOW, slow.get(r.target.id)!) }]),
+    running.map((r) => [
+      r.target.id,
+      { c1: merged(c1.get(r.target.id)!), c1SharedDb: r.target.userPath ? merged(c1SharedDb.get(r.target.id)!) : undefined, stream: streamFigures(INSTANT, instant.get(r.target.id)!), slowStream: streamFigures(SLOW, slow.get(r.target.id)!) },
+    ]),
   );
 }
 
@@ -312,7 +342,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
       for (const r of running) pin(r.server.pids, allCpus());
       restore(await backendPids(db));
     }
-    const latency = await latencyStage(running, opts, log);
+    const latency = await latencyStage(running, db, opts, log);
     const facts = running.map((r) => ({ processes: r.server.pids.length, idleRssMb: r.idleRssMb, cpus: r.cpus, answered: r.answered }));
     // Stopping a gateway drains its recorder, so every row of its traffic is in the table.
     for (const r of running.splice(0)) await r.server.stop();
@@ -327,6 +357,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
         label: t.label,
         processes: facts[i]!.processes,
         c1: l.c1,
+        ...(l.c1SharedDb ? { c1SharedDb: l.c1SharedDb } : {}),
         c16: p.c16,
         c128: p.c128,
         c128Slow: p.c128Slow,

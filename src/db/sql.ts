@@ -7,7 +7,7 @@ export type Sql = postgres.Sql;
  * `asyncCommit` sessions do not wait for the WAL flush on commit: for writes whose loss in a
  * database crash is harmless (budget reservations), never for usage rows.
  */
-export function connect(url: string, max: number, opts: { asyncCommit?: boolean } = {}): Sql {
+export function connect(url: string, max: number, opts: { asyncCommit?: boolean; applicationName?: string } = {}): Sql {
   return postgres(url, {
     max,
     connect_timeout: 10,
@@ -15,7 +15,7 @@ export function connect(url: string, max: number, opts: { asyncCommit?: boolean 
     onnotice: () => {},
     connection: {
       TimeZone: 'UTC',
-      application_name: 'gomodel-ts',
+      application_name: opts.applicationName ?? 'gomodel-ts',
       // Compiling a plan costs tens of milliseconds; no query here runs long enough to repay it.
       jit: 'off',
       // Plan each statement for its values. After five runs of a prepared statement PostgreSQL may
