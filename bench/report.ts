@@ -63,7 +63,7 @@ export function proxyChecks(results: TargetResult[]): Check[] {
     const p50 = gw.c1.p50Ms - direct.c1.p50Ms;
     const p99 = gw.c1.p99Ms - direct.c1.p99Ms;
     const ttft = gw.stream.ttftP50Ms - direct.stream.ttftP50Ms;
-    // Results before 2026-12-02 21:00 UTC timed c=1 with the database running and have no second figure.
+    // Results before 2026-12-02 21:25 UTC timed c=1 with the database running and have no second figure.
     const shared = (of: (l: TargetResult['c1']) => number) =>
       gw.c1SharedDb ? ` (its database paused during the runs; with its INSERTs on the same cores ${f(of(gw.c1SharedDb) - of(direct.c1), 3)} ms)` : '';
     checks.push({ target: 'added latency p50 ≤ 0.4 ms (c=1)', measured: `${f(p50, 3)} ms${shared((l) => l.p50Ms)}`, ok: p50 <= 0.4 });
