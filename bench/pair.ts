@@ -20,12 +20,12 @@ import { badFlag, countFlag, readFlags } from './lib/cli.ts';
 import { allCpus, deprioritize, pin, throughputPlacement } from './lib/cpus.ts';
 import { startServer, tsNode, type Server } from './lib/processes.ts';
 import { freePort } from './lib/ports.ts';
-import { backendPids, createDatabase, pauseBackends, untilIdle, type BenchDatabase } from './lib/postgres.ts';
+import { backendPids, createDatabase, type BenchDatabase } from './lib/postgres.ts';
 import { STREAM_BLOCK, timeStreamBlock } from './lib/sse-client.ts';
 import { percentile } from './lib/stats.ts';
 import { wrk } from './lib/wrk.ts';
 import { chatBody, INSTANT } from './proxy/payloads.ts';
-import { PATH } from './proxy/run.ts';
+import { PATH, settleDatabases } from './proxy/run.ts';
 import { gateway, targets, type Target } from './proxy/targets.ts';
 
 const usage = 'usage: npm run bench:pair -- --baseline=<git ref> | --against=bare  [--pairs=N (default 30)] [--processes=N (default 5)]';
@@ -36,8 +36,8 @@ const values = readFlags(
 );
 if (!values.baseline === !values.against) badFlag('give one of --baseline and --against', usage);
 const pairs = countFlag('pairs', values.pairs, 30, usage);
-const generations = Number(values.processes);
-if (!Number.isInteger(generations) || generations < 1 || generations > pairs) badFlag(`--processes: expected a whole number from 1 to --pairs, got "${values.processes}"`, usage);
+const generations = countFlag('processes', values.processes, 5, usage);
+if (generations > pairs) badFlag(`--processes: expected a whole number from 1 to --pairs, got "${values.processes}"`, usage);
 const against = values.against === undefined ? undefined : targets.find((t) => t.id === values.against && !t.id.startsWith('gomodel'));
 if (values.against !== undefined && !against) badFlag(`--against: one of ${targets.filter((t) => !t.id.startsWith('gomodel')).map((t) => t.id).join(', ')}`, usage);
 const repo = new URL('..', import.meta.url).pathname;
@@ -139,10 +139,7 @@ try {
         for (const s of order) {
           const block = await timeStreamBlock(s.server.url + PATH, s.headers, stream, s.agent);
           s.side.ttftMs.push(median(block.map((t) => t.ttftMs)));
-          // One request first, so the gateway holds its budget lease while the database is paused (see bench/proxy/run.ts).
-          await (await fetch(s.server.url + PATH, { method: 'POST', headers: { ...s.headers, 'Content-Type': 'application/json' }, body: json })).arrayBuffer();
-          for (const db of databases) await untilIdle(db);
-          const resume = await pauseBackends(databases);
+          const resume = await settleDatabases(s.server.url, s.headers, json, databases, true);
           const c1 = await load(s, 1, 1).finally(resume);
           s.side.c1P50Ms.push(c1.p50Ms);
           s.side.c1P99Ms.push(c1.p99Ms);

@@ -245,6 +245,18 @@ async function throughputStage(running: Running[], db: BenchDatabase, opts: Prox
   return rounds;
 }
 
+/**
+ * Readies the databases for a c=1 run of the target at `url`: one request first (a budget lease
+ * left unused for 5 s is given back, and taking one again is a round trip to the database, which
+ * a paused database would hold for the whole run), then waits until they have written what they
+ * were given and, if `pause`, pauses their backends. Returns the function that resumes them.
+ */
+export async function settleDatabases(url: string, headers: Record<string, string>, body: string, dbs: readonly BenchDatabase[], pause: boolean): Promise<() => void> {
+  await (await fetch(url + PATH, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body })).arrayBuffer();
+  for (const db of dbs) await untilIdle(db);
+  return pause ? pauseBackends(dbs) : () => {};
+}
+
 interface LatencyResult {
   c1: LoadFigures;
   /** A gateway's c=1 with its database's INSERTs running on the same cores. */
@@ -268,13 +280,8 @@ async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOp
   const c1SharedDb = new Map<string, LoadFigures[]>(running.filter((r) => r.target.userPath).map((r) => [r.target.id, []]));
   const body = chatBody(INSTANT, false);
   const runC1 = async (r: Running, into: Map<string, LoadFigures[]>, paused: boolean) => {
-    // One request first: a budget lease left unused for 5 s is given back, and taking one again
-    // is a round trip to the database, which a paused database would hold for the whole run.
-    const first = await fetch(r.server.url + PATH, { method: 'POST', headers: { ...r.headers, 'Content-Type': 'application/json' }, body });
-    await first.arrayBuffer();
+    const resume = await settleDatabases(r.server.url, r.headers, body, [db], paused);
     r.answered++;
-    await untilIdle(db);
-    const resume = paused ? await pauseBackends([db]) : () => {};
     try {
       const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
       into.get(r.target.id)!.push(run);
