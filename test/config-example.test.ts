@@ -1,0 +1,70 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { PriceBook } from '../src/usage/pricing.ts';
+
+// The example the README points operators at: it must load, and configure what its comments say.
+const example = fileURLToPath(new URL('../config/config.example.yaml', import.meta.url));
+const load = (env: Record<string, string> = {}) => loadConfig({ GOMODEL_CONFIG: example, ...env });
+/** USD per million tokens as femto-dollars per token, the unit prices are held in. */
+const perMTok = (usd: number) => BigInt(Math.round(usd * 1e6)) * 1000n;
+
+describe('config/config.example.yaml', () => {
+  it('enables only the providers whose key or base URL is set', () => {
+    expect(load().providers).toEqual([]);
+    const c = load({
+      OPENAI_API_KEY: 'sk-o',
+      OPENAI_EAST_KEY: 'sk-e',
+      OLLAMA_URL: 'http://127.0.0.1:11434/v1',
+    });
+    expect(c.providers).toEqual([
+      { name: 'openai', type: 'openai', apiKey: 'sk-o', baseUrl: 'https://api.openai.com/v1', models: [] },
+      { name: 'openai-east', type: 'openai', apiKey: 'sk-e', baseUrl: 'https://api.openai.com/v1', models: ['gpt-4o', 'ft:gpt-4o-mini:acme:support'] },
+      { name: 'local-llama', type: 'ollama', apiKey: '', baseUrl: 'http://127.0.0.1:11434/v1', models: ['llama3.2'] },
+    ]);
+    expect(load({ ANTHROPIC_API_KEY: 'sk-a' }).providers.map((p) => [p.name, p.apiKey, p.baseUrl])).toEqual([
+      ['anthropic', 'sk-a', 'https://api.anthropic.com/v1'],
+    ]);
+  });
+
+  it('reads the tagging headers, with ${VAR:-default} falling back to its default', () => {
+    expect(load().tagging).toEqual([
+      { header: 'x-team-labels', prefix: '', delimiter: ',' },
+      { header: 'x-feature', prefix: 'feature:', delimiter: ';' },
+    ]);
+    expect(load({ TEAM_LABELS_HEADER: 'X-Cost-Center' }).tagging[0]!.header).toBe('x-cost-center');
+  });
+
+  it('defines the budgets, by period name and by period_seconds', () => {
+    const { budgets } = load();
+    expect(budgets.enabled).toBe(true);
+    expect(budgets.definitions).toEqual([
+      { userPath: '/team/alpha', periodSeconds: 86_400, amount: 10 },
+      { userPath: '/team/alpha', periodSeconds: 2_592_000, amount: 200 },
+      { userPath: '/', periodSeconds: 21_600, amount: 50 },
+    ]);
+    expect(load({ BUDGETS_ENABLED: 'false' }).budgets.enabled).toBe(false);
+  });
+
+  it('sets prices the price book accepts and applies by provider name, type and model', () => {
+    const prices = new PriceBook(load().pricing);
+
+    const gpt4o = prices.lookup('openai', 'openai', 'gpt-4o');
+    expect([gpt4o?.input, gpt4o?.output, gpt4o?.cachedInput, gpt4o?.source]).toEqual([perMTok(2.5), perMTok(10), perMTok(1.25), 'operator override']);
+
+    const fineTuned = prices.lookup('openai', 'openai-east', 'ft:gpt-4o-mini:acme:support');
+    expect([fineTuned?.input, fineTuned?.output, fineTuned?.cachedInput]).toEqual([perMTok(0.3), perMTok(1.2), perMTok(0.15)]);
+    // The fine-tune's price belongs to the provider that lists it.
+    expect(prices.lookup('openai', 'openai', 'ft:gpt-4o-mini:acme:support')).toBeNull();
+
+    const sonnet = prices.lookup('anthropic', 'anthropic', 'claude-sonnet-4-5');
+    expect(sonnet?.cacheWrite).toBe(perMTok(3.75));
+    expect(sonnet?.tiers?.map((t) => [t.upToTokens, t.input, t.output])).toEqual([
+      [200_000, perMTok(3), perMTok(15)],
+      [1_000_000, perMTok(6), perMTok(22.5)],
+    ]);
+
+    const llama = prices.lookup('ollama', 'local-llama', 'llama3.2');
+    expect([llama?.input, llama?.output, llama?.perRequest]).toEqual([0n, 0n, 100_000_000_000n]);
+  });
+});
