@@ -2,7 +2,7 @@ import type { AnalyticsResult } from './analytics/run.ts';
 import { analyticsCases } from './analytics/cases.ts';
 import type { IngestResult } from './ingest/run.ts';
 import type { TargetResult } from './proxy/run.ts';
-import type { PhaseRecord, Results } from './results.ts';
+import type { PhaseRecord, Results } from './record.ts';
 import { percentile } from './lib/stats.ts';
 
 const f = (n: number | undefined, d = 2) => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));

@@ -1,30 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AnalyticsResult } from './analytics/run.ts';
-import type { IngestResult } from './ingest/run.ts';
 import type { Machine } from './lib/machine.ts';
-import type { BenchOptions } from './options.ts';
-import type { TargetResult } from './proxy/run.ts';
+import type { PhaseRecord, Results } from './record.ts';
 import { renderMarkdown } from './report.ts';
-
-/** One phase's figures with the conditions they were measured under. */
-export interface PhaseRecord<T> {
-  measuredAt: string;
-  /** The gateway's commit when the phase ran (phases of one report may come from separate runs). */
-  commit: string;
-  /** The machine's processor when the phase ran (a day's report can join runs on different hosts). */
-  cpu?: string;
-  command: string;
-  quick: boolean;
-  loadAverage: { before: number[]; after: number[] };
-  figures: T;
-}
-
-export interface Results {
-  machine: Machine;
-  proxy?: PhaseRecord<TargetResult[]>;
-  analytics?: PhaseRecord<AnalyticsResult>;
-  ingest?: PhaseRecord<IngestResult>;
-}
 
 const dir = new URL('./results/', import.meta.url).pathname;
 
@@ -40,10 +18,10 @@ function mergeSizes(previous: PhaseRecord<AnalyticsResult>, update: PhaseRecord<
  * day's file (and of analytics only the sizes it measured), so parts measured separately, each
  * when the machine was quiet, make one report.
  */
-export function saveResults(update: Omit<Results, 'machine'>, machine: Machine, opts: BenchOptions): string {
+export function saveResults(update: Omit<Results, 'machine'>, machine: Machine, quick: boolean): string {
   mkdirSync(dir, { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
-  const base = `${dir}${date}${opts.quick ? '-quick' : ''}`;
+  const base = `${dir}${date}${quick ? '-quick' : ''}`;
   const previous: Partial<Results> = existsSync(`${base}.json`) ? JSON.parse(readFileSync(`${base}.json`, 'utf8')) : {};
   const merged: Results = { ...previous, ...update, machine };
   if (update.analytics && previous.analytics) merged.analytics = mergeSizes(previous.analytics, update.analytics);
