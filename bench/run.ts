@@ -45,4 +45,4 @@ if (opts.phases.includes('ingest')) update.ingest = await phase('ingest', opts.q
 if (opts.phases.includes('analytics')) update.analytics = await phase('analytics', opts.quick, () => runAnalytics(opts.analytics, log));
 
 const base = saveResults(update, machine, opts.quick);
-log(`results: ${base}.json and ${base}.md`);
+log(`results: ${base}.json and ${base}.md; bench/README.md from the newest results file`);
