@@ -1,14 +1,14 @@
 import { badFlag, countFlag, readFlags } from './lib/cli.ts';
-import { targets } from './proxy/targets.ts';
+import { currentNode, findRuntime, runtimeIds, type Runtime } from './lib/runtimes.ts';
+import { targetIds } from './proxy/targets.ts';
 
 export type Phase = 'proxy' | 'analytics' | 'ingest';
 const phases: Phase[] = ['proxy', 'analytics', 'ingest'];
-const targetIds = targets.map((t) => t.id);
 
 export interface BenchOptions {
   phases: Phase[];
   quick: boolean;
-  proxy: { seconds: number; warmupSeconds: number; rewarmSeconds: number; streams: number; slowStreams: number; only: string[]; rounds: number };
+  proxy: { seconds: number; warmupSeconds: number; rewarmSeconds: number; streams: number; slowStreams: number; only: string[]; rounds: number; runtimes: Runtime[] };
   analytics: { sizes: number[]; samples: number; keep: boolean };
   ingest: { seconds: number; slowSeconds: number };
 }
@@ -19,10 +19,13 @@ const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench
   --targets=a,b        proxy targets: ${targetIds.join(', ')}
   --seconds=N          seconds per throughput load (default 3); the latency stage runs seconds × rounds one-second c=1 runs a target
   --rounds=N           throughput rounds over the proxy targets, each loading every target in turn; each target reports its median round (default 5)
+  --runtime=a,b        what the gateway targets run under, each of them once under each: ${runtimeIds.join(', ')} (default: the Node running the bench, ${currentNode.id});
+                       found through GOMODEL_NODE20 (else node on PATH), GOMODEL_NODE24, GOMODEL_DENO (else the versions of .ci/runtimes.json
+                       under \${XDG_CACHE_HOME:-~/.cache}/gomodel-ts/runtimes/)
   --rows=1m,10m        analytics table sizes (default 1m,10m)
   --samples=N          timed requests per analytics case (default 200: a p95 of 40 is its second-largest sample)
   --keep               keep each size's analytics database (gomodel_bench_analytics_1m, …_10m) and reuse it next time
-Environment: BENCH_QUICK=1, BENCH_PHASE, BENCH_TARGETS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS, BENCH_SAMPLES, BENCH_KEEP_DB=1,
+Environment: BENCH_QUICK=1, BENCH_PHASE, BENCH_TARGETS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_RUNTIME, BENCH_ROWS, BENCH_SAMPLES, BENCH_KEEP_DB=1,
 BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).`;
 
 const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
@@ -36,7 +39,8 @@ function rows(v: string): number {
 
 /**
  * Command-line flags (env knobs as fallbacks): `--quick` for a short trial, `--phase` to run
- * parts alone, `--targets` for a subset of the proxy targets, `--rows` for the analytics sizes.
+ * parts alone, `--targets` for a subset of the proxy targets, `--runtime` for what the gateway runs
+ * under, `--rows` for the analytics sizes.
  */
 export function readOptions(argv: string[]): BenchOptions {
   const values = readFlags(
@@ -47,6 +51,7 @@ export function readOptions(argv: string[]): BenchOptions {
       targets: { type: 'string', default: process.env.BENCH_TARGETS },
       seconds: { type: 'string', default: process.env.BENCH_SECONDS },
       rounds: { type: 'string', default: process.env.BENCH_ROUNDS },
+      runtime: { type: 'string', default: process.env.BENCH_RUNTIME },
       rows: { type: 'string', default: process.env.BENCH_ROWS },
       samples: { type: 'string', default: process.env.BENCH_SAMPLES },
       keep: { type: 'boolean', default: process.env.BENCH_KEEP_DB === '1' },
@@ -60,6 +65,13 @@ export function readOptions(argv: string[]): BenchOptions {
   const only = list(values.targets);
   for (const t of only) if (!targetIds.includes(t)) badFlag(`--targets: unknown target "${t}" (known: ${targetIds.join(', ')})`, usage);
   const seconds = count('seconds', values.seconds, quick ? 2 : 3);
+  const runtimes = [...new Set(list(values.runtime))].map((id) => {
+    try {
+      return findRuntime(id);
+    } catch (err) {
+      return badFlag((err as Error).message, usage);
+    }
+  });
   return {
     phases: chosen.length ? chosen : phases,
     quick,
@@ -73,6 +85,7 @@ export function readOptions(argv: string[]): BenchOptions {
       slowStreams: quick ? 10 : 60,
       only,
       rounds: count('rounds', values.rounds, quick ? 1 : 5),
+      runtimes: runtimes.length ? runtimes : [currentNode],
     },
     analytics: {
       sizes: list(values.rows ?? (quick ? '100k' : '1m,10m')).map(rows),

@@ -26,7 +26,7 @@ import { percentile } from './lib/stats.ts';
 import { wrk } from './lib/wrk.ts';
 import { chatBody, INSTANT } from './proxy/payloads.ts';
 import { PATH, settleDatabases } from './proxy/run.ts';
-import { gateway, targets, type Target } from './proxy/targets.ts';
+import { gateway, referenceTargets, type Target } from './proxy/targets.ts';
 
 const usage = 'usage: npm run bench:pair -- --baseline=<git ref> | --against=bare  [--pairs=N (default 30)] [--processes=N (default 5)]';
 const values = readFlags(
@@ -38,8 +38,8 @@ if (!values.baseline === !values.against) badFlag('give one of --baseline and --
 const pairs = countFlag('pairs', values.pairs, 30, usage);
 const generations = countFlag('processes', values.processes, 5, usage);
 if (generations > pairs) badFlag(`--processes: expected a whole number from 1 to --pairs, got "${values.processes}"`, usage);
-const against = values.against === undefined ? undefined : targets.find((t) => t.id === values.against && !t.id.startsWith('gomodel'));
-if (values.against !== undefined && !against) badFlag(`--against: one of ${targets.filter((t) => !t.id.startsWith('gomodel')).map((t) => t.id).join(', ')}`, usage);
+const against = values.against === undefined ? undefined : referenceTargets.find((t) => t.id === values.against);
+if (values.against !== undefined && !against) badFlag(`--against: one of ${referenceTargets.map((t) => t.id).join(', ')}`, usage);
 const repo = new URL('..', import.meta.url).pathname;
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const median = (xs: number[]) => percentile(xs, 50);

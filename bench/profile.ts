@@ -22,7 +22,7 @@ import { backendPids, createDatabase } from './lib/postgres.ts';
 import { wrk } from './lib/wrk.ts';
 import { chatBody, INSTANT } from './proxy/payloads.ts';
 import { PATH } from './proxy/run.ts';
-import { gateway, targets } from './proxy/targets.ts';
+import { gateway, referenceTargets } from './proxy/targets.ts';
 
 const usage = 'usage: npm run bench:profile -- [--seconds=N (default 8)] [--workers=N (default 1)]';
 const values = readFlags(process.argv.slice(2), { seconds: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } }, usage);
@@ -163,7 +163,7 @@ try {
   const db = await createDatabase('profile');
   cleanups.push(() => db.drop());
   const ctx = { mock, databaseUrl: db.url };
-  const bare = targets.find((t) => t.id === 'bare')!;
+  const bare = referenceTargets.find((t) => t.id === 'bare')!;
   const gw = gateway('gomodel', workers > 1 ? `gomodel-ts, ${workers} workers` : 'gomodel-ts', workers > 1 ? { GOMODEL_WORKERS: String(workers) } : {});
   const sides = [];
   for (const t of [bare, gw]) {

@@ -2,7 +2,7 @@ import type { AnalyticsResult } from './analytics/run.ts';
 import { analyticsCases } from './analytics/cases.ts';
 import type { IngestResult } from './ingest/run.ts';
 import type { TargetResult } from './proxy/run.ts';
-import type { PhaseRecord, Results } from './results.ts';
+import type { PhaseRecord, Results } from './record.ts';
 import { percentile } from './lib/stats.ts';
 
 const f = (n: number | undefined, d = 2) => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
@@ -38,6 +38,45 @@ const ratio = (a: TargetResult, b: TargetResult) => {
   const rs = roundRatios(a, b);
   return rs ? percentile(rs, 50) : peak(a) / peak(b);
 };
+
+type RuntimeName = NonNullable<TargetResult['runtime']>;
+
+/** The runtimes the gateway targets ran under, in order; one unnamed for results that record none. */
+function runtimesOf(rows: TargetResult[]): (RuntimeName | undefined)[] {
+  const seen = new Map(rows.flatMap((r) => (r.runtime ? [[r.runtime.id, r.runtime] as const] : [])));
+  return seen.size ? [...seen.values()] : [undefined];
+}
+
+/** One runtime's run: the targets gomodel-ts is measured against and the gateway targets under it. */
+const underRuntime = (rows: TargetResult[], runtime: RuntimeName | undefined) => rows.filter((r) => !r.runtime || r.runtime.id === runtime?.id);
+
+/** A column of a check table: the checks of one run, or of one runtime's part of a run. */
+export interface CheckColumn {
+  name: string;
+  checks: Check[];
+}
+
+/**
+ * Targets with what was measured and pass or miss: one column as `| target | measured | |`,
+ * several (one a runtime) side by side, each cell the measured figure and its verdict.
+ */
+export function checkTable(title: string, columns: CheckColumn[]): string[] {
+  if (columns.length === 1) return [`| ${title} | measured | |`, '| --- | --- | --- |', ...columns[0]!.checks.map((c) => `| ${c.target} | ${c.measured} | ${mark(c.ok)} |`), ''];
+  const targets = [...new Set(columns.flatMap((col) => col.checks.map((c) => c.target)))];
+  const cell = (c: Check | undefined) => (c ? `${c.measured} (${mark(c.ok)})` : '–');
+  return [
+    `| ${title} | ${columns.map((col) => col.name).join(' | ')} |`,
+    `| --- | ${columns.map(() => '---').join(' | ')} |`,
+    ...targets.map((t) => `| ${t} | ${columns.map((col) => cell(col.checks.find((c) => c.target === t))).join(' | ')} |`),
+    '',
+  ];
+}
+
+/** The proxy checks of each runtime the gateway ran under. */
+export const proxyCheckColumns = (rows: TargetResult[]): CheckColumn[] =>
+  runtimesOf(rows)
+    .map((runtime) => ({ name: runtime?.name ?? 'measured', checks: proxyChecks(underRuntime(rows, runtime)) }))
+    .filter((col) => col.checks.length > 0);
 
 /** The proxy targets of issue 5, evaluated on one run's figures; throughput ratios are medians of the rounds' ratios. */
 export function proxyChecks(results: TargetResult[]): Check[] {
@@ -77,21 +116,11 @@ export function proxyChecks(results: TargetResult[]): Check[] {
   return checks;
 }
 
-function proxySection(p: PhaseRecord<TargetResult[]>): string {
-  const rows = p.figures;
+/** The main proxy table: every target's figures, `added` over direct to the mock. */
+export function proxyTable(rows: TargetResult[]): string[] {
   const direct = rows.find((r) => r.id === 'direct');
   const added = (a: number, b: number | undefined) => (direct && b !== undefined ? f(a - b, 3) : '–');
-  const placed = rows.find((r) => r.id !== 'direct' && r.throughputCpus && r.throughputCpus !== 'all');
-  const placement = placed
-    ? ` The targets ran on CPU ${placed.throughputCpus} (a target of several processes, the 2-worker gateway, on every CPU), and wrk, the mock upstream and the gateway's PostgreSQL backends (at nice 19) on CPU ${direct?.throughputCpus ?? 'the rest'}.`
-    : '';
-  const lines = [
-    '## Proxy',
-    '',
-    conditions(p),
-    '',
-    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Every target is up from start to end. Throughput (c=16, c=128) is measured one target at a time, the others idle, in rounds: each round loads every target in turn (a short untimed load at c=16, then c=16, c=128 and c=128 of the 20 ms model), and each target shows its median round (by c=16 rate; peak RSS is the largest of all rounds), after a warm-up at c=16; a throughput target is checked on the median of the ratios of its rounds.' + placement + ' CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured next, on any CPU, in turn: one-second c=1 runs, each percentile the median of the runs\', each run started once the database is idle and run with its backends paused (SIGSTOP), as a database on another machine would be (the gateway still builds, queues and sends its rows; they are written after the run), and streams in blocks of ten to each target in turn (the first of a block untimed), so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
-    '',
+  return [
     '| target | c=1 p50 ms | c=1 p99 ms | added p50 | added p99 | c=16 req/s | c=128 req/s | c=128 20 ms model req/s | TTFT p50 ms | added TTFT | stream total p50 ms | 20 ms stream spread ms | RSS idle / peak MB | CPU ms/req | PostgreSQL CPU ms/req |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((r) =>
@@ -115,65 +144,195 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
     ),
     '',
   ];
-  const sharedDb = rows.filter((r) => r.c1SharedDb);
-  if (sharedDb.length) {
-    lines.push(
-      "c=1 of the gateways timed again with their database's backends running, its INSERTs on the same two cores (each run right after the paused one):",
-      '',
-      '| target | c=1 p50 ms | c=1 p99 ms | added p50 | added p99 |',
-      '| --- | --- | --- | --- | --- |',
-      ...sharedDb.map((r) => `| ${r.label} | ${f(r.c1SharedDb!.p50Ms, 3)} | ${f(r.c1SharedDb!.p99Ms, 3)} | ${added(r.c1SharedDb!.p50Ms, direct?.c1.p50Ms)} | ${added(r.c1SharedDb!.p99Ms, direct?.c1.p99Ms)} |`),
-      '',
-    );
-  }
-  const checks = proxyChecks(rows);
-  if (checks.length) lines.push('| gomodel-ts target | measured | |', '| --- | --- | --- |', ...checks.map((c) => `| ${c.target} | ${c.measured} | ${mark(c.ok)} |`), '');
-  const spread = rows.filter((r) => (r.rounds?.length ?? 0) > 1);
-  if (spread.length) {
-    lines.push(
-      'Throughput rounds (c=16 req/s; c=128 req/s):',
-      '',
-      ...spread.map((r) => `- ${r.label}: ${r.rounds!.map((x) => `${int(x.c16Rps)}; ${int(x.c128Rps)}`).join(' · ')}`),
-      '',
-    );
-    const bare = rows.find((r) => r.id === 'bare');
-    const paired = bare ? rows.filter((r) => r.id.startsWith('gomodel') && roundRatios(r, bare)) : [];
-    if (bare && paired.length) {
-      lines.push(
-        'Peak throughput against the bare proxy in the same round (round by round; median, the figure the target is checked on):',
-        '',
-        ...paired.map((r) => {
-          const rs = roundRatios(r, bare)!;
-          return `- ${r.label}: ${rs.map((x) => `${f(100 * x, 0)}%`).join(' · ')}; median ${f(100 * percentile(rs, 50), 0)}%`;
-        }),
-        '',
-      );
-    }
-  }
-  const errors = rows.flatMap((r) => [r.c1, r.c16, r.c128, r.c128Slow].filter((l) => l.errors > 0).map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.errors} errors`));
-  if (errors.length) lines.push(`Errors during load (those runs are not valid): ${errors.join('; ')}.`, '');
-  return lines.join('\n');
 }
 
-function ingestSection(p: PhaseRecord<IngestResult>): string {
-  const { sustained: s, slowDatabase: d } = p.figures;
+/** The gateways' c=1 with their database's backends running; `added` over direct's paused runs. */
+export function sharedDbTable(rows: TargetResult[]): string[] {
+  const sharedDb = rows.filter((r) => r.c1SharedDb);
+  const direct = rows.find((r) => r.id === 'direct');
+  if (!sharedDb.length) return [];
+  const added = (a: number, b: number | undefined) => (direct && b !== undefined ? f(a - b, 3) : '–');
   return [
-    '## Ingest',
+    "c=1 of the gateways timed again with their database's backends running, its INSERTs on the same two cores (each run right after the paused one):",
+    '',
+    '| target | c=1 p50 ms | c=1 p99 ms | added p50 | added p99 |',
+    '| --- | --- | --- | --- | --- |',
+    ...sharedDb.map((r) => `| ${r.label} | ${f(r.c1SharedDb!.p50Ms, 3)} | ${f(r.c1SharedDb!.p99Ms, 3)} | ${added(r.c1SharedDb!.p50Ms, direct?.c1.p50Ms)} | ${added(r.c1SharedDb!.p99Ms, direct?.c1.p99Ms)} |`),
+    '',
+  ];
+}
+
+/**
+ * Each gateway target under each runtime, one after another: its peak throughput as a share of
+ * the bare proxy's (under the bench's Node, the same yardstick for all), what it adds to c=1
+ * and to the first token, and its memory. Empty for a run under one runtime.
+ */
+export function runtimeTable(rows: TargetResult[]): string[] {
+  if (runtimesOf(rows).length < 2) return [];
+  const direct = rows.find((r) => r.id === 'direct');
+  const bare = rows.find((r) => r.id === 'bare');
+  const added = (a: number, b: number | undefined) => (b === undefined ? '–' : f(a - b, 3));
+  return [
+    'The gateway under each runtime (the targets it is measured against under the bench\'s Node):',
+    '',
+    '| target | peak throughput, % of the bare proxy | c=16 req/s | added c=1 p50 / p99 ms | added TTFT ms | RSS idle / peak MB |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows
+      .filter((r) => r.runtime)
+      .map((r) =>
+        [
+          r.label,
+          bare ? `${f(100 * ratio(r, bare), 0)}%` : '–',
+          int(r.c16.rps),
+          `${added(r.c1.p50Ms, direct?.c1.p50Ms)} / ${added(r.c1.p99Ms, direct?.c1.p99Ms)}`,
+          added(r.stream.ttftP50Ms, direct?.stream.ttftP50Ms),
+          `${f(r.idleRssMb, 0)} / ${f(r.peakRssMb, 0)}`,
+        ].join(' | ').replace(/^/, '| ').concat(' |'),
+      ),
+    '',
+  ];
+}
+
+/** Loads that had errors: the runs that are not valid. */
+export function loadErrors(rows: TargetResult[]): string[] {
+  const errors = rows.flatMap((r) => [r.c1, r.c16, r.c128, r.c128Slow].filter((l) => l.errors > 0).map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.errors} errors`));
+  return errors.length ? [`Errors during load (those runs are not valid): ${errors.join('; ')}.`, ''] : [];
+}
+
+function roundLists(rows: TargetResult[]): string[] {
+  const spread = rows.filter((r) => (r.rounds?.length ?? 0) > 1);
+  if (!spread.length) return [];
+  const lines = [
+    'Throughput rounds (c=16 req/s; c=128 req/s):',
+    '',
+    ...spread.map((r) => `- ${r.label}: ${r.rounds!.map((x) => `${int(x.c16Rps)}; ${int(x.c128Rps)}`).join(' · ')}`),
+    '',
+  ];
+  const bare = rows.find((r) => r.id === 'bare');
+  const paired = bare ? rows.filter((r) => r.id.startsWith('gomodel') && roundRatios(r, bare)) : [];
+  if (bare && paired.length) {
+    lines.push(
+      'Peak throughput against the bare proxy in the same round (round by round; median, the figure the target is checked on):',
+      '',
+      ...paired.map((r) => {
+        const rs = roundRatios(r, bare)!;
+        return `- ${r.label}: ${rs.map((x) => `${f(100 * x, 0)}%`).join(' · ')}; median ${f(100 * percentile(rs, 50), 0)}%`;
+      }),
+      '',
+    );
+  }
+  return lines;
+}
+
+function proxySection(p: PhaseRecord<TargetResult[]>): string {
+  const rows = p.figures;
+  const direct = rows.find((r) => r.id === 'direct');
+  const placed = rows.find((r) => r.id !== 'direct' && r.throughputCpus && r.throughputCpus !== 'all');
+  const placement = placed
+    ? ` The targets ran on CPU ${placed.throughputCpus} (a target of several processes, the 2-worker gateway, on every CPU), and wrk, the mock upstream and the gateway's PostgreSQL backends (at nice 19) on CPU ${direct?.throughputCpus ?? 'the rest'}.`
+    : '';
+  const checks = proxyCheckColumns(rows);
+  return [
+    '## Proxy',
     '',
     conditions(p),
     '',
+    'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Every target is up from start to end. Throughput (c=16, c=128) is measured one target at a time, the others idle, in rounds: each round loads every target in turn (a short untimed load at c=16, then c=16, c=128 and c=128 of the 20 ms model), and each target shows its median round (by c=16 rate; peak RSS is the largest of all rounds), after a warm-up at c=16; a throughput target is checked on the median of the ratios of its rounds.' + placement + ' CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured next, on any CPU, in turn: one-second c=1 runs, each percentile the median of the runs\', each run started once the database is idle and run with its backends paused (SIGSTOP), as a database on another machine would be (the gateway still builds, queues and sends its rows; they are written after the run), and streams in blocks of ten to each target in turn (the first of a block untimed), so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
+    '',
+    ...proxyTable(rows),
+    ...sharedDbTable(rows),
+    ...runtimeTable(rows),
+    ...(checks.length ? checkTable('gomodel-ts target', checks) : []),
+    ...roundLists(rows),
+    ...loadErrors(rows),
+  ].join('\n');
+}
+
+/** The ingest targets: the sustained rate, and nothing lost while the database is held up. */
+export function ingestChecks({ sustained: s, slowDatabase: d }: IngestResult): Check[] {
+  return [
+    { target: 'sustained rows/s written by the recorder ≥ 20,000', measured: int(s.rowsPerSecond), ok: s.rowsPerSecond >= 20_000 },
+    {
+      target: 'every row recorded while the database is held up ends in the table and the rollups',
+      measured: `${int(d.rowsInTable)} of ${int(d.recorded)} rows, ${int(d.requestsInRollups)} in rollups`,
+      ok: d.rowsInTable === d.recorded && d.requestsInRollups === d.recorded,
+    },
+  ];
+}
+
+export function ingestTable(figures: IngestResult): string[] {
+  const { sustained: s, slowDatabase: d } = figures;
+  const [rate, kept] = ingestChecks(figures);
+  return [
     `| figure | value |`,
     '| --- | --- |',
-    `| sustained rows/s written by the recorder (target ≥ 20,000) | ${int(s.rowsPerSecond)} (${mark(s.rowsPerSecond >= 20_000)}) |`,
+    `| sustained rows/s written by the recorder (target ≥ 20,000) | ${rate!.measured} (${mark(rate!.ok)}) |`,
     `| rows, seconds, most rows per INSERT | ${int(s.rows)}, ${f(s.seconds, 1)} s, ${s.maxBatch} |`,
     `| held-up database: offered rows/s, USAGE_BUFFER_SIZE | ${int(d.offeredRowsPerSecond)}, ${d.bufferSize} |`,
     `| held up from / for | ${f(d.blockedFromSeconds, 1)} s / ${f(d.blockedForSeconds, 1)} s |`,
     `| recorded = written + replayed (lost) | ${int(d.recorded)} = ${int(d.written)} + ${int(d.replayed)} (${d.lost}) |`,
     `| spilled to disk, largest queue | ${int(d.spilled)}, ${int(d.maxQueued)} |`,
-    `| every recorded row in the table and the rollups | ${int(d.rowsInTable)} of ${int(d.recorded)} rows, ${int(d.requestsInRollups)} in rollups; ${d.spillFilesLeft} spill files left (${mark(d.rowsInTable === d.recorded && d.requestsInRollups === d.recorded)}) |`,
+    `| every recorded row in the table and the rollups | ${kept!.measured}; ${d.spillFilesLeft} spill files left (${mark(kept!.ok)}) |`,
     `| caught up after the hold-up ended | ${f(d.caughtUpAfterSeconds, 1)} s |`,
     '',
-  ].join('\n');
+  ];
+}
+
+function ingestSection(p: PhaseRecord<IngestResult>): string {
+  return ['## Ingest', '', conditions(p), '', ...ingestTable(p.figures)].join('\n');
+}
+
+/** Each case's figures at every size, its p95 growth from the first size to the last, and its verdicts. */
+function caseVerdicts(sizes: AnalyticsResult['sizes']) {
+  return analyticsCases.flatMap((c) => {
+    const figs = sizes.map((s) => s.cases.find((x) => x.id === c.id));
+    const first = figs[0];
+    const last = figs.at(-1);
+    if (!first || !last) return [];
+    const growth = sizes.length > 1 ? last.p95Ms / first.p95Ms : NaN;
+    const limit = c.logWithFilter ? 100 : 50;
+    const withinLimit = last.p95Ms <= limit;
+    const withinGrowth = sizes.length < 2 || growth <= 1.5 || last.p95Ms <= 5;
+    return [{ c, figs, last, growth, withinLimit, withinGrowth }];
+  });
+}
+
+/** The analytics targets at the largest size: p95 limits, and growth over the smallest size. */
+export function analyticsChecks({ sizes }: AnalyticsResult): Check[] {
+  const verdicts = caseVerdicts(sizes);
+  if (verdicts.length === 0) return [];
+  const at = `at ${int(sizes.at(-1)!.rows)} rows`;
+  const limit = (target: string, vs: typeof verdicts): Check[] => {
+    if (!vs.length) return [];
+    const s = vs.reduce((a, b) => (b.last.p95Ms > a.last.p95Ms ? b : a));
+    return [{ target, measured: `${vs.filter((v) => v.withinLimit).length} of ${vs.length}; slowest ${s.c.id}, ${f(s.last.p95Ms, 1)} ms`, ok: vs.every((v) => v.withinLimit) }];
+  };
+  const grown = verdicts.reduce((a, b) => (b.growth > a.growth ? b : a));
+  return [
+    ...limit(`every analytics endpoint p95 ≤ 50 ms ${at}`, verdicts.filter((v) => !v.c.logWithFilter)),
+    ...limit(`log pages with a filter and their total p95 ≤ 100 ms ${at}`, verdicts.filter((v) => v.c.logWithFilter)),
+    ...(sizes.length > 1
+      ? [
+          {
+            target: `every analytics case's p95 ≤ 1.5× its ${int(sizes[0]!.rows)}-row figure (growth ignored under 5 ms)`,
+            measured: `${verdicts.filter((v) => v.withinGrowth).length} of ${verdicts.length}; largest ×${f(grown.growth)}, ${grown.c.id}`,
+            ok: verdicts.every((v) => v.withinGrowth),
+          },
+        ]
+      : []),
+  ];
+}
+
+/** Every case's p50 / p95 at each size, its growth and its verdict. */
+export function analyticsCaseTable({ sizes }: AnalyticsResult): string[] {
+  return [
+    `| case | ${sizes.map((s) => `${int(s.rows)} p50 / p95 ms`).join(' | ')} | p95 growth | target |`,
+    `| --- | ${sizes.map(() => '---').join(' | ')} | --- | --- |`,
+    ...caseVerdicts(sizes).map(({ c, figs, growth, withinLimit, withinGrowth }) => {
+      const tz = c.timeZone ? ` (${c.timeZone})` : '';
+      return `| ${c.id}${c.id.includes(c.timeZone ?? '\0') ? '' : tz} | ${figs.map((x) => (x ? `${f(x.p50Ms, 1)} / ${f(x.p95Ms, 1)}` : '–')).join(' | ')} | ${sizes.length > 1 ? `×${f(growth)}` : ''} | ${mark(withinLimit && withinGrowth)} |`;
+    }),
+  ];
 }
 
 function analyticsSection(p: PhaseRecord<AnalyticsResult>): string {
@@ -195,20 +354,8 @@ function analyticsSection(p: PhaseRecord<AnalyticsResult>): string {
         `| ${int(s.rows)} | ${s.measuredAt.replace('T', ' ').slice(0, 16)} (${s.loadAverage.join(' ')}) | ${s.load ? `${int(s.load.rowsPerSecond)} rows/s (COPY of ${int(s.load.batchRows)} rows per statement)` : 'reused'} | ${s.load ? `${f(s.load.vacuumAnalyzeSeconds, 1)} s` : ''} | ${s.tables.filter((t) => t.rows > 0).map((t) => `${t.name} ${int(t.rows)} / ${t.mb}`).join('; ')} |`,
     ),
     '',
-    `| case | ${sizes.map((s) => `${int(s.rows)} p50 / p95 ms`).join(' | ')} | p95 growth | target |`,
-    `| --- | ${sizes.map(() => '---').join(' | ')} | --- | --- |`,
+    ...analyticsCaseTable(p.figures),
   ];
-  for (const c of analyticsCases) {
-    const figs = sizes.map((s) => s.cases.find((x) => x.id === c.id));
-    const a = figs[0];
-    const b = figs.at(-1);
-    if (!a || !b) continue;
-    const growth = sizes.length > 1 ? b.p95Ms / a.p95Ms : NaN;
-    const limit = c.logWithFilter ? 100 : 50;
-    const ok = b.p95Ms <= limit && (sizes.length < 2 || growth <= 1.5 || b.p95Ms <= 5);
-    const tz = c.timeZone ? ` (${c.timeZone})` : '';
-    lines.push(`| ${c.id}${c.id.includes(c.timeZone ?? '\0') ? '' : tz} | ${figs.map((x) => (x ? `${f(x.p50Ms, 1)} / ${f(x.p95Ms, 1)}` : '–')).join(' | ')} | ${sizes.length > 1 ? `×${f(growth)}` : ''} | ${mark(ok)} |`);
-  }
   lines.push(
     '',
     `Targets at ${int(last.rows)} rows: every endpoint p95 ≤ 50 ms and ≤ 1.5× its ${int(first.rows)}-row figure (growth ignored under 5 ms); log pages with a filter and their total p95 ≤ 100 ms.`,

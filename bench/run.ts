@@ -9,7 +9,8 @@ import { describeMachine } from './lib/machine.ts';
 import { loadAverage } from './lib/proc-stats.ts';
 import { readOptions } from './options.ts';
 import { runProxy } from './proxy/run.ts';
-import { saveResults, type PhaseRecord, type Results } from './results.ts';
+import type { PhaseRecord, Results } from './record.ts';
+import { saveResults } from './results.ts';
 
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 
@@ -43,5 +44,5 @@ if (opts.phases.includes('proxy')) update.proxy = await phase('proxy', opts.quic
 if (opts.phases.includes('ingest')) update.ingest = await phase('ingest', opts.quick, () => runIngest(opts.ingest, log));
 if (opts.phases.includes('analytics')) update.analytics = await phase('analytics', opts.quick, () => runAnalytics(opts.analytics, log));
 
-const base = saveResults(update, machine, opts);
-log(`results: ${base}.json and ${base}.md`);
+const base = saveResults(update, machine, opts.quick);
+log(`results: ${base}.json and ${base}.md; bench/README.md from the newest results file`);

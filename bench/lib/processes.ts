@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { currentNode, runFile, type Runtime } from './runtimes.ts';
 
 export interface Server {
   name: string;
@@ -113,14 +114,15 @@ export async function startServer(spec: ServerSpec, readyTimeoutMs = 30_000): Pr
 
 /**
  * The gateway as `npm start` runs it: the compiled build (bench/run.ts brings it up to date
- * first) with the start script's Node flags (the heap sizes README "Memory" explains). `root` is
- * the checkout to run, this one unless given (bench/pair.ts runs an older commit's beside it).
+ * first) with the start script's V8 flags (the heap sizes README "Memory" explains), under
+ * `runtime` (the bench's Node unless given: the same build and flags under each). `root` is the
+ * checkout to run, this one unless given (bench/pair.ts runs an older commit's beside it).
  */
-export function builtGateway(root = new URL('../../', import.meta.url).pathname) {
+export function builtGateway(root = new URL('../../', import.meta.url).pathname, runtime: Runtime = currentNode) {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const [node, ...args] = pkg.scripts.start.split(/\s+/);
   if (node !== 'node' || args.at(-1) !== 'dist/src/main.js') throw new Error(`unexpected start script: ${pkg.scripts.start}`);
-  return { command: process.execPath, args: [...args.slice(0, -1), join(root, 'dist/src/main.js')] };
+  return runFile(runtime, args.slice(0, -1), join(root, 'dist/src/main.js'));
 }
 
 /** Runs TypeScript under Node with the tsx loader in one process (the `tsx` CLI adds a parent). */

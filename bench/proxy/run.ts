@@ -8,7 +8,8 @@ import { STREAM_BLOCK, timeStreamBlock, type StreamTiming } from '../lib/sse-cli
 import { percentile } from '../lib/stats.ts';
 import { wrk } from '../lib/wrk.ts';
 import { chatBody, INSTANT, SLOW } from './payloads.ts';
-import { targets, type Target, type TargetContext } from './targets.ts';
+import type { Runtime } from '../lib/runtimes.ts';
+import { proxyTargets, type Target, type TargetContext } from './targets.ts';
 
 export interface ProxyOptions {
   /** Seconds of each measured throughput run; also the one-second c=1 runs per target per round. */
@@ -25,6 +26,8 @@ export interface ProxyOptions {
   only: string[];
   /** Throughput rounds over all targets, interleaved (each target reports its median round). */
   rounds: number;
+  /** What the gateway targets run under, each of them once under each. */
+  runtimes: Runtime[];
 }
 
 /** A round's throughput figures, kept for every round to show the spread behind the median. */
@@ -63,8 +66,11 @@ export interface StreamFigures {
 }
 
 export interface TargetResult {
+  /** The kind of target; a gateway's is shared by its runs under each runtime. */
   id: string;
   label: string;
+  /** What a gateway target ran under (results before issue 29 ran it under the bench's Node and lack this). */
+  runtime?: { id: string; name: string };
   processes: number;
   /**
    * From the latency stage: every target up, one-second runs in turn (median of their
@@ -205,7 +211,7 @@ async function startAll(chosen: Target[], ctx: TargetContext, placement: Placeme
  * measured seconds apart rather than a pass of minutes apart: this shared machine's speed moves by
  * the minute (direct to the mock measured 16,337 and 9,968 req/s at c=16 in passes three minutes apart).
  */
-async function throughputStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, placement: Placement | null, log: (line: string) => void): Promise<Map<string, RoundResult[]>> {
+async function throughputStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, placement: Placement | null, log: (line: string) => void): Promise<Map<Running, RoundResult[]>> {
   const wrkCpus = placement?.harness;
   const run = async (r: Running, model: string, connections: number, seconds: number) => {
     const figures = await load(r.server, r.headers, model, connections, seconds, r.sampler, wrkCpus);
@@ -221,7 +227,7 @@ async function throughputStage(running: Running[], db: BenchDatabase, opts: Prox
     await placeFor(r);
     await run(r, INSTANT, 16, opts.warmupSeconds);
   }
-  const rounds = new Map<string, RoundResult[]>(running.map((r) => [r.target.id, []]));
+  const rounds = new Map<Running, RoundResult[]>(running.map((r) => [r, []]));
   for (let round = 1; round <= opts.rounds; round++) {
     log(`proxy: throughput round ${round} of ${opts.rounds}`);
     for (const r of running) {
@@ -235,7 +241,7 @@ async function throughputStage(running: Running[], db: BenchDatabase, opts: Prox
         const c128 = await run(r, INSTANT, 128, opts.seconds);
         const c128Slow = await run(r, SLOW, 128, opts.seconds);
         sampler.stop();
-        rounds.get(r.target.id)!.push({ c16, c128, c128Slow, peakRssMb: sampler.peakRss / 2 ** 20 });
+        rounds.get(r)!.push({ c16, c128, c128Slow, peakRssMb: sampler.peakRss / 2 ** 20 });
         log(`  ${r.target.label}: c16 ${c16.rps.toFixed(0)} rps · c128 ${c128.rps.toFixed(0)} rps · c128 20 ms ${c128Slow.rps.toFixed(0)} rps · rss ${(sampler.peakRss / 2 ** 20).toFixed(0)} MB`);
       } finally {
         sampler.stop();
@@ -274,17 +280,17 @@ interface LatencyResult {
  * database's backends paused, as a database on another machine would be (pauseBackends); a
  * gateway's runs are repeated with them running, its rows inserted on the same two cores.
  */
-async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, log: (line: string) => void): Promise<Map<string, LatencyResult>> {
+async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOptions, log: (line: string) => void): Promise<Map<Running, LatencyResult>> {
   log(`proxy: latency, every target in turn (${opts.seconds * opts.rounds} one-second c=1 runs, a gateway's twice, and ${opts.streams} + ${opts.slowStreams} streams each, in blocks of ${STREAM_BLOCK})`);
-  const c1 = new Map<string, LoadFigures[]>(running.map((r) => [r.target.id, []]));
-  const c1SharedDb = new Map<string, LoadFigures[]>(running.filter((r) => r.target.userPath).map((r) => [r.target.id, []]));
+  const c1 = new Map<Running, LoadFigures[]>(running.map((r) => [r, []]));
+  const c1SharedDb = new Map<Running, LoadFigures[]>(running.filter((r) => r.target.userPath).map((r) => [r, []]));
   const body = chatBody(INSTANT, false);
-  const runC1 = async (r: Running, into: Map<string, LoadFigures[]>, paused: boolean) => {
+  const runC1 = async (r: Running, into: Map<Running, LoadFigures[]>, paused: boolean) => {
     const resume = await settleDatabases(r.server.url, r.headers, body, [db], paused);
     r.answered++;
     try {
       const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
-      into.get(r.target.id)!.push(run);
+      into.get(r)!.push(run);
       r.answered += run.requests;
     } finally {
       resume();
@@ -301,11 +307,11 @@ async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOp
   const timeStreams = async (model: string, n: number) => {
     const body = chatBody(model, true);
     const agents = running.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
-    const timings = new Map<string, StreamTiming[]>(running.map((r) => [r.target.id, []]));
+    const timings = new Map<Running, StreamTiming[]>(running.map((r) => [r, []]));
     try {
       for (let timed = 0; timed < n; timed += STREAM_BLOCK - 1) {
         for (const [j, r] of running.entries()) {
-          timings.get(r.target.id)!.push(...(await timeStreamBlock(r.server.url + PATH, r.headers, body, agents[j]!)));
+          timings.get(r)!.push(...(await timeStreamBlock(r.server.url + PATH, r.headers, body, agents[j]!)));
           r.answered += STREAM_BLOCK;
         }
       }
@@ -318,8 +324,8 @@ async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOp
   const slow = await timeStreams(SLOW, opts.slowStreams);
   return new Map(
     running.map((r) => [
-      r.target.id,
-      { c1: merged(c1.get(r.target.id)!), c1SharedDb: r.target.userPath ? merged(c1SharedDb.get(r.target.id)!) : undefined, stream: streamFigures(INSTANT, instant.get(r.target.id)!), slowStream: streamFigures(SLOW, slow.get(r.target.id)!) },
+      r,
+      { c1: merged(c1.get(r)!), c1SharedDb: r.target.userPath ? merged(c1SharedDb.get(r)!) : undefined, stream: streamFigures(INSTANT, instant.get(r)!), slowStream: streamFigures(SLOW, slow.get(r)!) },
     ]),
   );
 }
@@ -334,7 +340,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
   const mockPort = await freePort();
   const mock = await startServer({ name: 'mock', ...tsNode(new URL('../mock-upstream.ts', import.meta.url).pathname), port: mockPort, env: { PORT: String(mockPort) } });
   const ctx: TargetContext = { mock, databaseUrl: db.url };
-  const chosen = targets.filter((t) => opts.only.length === 0 || opts.only.includes(t.id));
+  const chosen = proxyTargets(opts.runtimes).filter((t) => opts.only.length === 0 || opts.only.includes(t.id));
   const placement = throughputPlacement();
   let running: Running[] = [];
   try {
@@ -350,19 +356,21 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
       restore(await backendPids(db));
     }
     const latency = await latencyStage(running, db, opts, log);
-    const facts = running.map((r) => ({ processes: r.server.pids.length, idleRssMb: r.idleRssMb, cpus: r.cpus, answered: r.answered }));
+    const measured = running.splice(0);
     // Stopping a gateway drains its recorder, so every row of its traffic is in the table.
-    for (const r of running.splice(0)) await r.server.stop();
+    for (const r of measured) await r.server.stop();
     // Every gateway target has a user path of its own, so its rows are told apart from the others'.
     const rows = new Map((await db.sql<{ path: string; n: string }[]>`select user_path as path, count(*)::bigint as n from usage group by user_path`).map((r) => [r.path, Number(r.n)]));
-    return chosen.map((t, i) => {
-      const l = latency.get(t.id)!;
-      const runs = rounds.get(t.id)!;
+    return measured.map((r) => {
+      const t = r.target;
+      const l = latency.get(r)!;
+      const runs = rounds.get(r)!;
       const p = [...runs].sort((a, b) => a.c16.rps - b.c16.rps)[Math.floor((runs.length - 1) / 2)]!;
       const result: TargetResult = {
         id: t.id,
         label: t.label,
-        processes: facts[i]!.processes,
+        ...(t.runtime ? { runtime: { id: t.runtime.id, name: t.runtime.name } } : {}),
+        processes: r.server.pids.length,
         c1: l.c1,
         ...(l.c1SharedDb ? { c1SharedDb: l.c1SharedDb } : {}),
         c16: p.c16,
@@ -370,12 +378,12 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
         c128Slow: p.c128Slow,
         stream: l.stream,
         slowStream: l.slowStream,
-        idleRssMb: facts[i]!.idleRssMb,
-        peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
-        rounds: runs.map((r) => ({ c16Rps: r.c16.rps, c128Rps: r.c128.rps, peakRssMb: r.peakRssMb })),
-        throughputCpus: facts[i]!.cpus,
+        idleRssMb: r.idleRssMb,
+        peakRssMb: Math.max(...runs.map((x) => x.peakRssMb)),
+        rounds: runs.map((x) => ({ c16Rps: x.c16.rps, c128Rps: x.c128.rps, peakRssMb: x.peakRssMb })),
+        throughputCpus: r.cpus,
       };
-      if (t.userPath) result.recording = { rows: rows.get(t.userPath) ?? 0, requests: facts[i]!.answered };
+      if (t.userPath) result.recording = { rows: rows.get(t.userPath) ?? 0, requests: r.answered };
       return result;
     });
   } finally {

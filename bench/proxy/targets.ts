@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../lib/ports.ts';
 import { builtGateway, startServer, tsNode, type Server } from '../lib/processes.ts';
+import { currentNode, type Runtime } from '../lib/runtimes.ts';
 
 export const MASTER_KEY = 'bench-master-key';
 /** Gateway targets send their traffic under this user path, each to a path of its own; the budget sits on its parent. */
@@ -15,8 +16,11 @@ export interface TargetContext {
 }
 
 export interface Target {
+  /** The kind of target: several gateway targets share one, each under a runtime of its own. */
   id: string;
   label: string;
+  /** What a gateway target runs under. */
+  runtime?: Runtime;
   start(ctx: TargetContext): Promise<Server>;
   /** Headers every request to this target carries. */
   headers(ctx: TargetContext): Record<string, string>;
@@ -44,18 +48,19 @@ function gatewayEnv(ctx: TargetContext, port: number, budget: boolean, dataDir: 
   };
 }
 
-/** gomodel-ts under load; `root` is the checkout whose build runs (this one unless given). */
-export function gateway(id: string, label: string, extraEnv: Record<string, string>, budget = true, root = repo): Target {
-  const userPath = `${USER_PATH}/${id}`;
+/** gomodel-ts under load; `root` is the checkout whose build runs (this one unless given), under `runtime`. */
+export function gateway(id: string, label: string, extraEnv: Record<string, string>, budget = true, root = repo, runtime = currentNode): Target {
+  const userPath = `${USER_PATH}/${id}@${runtime.id}`;
   return {
     id,
     label,
+    runtime,
     userPath,
     everyCpu: extraEnv.GOMODEL_WORKERS !== undefined,
     async start(ctx) {
       const port = await freePort();
       const dataDir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
-      const server = await startServer({ name: id, ...builtGateway(root), cwd: root, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...extraEnv } });
+      const server = await startServer({ name: `${id}@${runtime.id}`, ...builtGateway(root, runtime), cwd: root, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...extraEnv } });
       return {
         ...server,
         async stop() {
@@ -80,34 +85,50 @@ function nodeProxy(id: string, label: string, entry: string): Target {
   };
 }
 
-export const targets: Target[] = [
-  {
-    id: 'direct',
-    label: 'direct to the mock',
-    start: async (ctx) => ({ ...ctx.mock, stop: async () => {} }),
-    headers: () => ({ Authorization: 'Bearer sk-mock' }),
+const direct: Target = {
+  id: 'direct',
+  label: 'direct to the mock',
+  start: async (ctx) => ({ ...ctx.mock, stop: async () => {} }),
+  headers: () => ({ Authorization: 'Bearer sk-mock' }),
+};
+
+const portkey: Target = {
+  id: 'portkey',
+  label: `Portkey gateway ${portkeyVersion}`,
+  async start() {
+    const port = await freePort();
+    return startServer({
+      name: 'portkey',
+      command: process.execPath,
+      args: [file('node_modules/@portkey-ai/gateway/build/start-server.js'), `--port=${port}`, '--headless'],
+      port,
+    });
   },
-  nodeProxy('bare', 'bare node:http proxy', 'bench/proxy/bare-proxy.ts'),
-  nodeProxy('fetch', 'naive fetch proxy (buffered)', 'bench/proxy/fetch-proxy.ts'),
-  gateway('gomodel', 'gomodel-ts', {}),
-  gateway('gomodel-nobudget', 'gomodel-ts, no budget', {}, false),
-  gateway('gomodel-cluster', 'gomodel-ts, 2 workers (cluster)', { GOMODEL_WORKERS: '2' }),
-  {
-    id: 'portkey',
-    label: `Portkey gateway ${portkeyVersion}`,
-    async start() {
-      const port = await freePort();
-      return startServer({
-        name: 'portkey',
-        command: process.execPath,
-        args: [file('node_modules/@portkey-ai/gateway/build/start-server.js'), `--port=${port}`, '--headless'],
-        port,
-      });
-    },
-    headers: (ctx) => ({
-      Authorization: 'Bearer sk-mock',
-      'x-portkey-provider': 'openai',
-      'x-portkey-custom-host': `${ctx.mock.url}/v1`,
-    }),
-  },
+  headers: (ctx) => ({
+    Authorization: 'Bearer sk-mock',
+    'x-portkey-provider': 'openai',
+    'x-portkey-custom-host': `${ctx.mock.url}/v1`,
+  }),
+};
+
+const bare = nodeProxy('bare', 'bare node:http proxy', 'bench/proxy/bare-proxy.ts');
+const fetchProxy = nodeProxy('fetch', 'naive fetch proxy (buffered)', 'bench/proxy/fetch-proxy.ts');
+
+/** What gomodel-ts is measured against; these run under the bench's Node whatever `--runtime` says. */
+export const referenceTargets: Target[] = [direct, bare, fetchProxy, portkey];
+
+const gateways: { id: string; label: string; env: Record<string, string>; budget?: boolean }[] = [
+  { id: 'gomodel', label: 'gomodel-ts', env: {} },
+  { id: 'gomodel-nobudget', label: 'gomodel-ts, no budget', env: {}, budget: false },
+  { id: 'gomodel-cluster', label: 'gomodel-ts, 2 workers (cluster)', env: { GOMODEL_WORKERS: '2' } },
 ];
+
+/** What `--targets` takes. */
+export const targetIds = [direct, bare, fetchProxy, ...gateways, portkey].map((t) => t.id);
+
+/** Every proxy target in the reports' order, each gateway target once under each runtime (named after it when there are several). */
+export function proxyTargets(runtimes: Runtime[]): Target[] {
+  const named = (label: string, runtime: Runtime) => (runtimes.length > 1 ? `${label}, ${runtime.name}` : label);
+  const gatewayTargets = gateways.flatMap((g) => runtimes.map((r) => gateway(g.id, named(g.label, r), g.env, g.budget, repo, r)));
+  return [direct, bare, fetchProxy, ...gatewayTargets, portkey];
+}

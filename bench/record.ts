@@ -1,0 +1,25 @@
+/** The shape of a results file, bench/results/<date>.json: what the bench writes and the reports render. */
+import type { AnalyticsResult } from './analytics/run.ts';
+import type { IngestResult } from './ingest/run.ts';
+import type { Machine } from './lib/machine.ts';
+import type { TargetResult } from './proxy/run.ts';
+
+/** One phase's figures with the conditions they were measured under. */
+export interface PhaseRecord<T> {
+  measuredAt: string;
+  /** The gateway's commit when the phase ran (phases of one report may come from separate runs). */
+  commit: string;
+  /** The machine's processor when the phase ran (a day's report can join runs on different hosts). */
+  cpu?: string;
+  command: string;
+  quick: boolean;
+  loadAverage: { before: number[]; after: number[] };
+  figures: T;
+}
+
+export interface Results {
+  machine: Machine;
+  proxy?: PhaseRecord<TargetResult[]>;
+  analytics?: PhaseRecord<AnalyticsResult>;
+  ingest?: PhaseRecord<IngestResult>;
+}
