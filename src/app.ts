@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
 import type { Config } from './config.ts';
+import { StartupError } from './errors.ts';
 import { connect, type Sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
 import { createAttribution } from './http/attribution.ts';
@@ -135,9 +136,28 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
       return false;
     },
   });
-  await new Promise<void>((done) => server.listen(config.port, done));
+  await new Promise<void>((done, fail) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      fail(
+        err.code === 'EADDRINUSE' || err.code === 'EACCES'
+          ? new StartupError(`port ${config.port} ${err.code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges this process lacks'}: stop what holds it, or set PORT to another port`)
+          : err,
+      ),
+    );
+    server.listen(config.port, done);
+  });
   const { port } = server.address() as AddressInfo;
-  log.info({ port, providers: registry.entries.map((e) => e.config.name) }, 'gomodel-ts listening');
+  const base = `http://localhost:${port}`;
+  log.info(
+    {
+      port,
+      api: `${base}/v1`,
+      ...(config.adminUiEnabled ? { dashboard: `${base}/admin/dashboard` } : {}),
+      ...(config.metrics.enabled ? { metrics: `${base}${config.metrics.path}` } : {}),
+      providers: registry.entries.map((e) => e.config.name),
+    },
+    'gomodel-ts listening',
+  );
 
   return {
     server,

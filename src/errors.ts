@@ -47,3 +47,6 @@ export const invalidRequest = (message: string, param?: string | null, code?: st
 
 export const notFound = (message: string, code?: string, param?: string) =>
   new GatewayError('not_found_error', 404, message, { code, param });
+
+/** Start-up cannot go on for a reason the operator can fix; its message is the one line they see. */
+export class StartupError extends Error {}

@@ -1,10 +1,32 @@
 import cluster from 'node:cluster';
 import { startGateway } from './app.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
 import { openDatabase } from './db/open.ts';
+import { StartupError } from './errors.ts';
+import { usage } from './help.ts';
 import { createLogger } from './log.ts';
 
-const config = loadConfig();
+/** A worker's exit code when it could not start: the primary stops rather than forking it again. */
+const STARTUP_FAILED = 78;
+
+/** Prints why the gateway cannot start as one line (the stack only at LOG_LEVEL=debug or trace) and exits. */
+function cannotStart(err: unknown): never {
+  const detail = /^(debug|trace)$/.test(process.env.LOG_LEVEL?.trim() ?? '') && !(err instanceof StartupError) && err instanceof Error ? `\n${err.stack}` : '';
+  process.stderr.write(`gomodel-ts cannot start: ${err instanceof Error ? err.message : String(err)}${detail}\n`);
+  process.exit(cluster.isWorker ? STARTUP_FAILED : 1);
+}
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+
+let config: Readonly<Config>;
+try {
+  config = loadConfig();
+} catch (err) {
+  cannotStart(err);
+}
 const log = createLogger(config.logLevel);
 
 /**
@@ -18,6 +40,7 @@ async function primary(workers: number) {
   const fork = () => cluster.fork({ POSTGRES_URL: db.url });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
+    if (code === STARTUP_FAILED) return void shutdown('a worker could not start').then(() => process.exit(1));
     log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
     fork();
   });
@@ -39,10 +62,9 @@ async function primary(workers: number) {
       ),
     );
     await db.close();
-    process.exit(0);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM').then(() => process.exit(0)));
+  process.on('SIGINT', () => void shutdown('SIGINT').then(() => process.exit(0)));
 }
 
 async function server() {
@@ -63,5 +85,9 @@ async function server() {
   process.on('SIGINT', () => void (cluster.isWorker ? undefined : shutdown('SIGINT')));
 }
 
-if (cluster.isPrimary && config.workers > 1) await primary(config.workers);
-else await server();
+try {
+  if (cluster.isPrimary && config.workers > 1) await primary(config.workers);
+  else await server();
+} catch (err) {
+  cannotStart(err);
+}

@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import { StartupError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { migrate } from './migrate.ts';
 import { connect, type Sql } from './sql.ts';
@@ -7,6 +8,14 @@ export interface Database {
   url: string;
   sql: Sql;
   close(): Promise<void>;
+}
+
+/** A failure to connect, as one sentence naming the server (never its password). */
+function unreachable(url: string, err: unknown): unknown {
+  const code = String((err as { code?: unknown }).code ?? '');
+  if (!/^(E[A-Z]+|08\w{3}|28\w{3}|3D000)$/.test(code)) return err;
+  const { hostname, port, pathname } = new URL(url);
+  return new StartupError(`cannot use the PostgreSQL at ${hostname}:${port || 5432}${pathname} (POSTGRES_URL): ${(err as Error).message}`);
 }
 
 /**
@@ -23,7 +32,7 @@ export async function openDatabase(config: Readonly<Config>, log: Logger): Promi
   } catch (err) {
     await sql.end({ timeout: 1 });
     await embedded?.stop();
-    throw err;
+    throw unreachable(url, err);
   }
   return {
     url,
