@@ -11,6 +11,7 @@ import type {
   StreamTranslator,
   TokenUsage,
   UpstreamRequest,
+  UsageDetail,
 } from './types.ts';
 
 type Obj = Record<string, unknown>;
@@ -205,7 +206,9 @@ function toAnthropicRequest(body: Obj, ctx: ChatContext): Obj {
 
 /**
  * Anthropic's `input_tokens` counts only the uncached part of the prompt; cache reads and writes
- * come apart and are added back so `inputTokens` is the whole prompt.
+ * come apart and are added back so `inputTokens` is the whole prompt. Of the writes,
+ * `cache_creation.ephemeral_1h_input_tokens` were cached for an hour, at a dearer rate; web
+ * searches (`server_tool_use.web_search_requests`) are billed per search.
  */
 function fromAnthropicUsage(usage: Obj): TokenUsage {
   const cacheRead = num(usage.cache_read_input_tokens);
@@ -215,13 +218,21 @@ function fromAnthropicUsage(usage: Obj): TokenUsage {
   const raw: Record<string, Json> = {};
   if (typeof usage.cache_read_input_tokens === 'number') raw.cache_read_input_tokens = cacheRead;
   if (typeof usage.cache_creation_input_tokens === 'number') raw.cache_creation_input_tokens = cacheWrite;
+  // Breakdowns (cache lifetimes, server tool calls, thinking tokens), flattened for raw_data.
+  for (const [group, counts] of Object.entries(usage)) {
+    if (isObj(counts)) for (const [k, v] of Object.entries(counts)) if (num(v) > 0) raw[`${group}_${k}`] = num(v);
+  }
+  const detail: UsageDetail = {};
+  if (raw.cache_creation_ephemeral_1h_input_tokens) detail.cacheWrite1hInputTokens = num(raw.cache_creation_ephemeral_1h_input_tokens);
+  if (raw.server_tool_use_web_search_requests) detail.webSearches = num(raw.server_tool_use_web_search_requests);
   return {
     inputTokens,
     cachedInputTokens: cacheRead,
     cacheWriteInputTokens: cacheWrite,
     outputTokens,
-    reasoningTokens: 0,
+    reasoningTokens: num(raw.output_tokens_details_thinking_tokens),
     totalTokens: inputTokens + outputTokens,
+    ...(Object.keys(detail).length > 0 && { detail }),
     raw,
   };
 }

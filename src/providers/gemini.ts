@@ -13,6 +13,7 @@ import type {
   StreamTranslator,
   TokenUsage,
   UpstreamRequest,
+  UsageDetail,
 } from './types.ts';
 
 type Obj = Record<string, unknown>;
@@ -38,6 +39,12 @@ interface GeminiCandidate {
   index?: number;
 }
 
+/** Tokens of one modality: TEXT, IMAGE, AUDIO, VIDEO or DOCUMENT. */
+interface ModalityTokenCount {
+  modality?: string;
+  tokenCount?: number;
+}
+
 interface GeminiUsageMetadata {
   promptTokenCount?: number;
   cachedContentTokenCount?: number;
@@ -45,6 +52,10 @@ interface GeminiUsageMetadata {
   toolUsePromptTokenCount?: number;
   thoughtsTokenCount?: number;
   totalTokenCount?: number;
+  promptTokensDetails?: ModalityTokenCount[];
+  cacheTokensDetails?: ModalityTokenCount[];
+  candidatesTokensDetails?: ModalityTokenCount[];
+  toolUsePromptTokensDetails?: ModalityTokenCount[];
 }
 
 interface GenerateContentResponse {
@@ -265,6 +276,20 @@ function toGeminiGenerationConfig(body: Obj): Obj {
   return config;
 }
 
+/** Token counts by modality, from a `*TokensDetails` list. */
+function byModality(details: unknown): Record<string, number> {
+  const counts: Record<string, number> = {};
+  if (Array.isArray(details)) {
+    for (const d of details) if (isObject(d) && typeof d.modality === 'string' && typeof d.tokenCount === 'number') counts[d.modality] = (counts[d.modality] ?? 0) + d.tokenCount;
+  }
+  return counts;
+}
+
+/**
+ * The `*TokensDetails` lists break the prompt (cache included), the cached part, the tool-use
+ * prompt and the candidates down by modality; audio, images (documents are billed as images) and
+ * video go to `detail`, and every modality but text, the ordinary rate, to `raw`.
+ */
 function fromGeminiUsage(u: GeminiUsageMetadata): TokenUsage {
   const n = (v: unknown) => (typeof v === 'number' ? v : 0);
   const thoughts = n(u.thoughtsTokenCount);
@@ -275,6 +300,32 @@ function fromGeminiUsage(u: GeminiUsageMetadata): TokenUsage {
   if (typeof u.cachedContentTokenCount === 'number') raw.cached_content_token_count = u.cachedContentTokenCount;
   if (typeof u.thoughtsTokenCount === 'number') raw.thoughts_token_count = u.thoughtsTokenCount;
   if (typeof u.toolUsePromptTokenCount === 'number') raw.tool_use_prompt_token_count = u.toolUsePromptTokenCount;
+  const lists = {
+    prompt: byModality(u.promptTokensDetails),
+    tool_use_prompt: byModality(u.toolUsePromptTokensDetails),
+    cache: byModality(u.cacheTokensDetails),
+    candidates: byModality(u.candidatesTokensDetails),
+  };
+  for (const [name, counts] of Object.entries(lists)) {
+    for (const [modality, count] of Object.entries(counts)) if (modality !== 'TEXT' && count > 0) raw[`${name}_${modality.toLowerCase()}_token_count`] = count;
+  }
+  const count = (list: Record<string, number>, ...modalities: string[]) => modalities.reduce((sum, m) => sum + (list[m] ?? 0), 0);
+  const input = (...modalities: string[]) => count(lists.prompt, ...modalities) + count(lists.tool_use_prompt, ...modalities);
+  const detail: UsageDetail = {};
+  const set = (field: keyof UsageDetail, value: number) => {
+    if (value > 0) detail[field] = value;
+  };
+  set('audioInputTokens', input('AUDIO'));
+  set('imageInputTokens', input('IMAGE', 'DOCUMENT'));
+  set('videoInputTokens', input('VIDEO'));
+  set('audioOutputTokens', count(lists.candidates, 'AUDIO'));
+  set('imageOutputTokens', count(lists.candidates, 'IMAGE', 'DOCUMENT'));
+  set('videoOutputTokens', count(lists.candidates, 'VIDEO'));
+  // How much of the cache was audio or image only cacheTokensDetails tells, and there zero is an answer.
+  if (Array.isArray(u.cacheTokensDetails)) {
+    if (detail.audioInputTokens) detail.cachedAudioInputTokens = count(lists.cache, 'AUDIO');
+    if (detail.imageInputTokens) detail.cachedImageInputTokens = count(lists.cache, 'IMAGE', 'DOCUMENT');
+  }
   return {
     inputTokens,
     cachedInputTokens: n(u.cachedContentTokenCount),
@@ -282,6 +333,7 @@ function fromGeminiUsage(u: GeminiUsageMetadata): TokenUsage {
     outputTokens,
     reasoningTokens: thoughts,
     totalTokens: typeof u.totalTokenCount === 'number' ? u.totalTokenCount : inputTokens + outputTokens,
+    ...(Object.keys(detail).length > 0 && { detail }),
     raw,
   };
 }

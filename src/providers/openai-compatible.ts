@@ -1,6 +1,6 @@
 import type { Json } from '../usage/record.ts';
 import { unusableReply, upstreamError } from './errors.ts';
-import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest } from './types.ts';
+import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest, UsageDetail } from './types.ts';
 
 /** What makes an OpenAI-compatible provider differ from OpenAI: data, not subclasses. */
 export interface OpenAiQuirks {
@@ -37,11 +37,24 @@ export const openAiQuirks: Record<OpenAiCompatibleType, OpenAiQuirks> = {
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const usageField = /"usage"\s*:\s*\{/;
+const dig = (o: Record<string, unknown>, group: string, key: string): unknown => (isObject(o[group]) ? o[group][key] : undefined);
+
+/** Where OpenAI-style usage reports the parts `detail` holds. */
+const detailPaths = [
+  ['audioInputTokens', 'prompt_tokens_details', 'audio_tokens'],
+  ['imageInputTokens', 'prompt_tokens_details', 'image_tokens'],
+  ['videoInputTokens', 'prompt_tokens_details', 'video_tokens'],
+  ['audioOutputTokens', 'completion_tokens_details', 'audio_tokens'],
+  ['imageOutputTokens', 'completion_tokens_details', 'image_tokens'],
+  ['webSearches', 'server_tool_use', 'web_search_requests'],
+] as const satisfies readonly (readonly [keyof UsageDetail, string, string])[];
 
 /**
  * Normalises an OpenAI-style `usage` object. Details are flattened into `raw` with the original
  * gateway's names (`prompt_cached_tokens`, `completion_reasoning_tokens`, …); provider extras such
  * as DeepSeek's `prompt_cache_hit_tokens`, OpenRouter's `cost` or xAI's `cost_in_usd_ticks` are kept.
+ * Audio, image and video tokens (OpenAI's audio models, xAI, OpenRouter) and OpenRouter's web
+ * searches are also read into `detail`, for the models that price them apart.
  */
 function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsideCompletion'>): TokenUsage | null {
   if (!isObject(u)) return null;
@@ -58,6 +71,11 @@ function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsid
   const inputTokens = num(u.prompt_tokens);
   const reasoningTokens = num(completion.reasoning_tokens);
   const outputTokens = num(u.completion_tokens) + (quirks.reasoningOutsideCompletion ? reasoningTokens : 0);
+  const detail: UsageDetail = {};
+  for (const [field, group, key] of detailPaths) {
+    const count = num(dig(u, group, key));
+    if (count > 0) detail[field] = count;
+  }
   return {
     inputTokens,
     cachedInputTokens: Math.min(inputTokens, Math.max(num(prompt.cached_tokens), num(u.prompt_cache_hit_tokens))),
@@ -65,6 +83,7 @@ function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsid
     outputTokens,
     reasoningTokens,
     totalTokens: num(u.total_tokens) || inputTokens + outputTokens,
+    ...(Object.keys(detail).length > 0 && { detail }),
     raw,
   };
 }

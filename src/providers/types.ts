@@ -48,12 +48,43 @@ export interface TokenUsage {
   /** Of the output, reasoning ("thinking") tokens. */
   reasoningTokens: number;
   totalTokens: number;
+  /** Parts of the counts above that some models price apart; absent when the reply reports none. */
+  detail?: UsageDetail;
   /**
    * Provider-specific usage fields, flattened with the original gateway's names, for `raw_data`
    * (e.g. `prompt_cached_tokens`, `cache_read_input_tokens`, `cached_content_token_count`,
    * `completion_reasoning_tokens`, OpenRouter `cost`, xAI `cost_in_usd_ticks`).
    */
   raw: Record<string, Json>;
+}
+
+/**
+ * Breakdowns of `TokenUsage` counts by modality and cache lifetime, and server-side tool calls.
+ * A key is absent when the reply does not report it; for the cached shares of audio and image
+ * input that differs from 0 (a reply with cached and audio tokens may not say how many of the
+ * cached were audio).
+ */
+export interface UsageDetail {
+  /** Of the input, audio tokens (cached ones included). */
+  audioInputTokens?: number;
+  /** Of the cached input, audio tokens. */
+  cachedAudioInputTokens?: number;
+  /** Of the input, image tokens (Gemini counts document pages as images). */
+  imageInputTokens?: number;
+  /** Of the cached input, image tokens. */
+  cachedImageInputTokens?: number;
+  /** Of the input, video tokens. */
+  videoInputTokens?: number;
+  /** Of the cache writes, tokens cached for an hour rather than five minutes (Anthropic). */
+  cacheWrite1hInputTokens?: number;
+  /** Of the output, audio tokens. */
+  audioOutputTokens?: number;
+  /** Of the output, image tokens. */
+  imageOutputTokens?: number;
+  /** Of the output, video tokens. */
+  videoOutputTokens?: number;
+  /** Web searches the provider ran for the request (Anthropic's server-side web search tool). */
+  webSearches?: number;
 }
 
 /** An HTTP request to a provider; `path` is appended to the provider's base URL. */

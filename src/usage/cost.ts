@@ -1,5 +1,6 @@
 import type { ProviderType, TokenUsage } from '../providers/types.ts';
 import { addDecimals, decimalsEqual, formatScaled, parseDecimal, type Decimal } from './decimal.ts';
+import { dimensionCost } from './dimensions.ts';
 import { FEMTO_USD_DECIMALS, tierFor, type ModelPrice } from './model-price.ts';
 import type { Json } from './record.ts';
 
@@ -19,7 +20,8 @@ const XAI_TICK_DECIMALS = 10;
 
 /**
  * Raw usage keys whose tokens the normalised counts already place: the totals themselves, cache
- * reads and writes inside `inputTokens`, reasoning inside `outputTokens`, each at its own rate.
+ * reads and writes inside `inputTokens`, reasoning inside `outputTokens`, and the parts `detail`
+ * holds (audio, image and video tokens, one-hour cache writes), each at its own rate.
  */
 const accountedTokenFields = new Set([
   'prompt_tokens',
@@ -36,22 +38,34 @@ const accountedTokenFields = new Set([
   'cache_read_input_tokens',
   'cached_content_token_count',
   'cache_creation_input_tokens',
+  'cache_creation_ephemeral_5m_input_tokens',
+  'cache_creation_ephemeral_1h_input_tokens',
   'cache_write_input_tokens',
+  'prompt_cache_write_tokens',
+  'prompt_cache_creation_input_tokens',
   'reasoning_tokens',
   'completion_reasoning_tokens',
+  'output_tokens_details_thinking_tokens',
   'thought_tokens',
   'thoughts_token_count',
+  'prompt_audio_tokens',
+  'prompt_image_tokens',
+  'prompt_video_tokens',
+  'completion_audio_tokens',
+  'completion_image_tokens',
 ]);
+
+/** Gemini's per-modality counts of the prompt, tool-use prompt, cache and candidates. */
+const accountedGeminiModality = /^(prompt|tool_use_prompt|cache|candidates)_(audio|image|video|document)_token_count$/;
 
 /**
  * Raw usage keys that only break down tokens already billed at the ordinary rate (the original
- * gateway's list). Audio token counts are not here: audio has its own rates, which we do not apply.
+ * gateway's list).
  */
 const informationalTokenFields = new Set([
   'prompt_cache_miss_tokens',
   'prompt_text_tokens',
   'completion_text_tokens',
-  'prompt_image_tokens',
   'tool_use_prompt_token_count',
   'completion_accepted_prediction_tokens',
   'completion_rejected_prediction_tokens',
@@ -105,28 +119,15 @@ function openRouterCost(raw: Record<string, Json>): Cost | null {
 }
 
 function modelPricingCost(usage: TokenUsage, price: ModelPrice): Cost {
-  const tier = price.tiers && tierFor(price.tiers, usage.inputTokens);
-  const rates = tier ? { ...price, ...tier } : price;
-  const caveats = unmappedTokenCaveats(usage.raw);
-
-  const cached = BigInt(usage.cachedInputTokens);
-  const written = BigInt(usage.cacheWriteInputTokens);
-  const uncached = nonNegative(BigInt(usage.inputTokens) - cached - written);
-  if (cached > 0n && rates.cachedInput === undefined) caveats.push('no cached-input price: cached tokens priced as input');
-  if (written > 0n && rates.cacheWrite === undefined) caveats.push('no cache-write price: cache-write tokens priced as input');
-  const inputCost = uncached * rates.input + cached * (rates.cachedInput ?? rates.input) + written * (rates.cacheWrite ?? rates.input);
-
-  // Reasoning billed at the output rate is how providers without a separate rate charge it, not a gap.
-  const reasoning = BigInt(usage.reasoningTokens);
-  const answer = nonNegative(BigInt(usage.outputTokens) - reasoning);
-  const outputCost = answer * rates.output + reasoning * (rates.reasoningOutput ?? rates.output) + (price.perRequest ?? 0n);
-
+  const rates = (price.tiers && tierFor(price.tiers, usage.inputTokens)) ?? price;
+  const { input, output, caveats } = dimensionCost(usage, rates);
+  const outputCost = output + (price.perRequest ?? 0n);
   return {
-    input_cost: formatScaled(inputCost, FEMTO_USD_DECIMALS),
+    input_cost: formatScaled(input, FEMTO_USD_DECIMALS),
     output_cost: formatScaled(outputCost, FEMTO_USD_DECIMALS),
-    total_cost: formatScaled(inputCost + outputCost, FEMTO_USD_DECIMALS),
+    total_cost: formatScaled(input + outputCost, FEMTO_USD_DECIMALS),
     cost_source: 'model_pricing',
-    costs_calculation_caveat: caveats.sort().join('; '),
+    costs_calculation_caveat: [...caveats, ...unmappedTokenCaveats(usage.raw)].sort().join('; '),
   };
 }
 
@@ -136,13 +137,9 @@ function unmappedTokenCaveats(raw: Record<string, Json>): string[] {
   for (const key in raw) {
     const value = raw[key];
     if (typeof value !== 'number' || !(value > 0) || !(key.endsWith('_tokens') || key.endsWith('_count'))) continue;
-    if (!accountedTokenFields.has(key) && !informationalTokenFields.has(key)) caveats.push(`unmapped token field: ${key}`);
+    if (!accountedTokenFields.has(key) && !informationalTokenFields.has(key) && !accountedGeminiModality.test(key)) caveats.push(`unmapped token field: ${key}`);
   }
   return caveats;
-}
-
-function nonNegative(n: bigint): bigint {
-  return n < 0n ? 0n : n;
 }
 
 function format(d: Decimal): string {

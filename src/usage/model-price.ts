@@ -9,29 +9,47 @@ export const FEMTO_USD_DECIMALS = 15;
 const PER_MTOK_DECIMALS = 9;
 
 /**
- * Rates that replace the model's base rates when a request's input size falls in this tier; a rate
- * the tier omits keeps its base value.
+ * A model's rates in femto-dollars: per token, except `webSearch` (per search). Every rate but
+ * `input` and `output` is optional; a part of the usage without a rate of its own is billed at the
+ * rate of the part it belongs to (cached audio input at the audio-input rate, failing that at the
+ * cached-input rate, failing both at the input rate), as @pydantic/genai-prices bills it.
  */
-export interface PriceTier {
-  /** Inclusive upper bound on the request's total input tokens; the last tier may be `Infinity`. */
-  upToTokens: number;
+export interface Rates {
   input: bigint;
   output: bigint;
+  /** Input tokens read from the prompt cache. */
   cachedInput?: bigint;
+  /** Input tokens written to the prompt cache (Anthropic: for five minutes). */
   cacheWrite?: bigint;
+  /** Input tokens written to the prompt cache for an hour (Anthropic). */
+  cacheWrite1h?: bigint;
+  /** Reasoning output tokens; absent: billed as ordinary output, which is how most providers bill them. */
   reasoningOutput?: bigint;
+  audioInput?: bigint;
+  cachedAudioInput?: bigint;
+  imageInput?: bigint;
+  cachedImageInput?: bigint;
+  videoInput?: bigint;
+  audioOutput?: bigint;
+  imageOutput?: bigint;
+  videoOutput?: bigint;
+  /** Per server-side web search the provider ran. */
+  webSearch?: bigint;
 }
 
-/** A model's prices, token rates in femto-dollars per token. */
-export interface ModelPrice {
-  input: bigint;
-  output: bigint;
-  /** Rate for input tokens read from the prompt cache; absent: unknown (priced as `input`). */
-  cachedInput?: bigint;
-  /** Rate for input tokens written to the prompt cache; absent: unknown (priced as `input`). */
-  cacheWrite?: bigint;
-  /** Rate for reasoning output tokens; absent: billed as ordinary output. */
-  reasoningOutput?: bigint;
+export type RateField = keyof Rates;
+
+/**
+ * Rates in force when a request's input size falls in this tier: complete (a rate the tier itself
+ * does not change is copied from the base price when the price is built).
+ */
+export interface PriceTier extends Rates {
+  /** Inclusive upper bound on the request's total input tokens; the last tier may be `Infinity`. */
+  upToTokens: number;
+}
+
+/** A model's prices. */
+export interface ModelPrice extends Rates {
   /** Flat fee per request, femto-dollars. */
   perRequest?: bigint;
   /** Tiers by input size, ascending `upToTokens`. */
@@ -113,21 +131,22 @@ export interface TierFields {
 
 /** Converts exactly; throws on a malformed, negative or over-precise rate. */
 export function priceFromFields(fields: PriceFields, source: string): ModelPrice {
-  const price: ModelPrice = { ...optionalRates(fields), input: ratePerMTok(fields.input_per_mtok), output: ratePerMTok(fields.output_per_mtok), source };
+  const base = optionalRates(fields);
+  const price: ModelPrice = { ...base, input: ratePerMTok(fields.input_per_mtok), output: ratePerMTok(fields.output_per_mtok), source };
   if (fields.per_request !== undefined) price.perRequest = femtoUsd(fields.per_request);
   if (fields.tiers?.length) {
     price.tiers = fields.tiers
       .map((t): PriceTier => {
         if (!Number.isSafeInteger(t.up_to_tokens) || t.up_to_tokens <= 0) throw new RangeError(`bad up_to_tokens: ${t.up_to_tokens}`);
-        return { ...optionalRates(t), upToTokens: t.up_to_tokens, input: ratePerMTok(t.input_per_mtok), output: ratePerMTok(t.output_per_mtok) };
+        return { ...base, ...optionalRates(t), upToTokens: t.up_to_tokens, input: ratePerMTok(t.input_per_mtok), output: ratePerMTok(t.output_per_mtok) };
       })
       .sort((a, b) => a.upToTokens - b.upToTokens);
   }
   return price;
 }
 
-function optionalRates(f: Omit<TierFields, 'up_to_tokens'>): Pick<ModelPrice, 'cachedInput' | 'cacheWrite' | 'reasoningOutput'> {
-  const rates: Pick<ModelPrice, 'cachedInput' | 'cacheWrite' | 'reasoningOutput'> = {};
+function optionalRates(f: Omit<TierFields, 'up_to_tokens'>): Pick<Rates, 'cachedInput' | 'cacheWrite' | 'reasoningOutput'> {
+  const rates: Pick<Rates, 'cachedInput' | 'cacheWrite' | 'reasoningOutput'> = {};
   if (f.cached_input_per_mtok !== undefined) rates.cachedInput = ratePerMTok(f.cached_input_per_mtok);
   if (f.cache_write_per_mtok !== undefined) rates.cacheWrite = ratePerMTok(f.cache_write_per_mtok);
   if (f.reasoning_output_per_mtok !== undefined) rates.reasoningOutput = ratePerMTok(f.reasoning_output_per_mtok);

@@ -6,10 +6,11 @@ import {
   type TimeOfDateConstraint,
 } from '@pydantic/genai-prices';
 import type { ProviderType } from '../providers/types.ts';
-import { ratePerMTok, type ModelPrice, type PriceConstraint, type PriceSchedule, type PriceTier } from './model-price.ts';
+import { parseDecimal, toScaledInteger } from './decimal.ts';
+import type { ModelPrice, PriceConstraint, PriceSchedule, PriceTier, RateField, Rates } from './model-price.ts';
 
 /** Our provider types as @pydantic/genai-prices names them; types missing here have no data there. */
-const packageProviderIds: Partial<Record<ProviderType, string>> = {
+export const packageProviderIds: Partial<Record<ProviderType, string>> = {
   openai: 'openai',
   anthropic: 'anthropic',
   gemini: 'google',
@@ -22,18 +23,41 @@ const packageProviderIds: Partial<Record<ProviderType, string>> = {
   minimax: 'minimax',
 };
 
+/** Decimal places that turn a quote into femto-dollars per unit: USD per million tokens, per thousand searches. */
+const PER_MTOK = 9;
+const PER_THOUSAND = 12;
+
+/** The package's price key for each of our rates, with the unit it quotes in. */
+const packageRateKeys: Record<RateField, readonly [key: string, decimals: number]> = {
+  input: ['input_mtok', PER_MTOK],
+  output: ['output_mtok', PER_MTOK],
+  cachedInput: ['cache_read_mtok', PER_MTOK],
+  cacheWrite: ['cache_write_mtok', PER_MTOK],
+  cacheWrite1h: ['cache_write_1h_mtok', PER_MTOK],
+  reasoningOutput: ['output_reasoning_mtok', PER_MTOK],
+  audioInput: ['input_audio_mtok', PER_MTOK],
+  cachedAudioInput: ['cache_audio_read_mtok', PER_MTOK],
+  imageInput: ['input_image_mtok', PER_MTOK],
+  cachedImageInput: ['cache_image_read_mtok', PER_MTOK],
+  videoInput: ['input_video_mtok', PER_MTOK],
+  audioOutput: ['output_audio_mtok', PER_MTOK],
+  imageOutput: ['output_image_mtok', PER_MTOK],
+  videoOutput: ['output_video_mtok', PER_MTOK],
+  webSearch: ['web_searches_kcount', PER_THOUSAND],
+};
+type RateEntry = [RateField, readonly [key: string, decimals: number]];
+const rateEntries = Object.entries(packageRateKeys) as RateEntry[];
+
+/** Every package price key we charge. */
+export const meteredPriceKeys: ReadonlySet<string> = new Set(rateEntries.map(([, [key]]) => key));
+
 /**
- * The package's price keys we charge. The rest (audio, images, web searches, 1h cache writes,
- * per-request fees of providers we do not route to) we do not meter.
+ * Package price keys for units our chat and embeddings endpoints never produce: file searches (a
+ * tool of OpenAI's Responses and Assistants APIs), audio hours (transcription and realtime voice)
+ * and realtime text messages. Any other key in the data is charged (test/usage/pricing.test.ts
+ * checks the bundled data has no third kind).
  */
-const tokenRateKeys = {
-  input: 'input_mtok',
-  output: 'output_mtok',
-  cachedInput: 'cache_read_mtok',
-  cacheWrite: 'cache_write_mtok',
-  reasoningOutput: 'output_reasoning_mtok',
-} as const;
-type RateField = keyof typeof tokenRateKeys;
+export const unproducedPriceKeys: ReadonlySet<string> = new Set(['storage_searches_kcount', 'audio_hours', 'input_audio_hours', 'input_text_messages_kcount']);
 
 interface PackageTiered {
   base: number;
@@ -85,27 +109,29 @@ function utcSecondOfDay(time: string): number {
  * (0.08333333333333334), which have no exact decimal and are rounded to the femto-dollar.
  */
 function toModelPrice(prices: PackageModelPrice, source: string): ModelPrice | null {
-  const values: Partial<Record<RateField, number | PackageTiered>> = {};
-  for (const [field, key] of Object.entries(tokenRateKeys) as [RateField, string][]) {
+  const values: [RateField, number | PackageTiered, number][] = [];
+  for (const [field, [key, decimals]] of rateEntries) {
     const value = prices[key];
-    if (value !== undefined) values[field] = value as number | PackageTiered;
+    if (value !== undefined) values.push([field, value as number | PackageTiered, decimals]);
   }
   // Without a text input rate the model is billed in other units (audio hours, images).
-  if (values.input === undefined) return null;
-  const bounds = [...new Set(Object.values(values).flatMap((v) => (typeof v === 'number' ? [] : v.tiers.map((t) => t.start))))].sort(
-    (a, b) => a - b,
-  );
+  if (prices.input_mtok === undefined) return null;
+  const bounds = [...new Set(values.flatMap(([, v]) => (typeof v === 'number' ? [] : v.tiers.map((t) => t.start))))].sort((a, b) => a - b);
   // Only embedding models lack an output rate; they produce no output tokens.
-  const ratesIn = (segment: number) => {
-    const rates: Partial<Record<RateField, bigint>> = {};
-    for (const [field, value] of Object.entries(values) as [RateField, number | PackageTiered][]) {
-      rates[field] = ratePerMTok(rateInSegment(value, segment, bounds), true);
-    }
+  const ratesIn = (segment: number): Rates => {
+    const rates: Partial<Rates> = {};
+    for (const [field, value, decimals] of values) rates[field] = femtoRate(rateInSegment(value, segment, bounds), decimals);
     return { ...rates, input: rates.input!, output: rates.output ?? 0n };
   };
   const price: ModelPrice = { ...ratesIn(0), source };
   if (bounds.length > 0) price.tiers = [...bounds, Infinity].map((upToTokens, segment): PriceTier => ({ ...ratesIn(segment), upToTokens }));
   return price;
+}
+
+function femtoRate(quote: number, decimals: number): bigint {
+  const rate = toScaledInteger(parseDecimal(quote), decimals, true);
+  if (rate < 0n) throw new RangeError(`negative price in the package data: ${quote}`);
+  return rate;
 }
 
 /** Rate in force for inputs in segment `segment` (segment 0: up to the first bound). */

@@ -328,7 +328,7 @@ describe('chatResponse', () => {
       outputTokens: 11,
       reasoningTokens: 0,
       totalTokens: 21 + 188 + 1536 + 11,
-      raw: { cache_read_input_tokens: 1536, cache_creation_input_tokens: 188 },
+      raw: { cache_read_input_tokens: 1536, cache_creation_input_tokens: 188, cache_creation_ephemeral_5m_input_tokens: 188 },
     });
     const response = result.response as AnyRecord;
     expect(response).toMatchObject({
@@ -388,6 +388,33 @@ describe('chatResponse', () => {
     expect((result.response as AnyRecord).choices[0].finish_reason).toBe(finishReason);
   });
 
+  it('reads one-hour cache writes, web searches and thinking tokens, keeping each count in raw', () => {
+    expect(adapter.chatResponse(json('message-cache-1h.json'), ctx).usage).toEqual({
+      inputTokens: 36 + 12288,
+      cachedInputTokens: 0,
+      cacheWriteInputTokens: 12288,
+      outputTokens: 27,
+      reasoningTokens: 0,
+      totalTokens: 36 + 12288 + 27,
+      detail: { cacheWrite1hInputTokens: 10240 },
+      raw: {
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens: 12288,
+        cache_creation_ephemeral_5m_input_tokens: 2048,
+        cache_creation_ephemeral_1h_input_tokens: 10240,
+      },
+    });
+    const searched = adapter.chatResponse(json('message-web-search.json'), ctx);
+    expect(searched.usage).toMatchObject({ inputTokens: 18420, outputTokens: 512, detail: { webSearches: 2 } });
+    expect(searched.usage?.raw).toEqual({ cache_read_input_tokens: 0, cache_creation_input_tokens: 0, server_tool_use_web_search_requests: 2 });
+    // Server-tool blocks are the provider's own business; the client sees the answer.
+    expect((searched.response as AnyRecord).choices[0].message.content).toBe(
+      "I'll look up the current figures.The deposit facility rate stands at 2.00%, unchanged at the latest meeting.",
+    );
+    const thinking = adapter.chatResponse({ ...json('message.json'), usage: { input_tokens: 5, output_tokens: 300, output_tokens_details: { thinking_tokens: 240 } } }, ctx);
+    expect(thinking.usage).toMatchObject({ outputTokens: 300, reasoningTokens: 240, raw: { output_tokens_details_thinking_tokens: 240 } });
+  });
+
   it('leaves raw usage empty when Anthropic sent no cache fields', () => {
     const result = adapter.chatResponse({ ...json('message.json'), usage: { input_tokens: 5, output_tokens: 3 } }, ctx);
     expect(result.usage).toMatchObject({ inputTokens: 5, cachedInputTokens: 0, cacheWriteInputTokens: 0, totalTokens: 8, raw: {} });
@@ -425,11 +452,31 @@ describe('chatStream', () => {
       outputTokens: 19,
       reasoningTokens: 0,
       totalTokens: 1525 + 19,
-      raw: { cache_read_input_tokens: 1200, cache_creation_input_tokens: 300 },
+      raw: { cache_read_input_tokens: 1200, cache_creation_input_tokens: 300, cache_creation_ephemeral_5m_input_tokens: 300 },
     });
     const last = chunks.at(-1);
     expect(last?.choices).toEqual([]);
     expect(last?.usage).toEqual({ prompt_tokens: 1525, completion_tokens: 19, total_tokens: 1544, prompt_tokens_details: { cached_tokens: 1200 } });
+  });
+
+  it('keeps the one-hour cache writes of message_start when message_delta brings the final counts and web searches', () => {
+    const { text, usage } = stream('stream-web-search.sse');
+    expect(text).toBe('Tomorrow in Lisbon: sunny, highs around 24°C.');
+    expect(usage).toEqual({
+      inputTokens: 10682 + 4096,
+      cachedInputTokens: 0,
+      cacheWriteInputTokens: 4096,
+      outputTokens: 389,
+      reasoningTokens: 0,
+      totalTokens: 10682 + 4096 + 389,
+      detail: { cacheWrite1hInputTokens: 4096, webSearches: 1 },
+      raw: {
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens: 4096,
+        cache_creation_ephemeral_1h_input_tokens: 4096,
+        server_tool_use_web_search_requests: 1,
+      },
+    });
   });
 
   it('gives the same chunks whatever the network slicing', () => {

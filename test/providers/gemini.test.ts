@@ -528,6 +528,47 @@ describe('chatResponse', () => {
     });
   });
 
+  it('reads audio input, with its cached share, and keeps every modality but text in raw', () => {
+    expect(adapter.chatResponse(json('generate-audio.json'), ctx).usage).toEqual({
+      inputTokens: 10880,
+      cachedInputTokens: 9216,
+      cacheWriteInputTokens: 0,
+      outputTokens: 212 + 380,
+      reasoningTokens: 380,
+      totalTokens: 11472,
+      detail: { audioInputTokens: 9600, cachedAudioInputTokens: 8448 },
+      raw: { cached_content_token_count: 9216, thoughts_token_count: 380, prompt_audio_token_count: 9600, cache_audio_token_count: 8448 },
+    });
+  });
+
+  it('reads image output, and documents and tool-use prompts as input by modality', () => {
+    expect(adapter.chatResponse(json('generate-image.json'), ctx).usage).toMatchObject({
+      inputTokens: 18,
+      outputTokens: 1300,
+      detail: { imageOutputTokens: 1290 },
+      raw: { candidates_image_token_count: 1290 },
+    });
+    const usageMetadata = {
+      promptTokenCount: 1100,
+      toolUsePromptTokenCount: 300,
+      candidatesTokenCount: 40,
+      promptTokensDetails: [{ modality: 'TEXT', tokenCount: 326 }, { modality: 'DOCUMENT', tokenCount: 774 }],
+      toolUsePromptTokensDetails: [{ modality: 'TEXT', tokenCount: 42 }, { modality: 'IMAGE', tokenCount: 258 }],
+    };
+    const result = adapter.chatResponse({ candidates: [{ content: { parts: [{ text: 'x' }] } }], usageMetadata }, ctx);
+    expect(result.usage).toMatchObject({
+      inputTokens: 1400,
+      detail: { imageInputTokens: 774 + 258 },
+      raw: { prompt_document_token_count: 774, tool_use_prompt_image_token_count: 258 },
+    });
+  });
+
+  it('leaves the cached share of audio unknown when Gemini does not break the cache down', () => {
+    const usageMetadata = { promptTokenCount: 1000, cachedContentTokenCount: 600, candidatesTokenCount: 5, promptTokensDetails: [{ modality: 'AUDIO', tokenCount: 900 }] };
+    const result = adapter.chatResponse({ candidates: [{ content: { parts: [{ text: 'x' }] } }], usageMetadata }, ctx);
+    expect(result.usage?.detail).toEqual({ audioInputTokens: 900 });
+  });
+
   it('sums the total when Gemini leaves it out', () => {
     const result = adapter.chatResponse(
       { candidates: [{ content: { parts: [{ text: 'x' }] } }], usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 2, thoughtsTokenCount: 4 } },

@@ -8,6 +8,7 @@ import { PriceBook } from '../../src/usage/pricing.ts';
 
 const book = new PriceBook([
   { provider: 'openai', model: 'gpt-4.1', input_per_mtok: '1.9', output_per_mtok: '7.5', per_request: '0.001' },
+  { provider: 'anthropic', model: 'claude-sonnet-4-5-eu', input_per_mtok: '3', output_per_mtok: '15', cached_input_per_mtok: '0.3', cache_write_per_mtok: '3.75' },
 ]);
 const noon = new Date('2026-11-20T12:00:00Z');
 
@@ -133,6 +134,34 @@ describe('computeCost from model prices', () => {
     expect(cost('openai', 'gpt-4.1', { inputTokens: 1_000, outputTokens: 100 })).toEqual(priced('0.0019', '0.00175', '0.00365'));
   });
 
+  it('prices Anthropic one-hour cache writes at their own rate and the rest of the writes at the five-minute rate', () => {
+    // claude-sonnet-4-5 ≤200K: input 3, cache write 3.75, 1h cache write 6, output 15
+    // input  36 × 3 + 2,048 × 3.75 + 10,240 × 6 = 108 + 7,680 + 61,440 = 69,228 µ$;  output 27 × 15 = 405 µ$
+    const u = { inputTokens: 12_324, cacheWriteInputTokens: 12_288, outputTokens: 27, detail: { cacheWrite1hInputTokens: 10_240 } };
+    expect(cost('anthropic', 'claude-sonnet-4-5-20250929', u)).toEqual(priced('0.069228', '0.000405', '0.069633'));
+  });
+
+  it('charges Anthropic web searches at $10 per thousand, with the output', () => {
+    // input 18,420 × 3 = 55,260 µ$;  output 512 × 15 + 2 × 10,000 = 7,680 + 20,000 = 27,680 µ$
+    const u = { inputTokens: 18_420, outputTokens: 512, detail: { webSearches: 2 } };
+    expect(cost('anthropic', 'claude-sonnet-4-5-20250929', u)).toEqual(priced('0.05526', '0.02768', '0.08294'));
+  });
+
+  it('prices Gemini 2.5 Flash audio, cached audio, cached text and text input each at its rate', () => {
+    // input 0.3, audio 1, cached 0.03, cached audio 0.1, output 2.5
+    // cached audio 8,448 × 0.1 = 844.8;  other cached 768 × 0.03 = 23.04;  other audio 1,152 × 1 = 1,152
+    // the rest 10,880 − 8,448 − 768 − 1,152 = 512 × 0.3 = 153.6  → 2,173.44 µ$;  output 592 × 2.5 = 1,480 µ$
+    const u = { inputTokens: 10_880, cachedInputTokens: 9_216, outputTokens: 592, reasoningTokens: 380, detail: { audioInputTokens: 9_600, cachedAudioInputTokens: 8_448 } };
+    expect(cost('gemini', 'gemini-2.5-flash', u)).toEqual(priced('0.00217344', '0.00148', '0.00365344'));
+  });
+
+  it('prices Gemini image output at the image rate and the rest of the output at the text rate', () => {
+    // gemini-2.5-flash-image: input 0.3, output 2.5, image output 30
+    // input 18 × 0.3 = 5.4 µ$;  output 1,290 × 30 + 10 × 2.5 = 38,700 + 25 = 38,725 µ$
+    const u = { inputTokens: 18, outputTokens: 1_300, detail: { imageOutputTokens: 1_290 } };
+    expect(cost('gemini', 'gemini-2.5-flash-image', u)).toEqual(priced('0.0000054', '0.038725', '0.0387304'));
+  });
+
   it('writes the exact cost of a single token', () => {
     // gpt-4o-mini input 0.15 → 1 token = 0.00000015 USD
     expect(cost('openai', 'gpt-4o-mini', { inputTokens: 1 })).toEqual(priced('0.00000015', '0', '0.00000015'));
@@ -144,7 +173,7 @@ describe('computeCost caveats', () => {
     // Groq llama-3.3-70b-versatile has no cached rate: 1,500 × 0.59 = 885 µ$
     const u = { inputTokens: 1_500, cachedInputTokens: 500, outputTokens: 300, raw: { prompt_cached_tokens: 500 } };
     expect(cost('groq', 'llama-3.3-70b-versatile', u)).toEqual(
-      priced('0.000885', '0.000237', '0.001122', 'no cached-input price: cached tokens priced as input'),
+      priced('0.000885', '0.000237', '0.001122', 'no cached-input price: cached-input tokens priced as input'),
     );
   });
 
@@ -160,11 +189,47 @@ describe('computeCost caveats', () => {
     const u = {
       inputTokens: 1_000,
       outputTokens: 10,
-      raw: { prompt_audio_tokens: 50, completion_audio_tokens: 10, prompt_text_tokens: 950, prompt_image_tokens: 0, image_count: 0, is_byok: false },
+      raw: { prompt_hologram_tokens: 50, completion_smell_tokens: 10, prompt_text_tokens: 950, prompt_image_tokens: 0, image_count: 0, is_byok: false },
     };
     expect(cost('openai', 'gpt-4o-mini', u)).toEqual(
-      priced('0.00015', '0.000006', '0.000156', 'unmapped token field: completion_audio_tokens; unmapped token field: prompt_audio_tokens'),
+      priced('0.00015', '0.000006', '0.000156', 'unmapped token field: completion_smell_tokens; unmapped token field: prompt_hologram_tokens'),
     );
+  });
+
+  it('prices audio at the text rates of a model without audio rates, and says so', () => {
+    // gpt-4o-mini has no audio rates: 1,000 × 0.15 = 150 µ$;  10 × 0.6 = 6 µ$
+    const u = { inputTokens: 1_000, outputTokens: 10, detail: { audioInputTokens: 50, audioOutputTokens: 10 }, raw: { prompt_audio_tokens: 50, completion_audio_tokens: 10 } };
+    expect(cost('openai', 'gpt-4o-mini', u)).toEqual(
+      priced('0.00015', '0.000006', '0.000156', 'no audio-input price: audio-input tokens priced as input; no audio-output price: audio-output tokens priced as output'),
+    );
+  });
+
+  it('charges nothing for web searches a model has no search price for, and says so', () => {
+    // claude-3-haiku: input 0.25, output 1.25: 1,000 × 0.25 = 250 µ$;  100 × 1.25 = 125 µ$
+    const u = { inputTokens: 1_000, outputTokens: 100, detail: { webSearches: 3 }, raw: { server_tool_use_web_search_requests: 3 } };
+    expect(cost('anthropic', 'claude-3-haiku-20240307', u)).toEqual(priced('0.00025', '0.000125', '0.000375', 'no web-search price: not charged'));
+  });
+
+  it('prices one-hour cache writes at the cache-write rate when the price has no one-hour rate, and says so', () => {
+    // override: input 3, cache write 3.75, output 15
+    // input  100 × 3 + 1,000 × 3.75 = 300 + 3,750 = 4,050 µ$;  output 10 × 15 = 150 µ$
+    const u = { inputTokens: 1_100, cacheWriteInputTokens: 1_000, outputTokens: 10, detail: { cacheWrite1hInputTokens: 600 } };
+    expect(cost('anthropic', 'claude-sonnet-4-5-eu', u)).toEqual(
+      priced('0.00405', '0.00015', '0.0042', 'no 1h cache-write price: 1h cache-write tokens priced as cache-write'),
+    );
+  });
+
+  it('counts as little cached audio as the counts allow when the reply does not say how much of the cache was audio', () => {
+    // gemini-2.5-flash: input 0.3, audio 1, cached 0.03, cached audio 0.1, output 2.5
+    const caveat = 'cached audio-input tokens not reported: counted as few as the other counts allow';
+    // 600 cached + 900 audio in 1,000 input: at least 500 cached audio
+    // input  500 × 0.1 + 100 × 0.03 + 400 × 1 + 0 × 0.3 = 50 + 3 + 400 = 453 µ$;  output 5 × 2.5 = 12.5 µ$
+    const overlapping = { inputTokens: 1_000, cachedInputTokens: 600, outputTokens: 5, detail: { audioInputTokens: 900 } };
+    expect(cost('gemini', 'gemini-2.5-flash', overlapping)).toEqual(priced('0.000453', '0.0000125', '0.0004655', caveat));
+    // 300 cached + 500 audio in 1,000 input: possibly none
+    // input  300 × 0.03 + 500 × 1 + 200 × 0.3 = 9 + 500 + 60 = 569 µ$
+    const apart = { inputTokens: 1_000, cachedInputTokens: 300, outputTokens: 5, detail: { audioInputTokens: 500 } };
+    expect(cost('gemini', 'gemini-2.5-flash', apart)).toEqual(priced('0.000569', '0.0000125', '0.0005815', caveat));
   });
 
   it('returns null costs and a caveat when no price is known', () => {

@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { formatScaled, parseDecimal, toScaledInteger } from '../../src/usage/decimal.ts';
 import { femtoUsd, ratePerMTok } from '../../src/usage/model-price.ts';
 import type { PriceFile } from '../../src/usage/price-file.ts';
+import { meteredPriceKeys, packageProviderIds, unproducedPriceKeys } from '../../src/usage/package-prices.ts';
 import { PriceBook } from '../../src/usage/pricing.ts';
 
 vi.mock('@pydantic/genai-prices', async (importOriginal) => {
@@ -187,5 +188,64 @@ describe('PriceBook cache', () => {
     expect(calcPrice).not.toHaveBeenCalled();
     small.lookup('openai', 'openai', 'gpt-4o-mini');
     expect(calcPrice).toHaveBeenCalled();
+  });
+});
+
+describe('rates of the package beyond input and output', () => {
+  it('reads one-hour cache writes, web searches, audio, image and tiered rates of each', () => {
+    // $10 per thousand searches is $0.01 a search: 1e13 femto-dollars.
+    expect(book.lookup('anthropic', 'anthropic', 'claude-sonnet-4-5-20250929')).toMatchObject({
+      cacheWrite: perMTok('3.75'),
+      cacheWrite1h: perMTok('6'),
+      webSearch: 10_000_000_000_000n,
+      tiers: [
+        { upToTokens: 200_000, cacheWrite1h: perMTok('6'), webSearch: 10_000_000_000_000n },
+        { upToTokens: Infinity, cacheWrite1h: perMTok('12'), webSearch: 10_000_000_000_000n },
+      ],
+    });
+    expect(book.lookup('openai', 'openai', 'gpt-audio-2025-08-28')).toMatchObject({ audioInput: perMTok('32'), audioOutput: perMTok('64') });
+    expect(book.lookup('gemini', 'gemini', 'gemini-2.5-flash')).toMatchObject({ audioInput: perMTok('1'), cachedAudioInput: perMTok('0.1') });
+    expect(book.lookup('gemini', 'gemini', 'gemini-2.5-flash-image')).toMatchObject({ imageOutput: perMTok('30') });
+  });
+
+  it('completes a price file tier with the base rates it does not change', () => {
+    const tiered = new PriceBook([
+      { model: 't', input_per_mtok: '1', output_per_mtok: '2', cached_input_per_mtok: '0.1', tiers: [{ up_to_tokens: 1000, input_per_mtok: '1', output_per_mtok: '2' }] },
+    ]);
+    expect(tiered.lookup('openai', 'openai', 't')?.tiers).toEqual([{ upToTokens: 1000, input: perMTok('1'), output: perMTok('2'), cachedInput: perMTok('0.1') }]);
+  });
+});
+
+/** Every price entry of every model the package has for the providers we route to. */
+function packagePrices() {
+  return Object.entries(packageProviderIds).flatMap(([type, id]) =>
+    genaiPrices.findProvider({ providerId: id })!.models.flatMap((model) =>
+      (Array.isArray(model.prices) ? model.prices.map((p) => p.prices) : [model.prices]).map((prices) => ({ where: `${type}: ${id}/${model.id}`, prices })),
+    ),
+  );
+}
+
+describe('the bundled price data', () => {
+  it('has no rate we neither charge nor know our endpoints never produce', () => {
+    const unknown = packagePrices().flatMap(({ where, prices }) =>
+      Object.keys(prices)
+        .filter((key) => prices[key] !== undefined && !meteredPriceKeys.has(key) && !unproducedPriceKeys.has(key))
+        .map((key) => `${where} ${key}`),
+    );
+    expect(unknown).toEqual([]);
+  });
+
+  it('prices cached audio and images below the sum of their parts, so counting the least unreported overlap is the dearest reading', () => {
+    // With cached audio a of C cached and A audio tokens in I input, the cost moves with a by
+    // (cached audio − cached − audio + input) per token: never positive, the least a costs most.
+    const base = (v: unknown) => (typeof v === 'number' ? v : (v as { base: number } | undefined)?.base);
+    const dearerOverlaps = packagePrices().flatMap(({ where, prices }) =>
+      (['audio', 'image'] as const).flatMap((modality) => {
+        const [overlap, cached, special, input] = [`cache_${modality}_read_mtok`, 'cache_read_mtok', `input_${modality}_mtok`, 'input_mtok'].map((k) => base(prices[k]));
+        if (overlap === undefined || cached === undefined || special === undefined || input === undefined) return [];
+        return overlap - cached - special + input > 1e-12 ? [`${where} ${modality}`] : [];
+      }),
+    );
+    expect(dearerOverlaps).toEqual([]);
   });
 });
