@@ -948,6 +948,12 @@ export const openai_CreateChatCompletionRequestSchema = {
             minimum: 1,
             nullable: true
         },
+        n: {
+            type: 'integer',
+            minimum: 1,
+            nullable: true,
+            description: 'How many choices to generate; budgets reserve the output cap for each.'
+        },
         tools: {
             type: 'array',
             items: {

@@ -341,6 +341,10 @@ export type OpenaiCreateChatCompletionRequest = {
     } | null;
     max_tokens?: number | null;
     max_completion_tokens?: number | null;
+    /**
+     * How many choices to generate; budgets reserve the output cap for each.
+     */
+    n?: number | null;
     tools?: Array<{
         [key: string]: unknown;
     }>;

@@ -66,7 +66,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
   );
   recorder.start();
 
-  const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry });
+  const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log);
   await registry.start(config.modelsRefreshMs);
   const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats) : disabledMetrics;

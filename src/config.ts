@@ -64,6 +64,8 @@ export interface Config {
     maxOutputTokens: number;
     /** How long a budget lease lives without renewal (its process died) before it is given back. */
     leaseTtlMs: number;
+    /** How far a budgeted request's provider reply is read once its client has gone, to learn its usage. */
+    drain: { ms: number; bytes: number };
   };
   openrouter: { siteUrl: string; appName: string };
 }
@@ -281,6 +283,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       unknownPrice: unknownPrice as 'allow' | 'deny',
       maxOutputTokens: envInt(env, 'BUDGET_MAX_OUTPUT_TOKENS', 16_384, 1),
       leaseTtlMs: envDuration(env, 'BUDGET_LEASE_TTL', 60_000),
+      drain: { ms: envDuration(env, 'BUDGET_DRAIN_TIMEOUT', 60_000), bytes: envBytes(env, 'BUDGET_DRAIN_BYTES', 16 * 1024 * 1024) },
     },
     openrouter: { siteUrl: env.OPENROUTER_SITE_URL?.trim() ?? '', appName: env.OPENROUTER_APP_NAME?.trim() ?? '' },
   });

@@ -6,6 +6,7 @@ import type { ProviderConfig } from '../providers/types.ts';
 import { formatScaled, parseDecimal, toScaledInteger } from '../usage/decimal.ts';
 import { FEMTO_USD_DECIMALS, tierFor, type ModelPrice } from '../usage/model-price.ts';
 import type { PriceBook } from '../usage/pricing.ts';
+import { Overruns, type Overrun } from './overruns.ts';
 import { defaultSettings, naturalPeriod, periodLabel, type BudgetSettings } from './periods.ts';
 import { BUDGETS_CHANNEL, type BudgetStore } from './store.ts';
 
@@ -18,7 +19,11 @@ export interface GuardOptions {
   anthropicDefaultMaxTokens: number;
 }
 
-/** What a request took from its process's leases: its worst-case cost, from each budget of its path. */
+/**
+ * What a request took from its process's leases: its worst-case cost plus what requests like it
+ * recently cost beyond theirs, from each budget of its path. 0 for an unpriced model whose replies
+ * have cost nothing lately.
+ */
 export interface Reservation {
   /** The process's lease id, stored on the usage row so the row can settle what it took. */
   id: string;
@@ -26,6 +31,10 @@ export interface Reservation {
   amount: string;
   femto: bigint;
   keys: string[];
+  /** The request's own worst case, femto-USD (0 for an unpriced model). */
+  base: bigint;
+  /** Where what the request cost beyond `base` is learned. */
+  overrun: Overrun;
 }
 
 /** Tokens an image part can cost at most on the providers we price (high detail, large tiles). */
@@ -102,6 +111,7 @@ export class BudgetGuard {
   private keys = new Map<string, BudgetKey[]>();
   private settings: BudgetSettings = defaultSettings;
   private leases = new Map<string, Lease>();
+  private readonly overruns = new Overruns();
   private readonly leaseId = randomUUID();
   private topUps: Promise<unknown> = Promise.resolve();
   private storeDown = false;
@@ -184,32 +194,50 @@ export class BudgetGuard {
   }
 
   /**
-   * Takes the worst-case cost of a request from the leases of every budget covering its path,
-   * topping leases up from the database when they run short; or refuses it: 429
-   * `budget_exceeded` (with Retry-After) when a budget could be exceeded, 403 for an unpriced
-   * model under BUDGET_UNKNOWN_PRICE=deny, 503 `budget_check_failed` when the budget store cannot
-   * be reached. Returns null when no budget applies or the price is unknown and allowed.
+   * Takes what a request may cost from the leases of every budget covering its path, topping
+   * leases up from the database when they run short; or refuses it: 429 `budget_exceeded` (with
+   * Retry-After) when a budget could be exceeded, 403 for an unpriced model under
+   * BUDGET_UNKNOWN_PRICE=deny, 503 `budget_check_failed` when the budget store cannot be reached.
+   * Returns null when no budget applies.
+   *
+   * What it may cost is its own worst case (its input estimated from its size, its output cap for
+   * each of its `n` choices, at the model's highest rates; 0 for an unpriced model) plus the
+   * largest amount by which recent requests of the same budget path, provider and model cost
+   * more than theirs (overruns.ts). The first request of such a key goes alone.
    *
    * Synchronous (a value, or a throw) when the leases hold enough, as they do for all but every
-   * few dozen requests; a promise only when a lease must be topped up first. The proxy path then
-   * waits for no promise before it sends the request on.
+   * few dozen requests; a promise only when a lease must be topped up first or the key's first
+   * request is still under way. The proxy path then waits for no promise before it sends the
+   * request on.
    */
   reserve(userPath: string, provider: ProviderConfig, model: string, body: Record<string, unknown>, bodyBytes: number): Reservation | null | Promise<Reservation | null> {
     const keys = this.covering(userPath);
     if (keys.length === 0) return null;
     const price = this.prices.lookup(provider.type, provider.name, model);
-    if (!price) {
-      if (this.opts.unknownPrice === 'allow') return null;
+    if (!price && this.opts.unknownPrice === 'deny') {
       throw new GatewayError('invalid_request_error', 403, `no price is known for ${provider.name}/${model}, and budgets on ${userPath} refuse unpriced requests (BUDGET_UNKNOWN_PRICE=deny)`, {
         code: 'budget_price_unknown',
         param: 'model',
       });
     }
+    const overrun = this.overruns.of(`${keys[keys.length - 1]!.path}\0${provider.name}\0${model}`);
+    const probing = overrun.learned === 0;
+    if (probing && overrun.probe) return overrun.probe.then(() => this.reserve(userPath, provider, model, body, bodyBytes));
+    const base = price ? worstCaseCost(price, estimateInputTokens(body, bodyBytes), this.outputTokens(provider, body)) : 0n;
+    // A probe holds at least the smallest unit, so that it is refused once a budget is spent.
+    const worst = base + overrun.margin > 0n ? base + overrun.margin : probing ? 1n : 0n;
+    if (worst === 0n) return { id: this.leaseId, amount: '0', femto: 0n, keys: [], base, overrun };
     if (this.storeDown) throw this.unreachable(userPath);
+    if (probing) overrun.startProbe();
+    if (!this.short(keys, worst)) return this.take(keys, worst, base, overrun);
+    return this.reserveAfterTopUp(keys, worst, userPath, base, overrun);
+  }
+
+  /** Output tokens a request may produce: its cap (or the configured default) for each of its `n` choices. */
+  private outputTokens(provider: ProviderConfig, body: Record<string, unknown>): number {
     const maxOutput = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
-    const output = maxOutput ?? (provider.type === 'anthropic' ? this.opts.anthropicDefaultMaxTokens : this.opts.defaultOutputTokens);
-    const worst = worstCaseCost(price, estimateInputTokens(body, bodyBytes), output);
-    return this.short(keys, worst) ? this.reserveAfterTopUp(keys, worst, userPath) : this.take(keys, worst);
+    const each = maxOutput ?? (provider.type === 'anthropic' ? this.opts.anthropicDefaultMaxTokens : this.opts.defaultOutputTokens);
+    return typeof body.n === 'number' && body.n > 1 ? each * body.n : each;
   }
 
   private short(keys: BudgetKey[], worst: bigint): boolean {
@@ -217,17 +245,25 @@ export class BudgetGuard {
     return false;
   }
 
-  private async reserveAfterTopUp(keys: BudgetKey[], worst: bigint, userPath: string): Promise<Reservation | null> {
+  private async reserveAfterTopUp(keys: BudgetKey[], worst: bigint, userPath: string, base: bigint, overrun: Overrun): Promise<Reservation | null> {
     let covered = keys;
-    // Other requests may take from a lease while this one waits for a top-up: check again after.
-    while (this.short(covered, worst)) {
-      const gone = await this.topUp(covered, worst, userPath);
-      if (gone.size) covered = covered.filter((k) => !gone.has(k.key));
+    try {
+      // Other requests may take from a lease while this one waits for a top-up: check again after.
+      while (this.short(covered, worst)) {
+        const gone = await this.topUp(covered, worst, userPath);
+        if (gone.size) covered = covered.filter((k) => !gone.has(k.key));
+      }
+    } catch (err) {
+      // A refused probe learned nothing: the next request of its key probes instead.
+      overrun.endProbe();
+      throw err;
     }
-    return this.take(covered, worst);
+    const reservation = this.take(covered, worst, base, overrun);
+    if (!reservation) overrun.endProbe();
+    return reservation;
   }
 
-  private take(keys: BudgetKey[], worst: bigint): Reservation | null {
+  private take(keys: BudgetKey[], worst: bigint, base: bigint, overrun: Overrun): Reservation | null {
     if (keys.length === 0) return null;
     const now = Date.now();
     for (const k of keys) {
@@ -235,11 +271,17 @@ export class BudgetGuard {
       lease.available -= worst;
       lease.lastUsed = now;
     }
-    return { id: this.leaseId, amount: formatScaled(worst, FEMTO_USD_DECIMALS), femto: worst, keys: keys.map((k) => k.key) };
+    return { id: this.leaseId, amount: formatScaled(worst, FEMTO_USD_DECIMALS), femto: worst, keys: keys.map((k) => k.key), base, overrun };
   }
 
-  /** Puts back what a request took when it ended without a usage row (it failed before tokens were spent). */
+  /** Learns from a request's usage row (its `total_cost`) what it cost beyond its own worst case. */
+  settled(reservation: Reservation, totalCost: string | null): void {
+    reservation.overrun.add((totalCost === null ? 0n : femto(totalCost)) - reservation.base);
+  }
+
+  /** Puts back what a request took when it ended without a usage row: the provider refused it or was never reached. */
   release(reservation: Reservation): void {
+    reservation.overrun.endProbe();
     // The database still holds what the request took; if the lease was given back meanwhile, this
     // makes it available again so the next give-back returns it.
     for (const key of reservation.keys) {

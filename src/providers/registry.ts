@@ -82,7 +82,7 @@ export class ProviderRegistry {
 
   private async refreshOne(e: ProviderEntry): Promise<void> {
     try {
-      const ex = await this.upstream.send(e.config, e.adapter.modelsRequest(), null, false, LIST_TIMEOUT_MS);
+      const ex = await this.upstream.send(e.config, e.adapter.modelsRequest(), null, false, { timeoutMs: LIST_TIMEOUT_MS });
       const body = await ex.readAll(20 * 1024 * 1024);
       if ((ex.res.statusCode ?? 0) >= 400) throw new Error(`status ${ex.res.statusCode}`);
       const ids = e.adapter.modelsResponse(JSON.parse(body.toString('utf8')));

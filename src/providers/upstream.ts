@@ -10,6 +10,15 @@ export interface UpstreamOptions {
   /** Until the response headers arrive (HTTP_RESPONSE_HEADER_TIMEOUT). */
   headerTimeoutMs: number;
   retry: RetryPolicy;
+  /** How far an exchange that drains reads on once its client is gone (BUDGET_DRAIN_TIMEOUT, BUDGET_DRAIN_BYTES). */
+  drain: Drain;
+}
+
+export interface Drain {
+  /** At most this long after the client left (and never past HTTP_TIMEOUT). */
+  ms: number;
+  /** At most this many bytes of the reply after the client left. */
+  bytes: number;
 }
 
 interface Target {
@@ -32,21 +41,34 @@ export class ClientGone extends Error {}
 
 /**
  * One request/response with a provider. A single timer covers the whole exchange; the client
- * going away ends it too. Both destroy the request in flight rather than going through an
- * AbortSignal, which costs a controller, a signal and listeners per request.
+ * going away ends it too, unless the exchange drains: then it reads on, bounded by `drain`, so
+ * that the reader still learns the usage the provider bills. Both destroy the request in flight
+ * rather than going through an AbortSignal, which costs a controller, a signal and listeners per
+ * request.
  */
 export class Exchange {
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
+  private readonly deadline: number;
   private request: ClientRequest | null = null;
   private wake: (() => void) | null = null;
   private timedOut = false;
-  private clientGone = false;
+  private gone = false;
   private ended = false;
   res!: IncomingMessage;
 
   private readonly onClientClose = () => {
     if (this.client?.writableFinished) return;
-    this.clientGone = true;
+    this.gone = true;
+    if (!this.drain) return this.abort();
+    if (this.deadline - Date.now() > this.drain.ms) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(this.expire, this.drain.ms);
+    }
+    if (this.res) this.detach(this.res);
+  };
+
+  private readonly expire = () => {
+    this.timedOut = true;
     this.abort();
   };
 
@@ -54,18 +76,23 @@ export class Exchange {
     private readonly provider: string,
     private readonly client: ServerResponse | null,
     timeoutMs: number,
+    private readonly drain: Drain | null = null,
   ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.abort();
-    }, timeoutMs);
+    this.timer = setTimeout(this.expire, timeoutMs);
+    this.deadline = drain ? Date.now() + timeoutMs : 0;
     // `on`, not `once`, for events that fire once or whose listeners tolerate a second call:
     // `once` wraps every listener in a bound function, eight of them a request.
-    client?.on('close', this.onClientClose);
+    if (client?.destroyed) this.onClientClose();
+    else client?.on('close', this.onClientClose);
   }
 
   get aborted(): boolean {
-    return this.timedOut || this.clientGone;
+    return this.timedOut || (this.gone && !this.drain);
+  }
+
+  /** The client went away before the exchange ended. */
+  get clientGone(): boolean {
+    return this.gone;
   }
 
   /** The request of the current attempt, destroyed if the exchange ends while it runs. */
@@ -82,6 +109,16 @@ export class Exchange {
   attach(res: IncomingMessage): void {
     this.res = res;
     res.on('close', () => this.end());
+    if (this.gone && this.drain) this.detach(res);
+  }
+
+  /** Reads on without the client: flowing (its reader may have paused it for the client), bounded in bytes. */
+  private detach(res: IncomingMessage): void {
+    let bytes = 0;
+    res.on('data', (chunk: Buffer) => {
+      if ((bytes += chunk.length) > this.drain!.bytes) this.expire();
+    });
+    res.resume();
   }
 
   end(): void {
@@ -110,7 +147,7 @@ export class Exchange {
   /** What an error during the exchange means to the client. */
   failure(cause: unknown): Error {
     this.end();
-    if (this.clientGone) return new ClientGone();
+    if (this.gone) return new ClientGone();
     if (this.timedOut || cause instanceof HeaderTimeout) {
       return new GatewayError('provider_error', 504, `provider ${this.provider} did not answer in time`, { provider: this.provider, code: 'upstream_timeout', cause });
     }
@@ -214,12 +251,13 @@ export class Upstream {
 
   /**
    * Sends a request and resolves once the response headers arrive; the body is the caller's to
-   * consume. The exchange ends when `client` goes away (`ClientGone`) or after HTTP_TIMEOUT (504);
-   * a provider that cannot be reached is a 502.
+   * consume. The exchange ends when `client` goes away (`ClientGone`), or with `drain` as far as
+   * the drain limits once it has, or after HTTP_TIMEOUT (504); a provider that cannot be reached
+   * is a 502.
    */
-  async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, timeoutMs = this.opts.timeoutMs): Promise<Exchange> {
+  async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, opts: { timeoutMs?: number; drain?: boolean } = {}): Promise<Exchange> {
     const t = this.target(p);
-    const ex = new Exchange(p.name, client, timeoutMs);
+    const ex = new Exchange(p.name, client, opts.timeoutMs ?? this.opts.timeoutMs, opts.drain ? this.opts.drain : null);
     const max = retry ? this.opts.retry.maxRetries : 0;
     for (let attempt = 0; ; attempt++) {
       try {

@@ -1,15 +1,18 @@
 import type { Reservation } from '../budgets/guard.ts';
 import type { ProviderConfig, TokenUsage } from '../providers/types.ts';
-import { computeCost } from './cost.ts';
+import { computeCost, type Cost } from './cost.ts';
 import type { PriceBook } from './pricing.ts';
 import type { UsageRecord } from './record.ts';
 import { rowId } from './row-id.ts';
+import { checkedUsage } from './usage-check.ts';
 
 export interface Completed {
   requestId: string;
   providerId: string;
   /** The model as the provider reported it (or as requested when it reported none). */
   model: string;
+  /** The model the request asked for: its price applies when the one reported has none. */
+  requestedModel?: string;
   provider: ProviderConfig;
   endpoint: string;
   userPath: string;
@@ -21,13 +24,42 @@ export interface Completed {
   reservation?: Reservation | null;
 }
 
+/** Two caveats as one, either possibly empty. */
+const and = (a: string | undefined, b: string): string => (a && b ? `${a}; ${b}` : a || b);
+
+const unknownCost: Cost = { input_cost: null, output_cost: null, total_cost: null, cost_source: '', costs_calculation_caveat: '' };
+
+/**
+ * The cost at the price of the model the provider reported, else at the requested model's: a
+ * provider answering with a model the price book does not know (a new snapshot name) must not
+ * make a priced request free.
+ */
+function pricedCost(u: TokenUsage, c: Completed, prices: PriceBook): Cost {
+  const { type, name } = c.provider;
+  const reported = prices.lookup(type, name, c.model);
+  const requested = !reported && c.requestedModel && c.requestedModel !== c.model ? prices.lookup(type, name, c.requestedModel) : null;
+  const cost = computeCost(u, type, c.model, reported ?? requested);
+  if (!requested || cost.cost_source !== 'model_pricing') return cost;
+  const note = `no price for ${type}/${c.model}: priced as the requested ${c.requestedModel}`;
+  return { ...cost, costs_calculation_caveat: and(note, cost.costs_calculation_caveat) };
+}
+
+/**
+ * A request under a budget whose usage is unknown (the provider reported none, the client left
+ * and none came, the reply was lost) costs what it reserved: the provider may have billed it in
+ * full, and the budget must not take "unknown" for free.
+ */
+function reservedCost(reservation: Reservation | null | undefined): Cost {
+  if (!reservation?.femto) return unknownCost;
+  return { ...unknownCost, total_cost: reservation.amount, cost_source: 'budget_reservation', costs_calculation_caveat: 'usage unknown: charged its budget reservation' };
+}
+
 /** The usage row for a completed (or failed after spending tokens) provider call, with its cost. */
 export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
-  const u = c.usage;
-  const cost = u
-    ? computeCost(u, c.provider.type, c.model, prices.lookup(c.provider.type, c.provider.name, c.model))
-    : { input_cost: null, output_cost: null, total_cost: null, cost_source: '', costs_calculation_caveat: '' };
-  const caveat = c.caveat && cost.costs_calculation_caveat ? `${c.caveat}; ${cost.costs_calculation_caveat}` : c.caveat || cost.costs_calculation_caveat;
+  const checked = c.usage && checkedUsage(c.usage);
+  const u = checked ? checked.usage : null;
+  const cost = u ? pricedCost(u, c, prices) : reservedCost(c.reservation);
+  const caveat = and(and(c.caveat, checked?.caveat ?? ''), cost.costs_calculation_caveat);
   const now = Date.now();
   return {
     id: rowId(now),
@@ -54,7 +86,8 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     total_cost: cost.total_cost,
     cost_source: cost.cost_source,
     costs_calculation_caveat: caveat,
-    budget_reservation_id: c.reservation?.id ?? null,
-    budget_reserved: c.reservation?.amount ?? null,
+    // A request that reserved nothing (an unpriced model) has nothing to settle.
+    budget_reservation_id: c.reservation?.femto ? c.reservation.id : null,
+    budget_reserved: c.reservation?.femto ? c.reservation.amount : null,
   };
 }

@@ -124,6 +124,41 @@ describe('enforcement before the provider is paid', () => {
     await expect(ask('/crashed')).resolves.toBeTruthy();
   });
 
+  it('reserves the output cap of each of n choices', async () => {
+    // 46 input tokens (its 91 bytes) × $0.15 + 4 × 1000 output tokens × $0.60 per million: 2,406.9 µ$, more than the budget.
+    await api.upsertBudget({ client: gw.client, body: { user_path: '/choices', budget_key: { period: 'daily' }, amount: 0.002 } });
+    const four = (n: unknown) =>
+      realFetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-GoModel-User-Path': '/choices' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1000, n }),
+      });
+    const refused = await four(4);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({ error: { code: 'budget_exceeded', message: expect.stringContaining('may cost up to $0.002407') } });
+    const bad = await four('4');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'n' } });
+    await expect(ask('/choices')).resolves.toBeTruthy();
+  });
+
+  it('prices a reply naming a model without a price at the requested model’s price', async () => {
+    await api.upsertBudget({ client: gw.client, body: { user_path: '/snapshot', budget_key: { period: 'daily' }, amount: 1 } });
+    msw.use(
+      http.post(`${OPENAI}/chat/completions`, () =>
+        HttpResponse.json({
+          id: 'chatcmpl-snap', object: 'chat.completion', created: 1, model: 'gpt-4o-mini-2099-01-01',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, logprobs: null, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 20, completion_tokens: 50, total_tokens: 70 },
+        }), { once: true }),
+    );
+    await ask('/snapshot', 50);
+    await gw.recorder.flush();
+    const [row] = await gw.sql`select model, total_cost::text, costs_calculation_caveat from usage where user_path = '/snapshot'`;
+    expect({ ...row }).toEqual({ model: 'gpt-4o-mini-2099-01-01', total_cost: '0.000033', costs_calculation_caveat: 'no price for openai/gpt-4o-mini-2099-01-01: priced as the requested gpt-4o-mini' });
+    expect(await budget('/snapshot')).toMatchObject({ spent: 0.000033 });
+  });
+
   it('allows requests for an unpriced model by default (BUDGET_UNKNOWN_PRICE=allow)', async () => {
     await expect(ask('/team/search', 10, 'mystery-model')).resolves.toBeTruthy();
   });

@@ -34,6 +34,7 @@ export interface ProxyDeps {
 const REPLY_LIMIT = 64 * 1024 * 1024;
 const ERROR_LIMIT = 1024 * 1024;
 const finishReason = /"finish_reason"\s*:\s*"/;
+const clientLeft = 'client disconnected before the reply; usage read from it';
 
 /** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
 const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
@@ -85,7 +86,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   function record(c: Completed): void {
-    recorder.record(usageRecord(c, prices));
+    const row = usageRecord(c, prices);
+    recorder.record(row);
+    if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
   }
 
   /** Times a proxied request for the metrics and writes its access-log line when it ends. */
@@ -101,8 +104,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     };
   }
 
-  /** An error status from the provider: its reply becomes the provider's mapped GatewayError. */
-  async function refuse(r: Route, ex: Exchange): Promise<never> {
+  /** An error status from the provider: its reply becomes the provider's mapped GatewayError. The provider bills no refused request. */
+  async function refuse(p: Proxied, r: Route, ex: Exchange): Promise<never> {
+    p.billable = false;
     throw r.entry.adapter.error(ex.res.statusCode ?? 502, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
   }
 
@@ -134,7 +138,6 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     let complete = false;
     let sawDone = false;
     let failure: GatewayError | undefined;
-    let clientGone = false;
     res.writeHead(200, ['X-Request-ID', ctx.requestId, ...sseHeaders]);
     // The headers leave with the first event, in the same write, when it came with the provider's
     // headers (as it usually does): one client wakeup less before the first token. Otherwise they
@@ -149,8 +152,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         up.off('data', onData);
         if (err !== undefined) {
           const mapped = ex.failure(err);
-          if (mapped instanceof ClientGone) clientGone = true;
-          else failure = mapped as GatewayError;
+          if (!(mapped instanceof ClientGone)) failure = mapped as GatewayError;
         }
         up.destroy();
         resolve();
@@ -182,7 +184,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             }
           }
         }
-        const flushed = res.write(verbatim ? bytes : out);
+        // Once the client is gone (a budgeted stream reads on for its usage), events are only read.
+        const flushed = res.destroyed || res.write(verbatim ? bytes : out);
         if (failure) return finish();
         if (!flushed && !res.destroyed) {
           up.pause();
@@ -195,7 +198,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       // A destroyed response (client gone, timeout) may close without 'end' or 'error'.
       up.on('close', () => finish(up.complete ? undefined : new Error('stream closed before it ended')));
     });
-    if (!failure && !clientGone && !complete) {
+    if (!failure && !ex.clientGone && !complete) {
       failure = new GatewayError('provider_error', 502, `provider ${r.entry.config.name} ended the stream before it was complete`, {
         provider: r.entry.config.name,
         code: 'stream_interrupted',
@@ -207,8 +210,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       res.end();
     }
     const caveat = usage
-      ? undefined
-      : clientGone
+      ? ex.clientGone
+        ? 'client disconnected before the end of the stream; usage read from the rest of it'
+        : undefined
+      : ex.clientGone
         ? 'client disconnected before the provider reported usage'
         : failure
           ? 'stream failed before the provider reported usage'
@@ -217,6 +222,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       requestId: ctx.requestId,
       providerId: translator.id,
       model: translator.model || r.model,
+      requestedModel: r.model,
       provider: r.entry.config,
       endpoint: '/v1/chat/completions',
       userPath: who.userPath,
@@ -229,21 +235,30 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   /**
-   * A proxied request under way, timed and logged when it ends (`end`). Its reservation against
-   * the budgets of its path goes back then unless `settled` says a usage row will settle it. The
-   * handlers run it inline (begin, try, catch `failed`, finally `end`) rather than through a
-   * wrapper taking a callback, and check the provider's status inline (`refused`): three async
-   * functions fewer on the path of every request.
+   * A proxied request under way, timed and logged when it ends (`end`). Unless `settled` says a
+   * usage row will settle its reservation against the budgets of its path, the reservation goes
+   * back then, or, when the provider may have billed the request (`billable`: it was sent, and
+   * neither refused nor unreachable), a row charging it settles it. The handlers run it inline
+   * (begin, try, catch `failed`, finally `end`) rather than through a wrapper taking a callback,
+   * and check the provider's status inline (`refused`): three async functions fewer on the path
+   * of every request.
    */
   interface Proxied {
     done: (status: number) => void;
     status: number;
     reservation: Reservation | null;
     settled: boolean;
+    billable: boolean;
+    /** Why the request ended without a reply, for the caveat of the row that charges it. */
+    lost: string;
+    route: Route;
+    endpoint: string;
+    requestId: string;
+    who: Attribution;
   }
 
-  function begin(r: Route, endpoint: string, stream: boolean, requestId: string): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, settled: false };
+  function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who };
   }
 
   /** Reserves the request's worst-case cost; a promise only when a lease must be topped up first. */
@@ -254,11 +269,30 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   /** Notes the status an error ends the request with; rethrows it unless the client went away. */
   function failed(p: Proxied, err: unknown): void {
     p.status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
+    if (err instanceof GatewayError && err.code === 'upstream_unreachable') p.billable = false;
+    p.lost = err instanceof ClientGone ? 'client disconnected before the provider replied' : `no reply: ${(err as Error).message}`;
     if (!(err instanceof ClientGone)) throw err;
   }
 
   function end(p: Proxied): void {
-    if (p.reservation && !p.settled) deps.guard!.release(p.reservation);
+    if (p.reservation && !p.settled) {
+      if (!p.billable || !p.reservation.femto) deps.guard!.release(p.reservation);
+      else {
+        const { route: r, who } = p;
+        record({
+          requestId: p.requestId,
+          providerId: '',
+          model: r.model,
+          provider: r.entry.config,
+          endpoint: p.endpoint,
+          userPath: who.userPath,
+          labels: who.labels,
+          usage: null,
+          caveat: p.lost,
+          reservation: p.reservation,
+        });
+      }
+    }
     p.done(p.status);
   }
 
@@ -275,12 +309,14 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const r = route(body);
     const stream = body.stream === true;
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw: ctx.rawBody };
-    const p = begin(r, '/v1/chat/completions', stream, ctx.requestId);
+    const p = begin(r, '/v1/chat/completions', stream, ctx.requestId, who);
     try {
       const reserved = reserve(who, r, body, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
-      const ex = await upstream.send(r.entry.config, r.entry.adapter.chatRequest(body, cctx), ctx.res, !stream);
-      if (refused(ex)) await refuse(r, ex);
+      p.billable = true;
+      // A budgeted request's reply is read on if its client leaves: the provider bills it anyway.
+      const ex = await upstream.send(r.entry.config, r.entry.adapter.chatRequest(body, cctx), ctx.res, !stream, { drain: reservation !== null });
+      if (refused(ex)) await refuse(p, r, ex);
       if (stream) {
         if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
           await ex.readAll(REPLY_LIMIT);
@@ -291,18 +327,20 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       }
       const raw = await ex.readAll(REPLY_LIMIT);
       const result = r.entry.adapter.chatResponse(parseReply(ex, raw, r.entry.config.name), cctx);
-      reply(ctx, result.response, raw);
+      if (ex.clientGone) p.status = 499;
+      else reply(ctx, result.response, raw);
       p.settled = true;
       record({
         requestId: ctx.requestId,
         providerId: result.id,
         model: result.model || r.model,
+        requestedModel: r.model,
         provider: r.entry.config,
         endpoint: '/v1/chat/completions',
         userPath: who.userPath,
         labels: who.labels,
         usage: result.usage,
-        caveat: result.usage ? undefined : 'provider reported no usage',
+        caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
         reservation,
       });
     } catch (err) {
@@ -322,27 +360,30 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     }
     // Read before the adapter builds the provider request from the body.
     const encoding = body.encoding_format;
-    const p = begin(r, '/v1/embeddings', false, ctx.requestId);
+    const p = begin(r, '/v1/embeddings', false, ctx.requestId, who);
     try {
       // Embeddings produce no output tokens: the worst case is the input alone.
       const reserved = reserve(who, r, { ...body, max_tokens: 0 }, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
-      const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.res, true);
-      if (refused(ex)) await refuse(r, ex);
+      p.billable = true;
+      const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.res, true, { drain: reservation !== null });
+      if (refused(ex)) await refuse(p, r, ex);
       const raw = await ex.readAll(REPLY_LIMIT);
       const result = adapter.embeddingsResponse(parseReply(ex, raw, config.name), r.model);
-      reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+      if (ex.clientGone) p.status = 499;
+      else reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
       p.settled = true;
       record({
         requestId: ctx.requestId,
         providerId: '',
         model: result.model || r.model,
+        requestedModel: r.model,
         provider: config,
         endpoint: '/v1/embeddings',
         userPath: who.userPath,
         labels: who.labels,
         usage: result.usage,
-        caveat: result.usage ? undefined : 'provider reports no token counts for embeddings',
+        caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reports no token counts for embeddings',
         reservation,
       });
     } catch (err) {
