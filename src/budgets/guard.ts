@@ -4,7 +4,7 @@ import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ProviderConfig } from '../providers/types.ts';
 import { formatScaled, parseDecimal, toScaledInteger } from '../usage/decimal.ts';
-import { FEMTO_USD_DECIMALS, tierFor, type ModelPrice } from '../usage/model-price.ts';
+import { FEMTO_USD_DECIMALS, tierFor, type ModelPrice, type Rates } from '../usage/model-price.ts';
 import type { PriceBook } from '../usage/pricing.ts';
 import { Overruns, type Overrun } from './overruns.ts';
 import { defaultSettings, naturalPeriod, periodLabel, type BudgetSettings } from './periods.ts';
@@ -55,16 +55,24 @@ function estimateInputTokens(body: Record<string, unknown>, bodyBytes: number): 
   return Math.ceil(bodyBytes / 2) + images * IMAGE_TOKENS;
 }
 
-/** Femto-dollars a request may cost at most, at the most expensive applicable rates. */
+const inputRates = ['input', 'cacheWrite', 'cacheWrite1h', 'audioInput', 'imageInput', 'videoInput'] as const;
+const outputRates = ['output', 'reasoningOutput', 'audioOutput', 'imageOutput', 'videoOutput'] as const;
+
+function highest(rates: Rates, fields: readonly (keyof Rates)[]): bigint {
+  let max = 0n;
+  for (const f of fields) if ((rates[f] ?? 0n) > max) max = rates[f]!;
+  return max;
+}
+
+/**
+ * Femto-dollars a request may cost at most: every input token at the dearest input rate (cache
+ * writes, audio, images…), every output token at the dearest output rate. Web searches are per
+ * search and none can be asked for through our translation, so they are left to what the path
+ * learns (overruns.ts).
+ */
 function worstCaseCost(price: ModelPrice, inputTokens: number, outputTokens: number): bigint {
-  const tier = price.tiers?.length ? tierFor(price.tiers, inputTokens) : undefined;
-  const input = tier?.input ?? price.input;
-  const write = tier?.cacheWrite ?? price.cacheWrite ?? 0n;
-  const output = tier?.output ?? price.output;
-  const reasoning = tier?.reasoningOutput ?? price.reasoningOutput ?? 0n;
-  const inRate = write > input ? write : input;
-  const outRate = reasoning > output ? reasoning : output;
-  return BigInt(inputTokens) * inRate + BigInt(outputTokens) * outRate + (price.perRequest ?? 0n);
+  const rates = price.tiers?.length ? tierFor(price.tiers, inputTokens)! : price;
+  return BigInt(inputTokens) * highest(rates, inputRates) + BigInt(outputTokens) * highest(rates, outputRates) + (price.perRequest ?? 0n);
 }
 
 const isConnectionError = (err: unknown) => {

@@ -121,6 +121,9 @@ beforeAll(async () => {
     arrived.get(id)?.();
     (scenarios[name]?.reply ?? oneOff[name]!)(res, body, Number(id.split('-').pop()));
   }).listen(0, '127.0.0.1');
+  // Retries are off, so a keep-alive connection the provider closes for idleness just as a gateway
+  // reuses it (between rounds) would be a 502 that has nothing to do with budgets.
+  provider.keepAliveTimeout = 120_000;
   await once(provider, 'listening');
   const env: Record<string, string> = {
     PORT: '0',
