@@ -233,6 +233,14 @@ function budgetDefinitions(env: Env, yaml: YamlConfig): BudgetDefinition[] {
   return [...defs.values()];
 }
 
+/** Every secret the gateway holds: the master key, each provider's key, the database password. */
+export function configuredSecrets(config: Pick<Config, 'masterKey' | 'providers' | 'postgres'>): string[] {
+  const secrets = config.providers.map((p) => p.apiKey);
+  if (config.masterKey) secrets.push(config.masterKey);
+  if (config.postgres.url && URL.canParse(config.postgres.url)) secrets.push(decodeURIComponent(new URL(config.postgres.url).password));
+  return secrets;
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = envString(env, 'GOMODEL_DATA_DIR', './data');
   const yaml = readYaml(env);

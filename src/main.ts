@@ -1,11 +1,13 @@
 import cluster from 'node:cluster';
 import { startGateway } from './app.ts';
-import { loadConfig } from './config.ts';
+import { configuredSecrets, loadConfig } from './config.ts';
 import { openDatabase } from './db/open.ts';
 import { createLogger } from './log.ts';
+import { Redactor } from './redact.ts';
 
 const config = loadConfig();
-const log = createLogger(config.logLevel);
+const redactor = new Redactor(configuredSecrets(config));
+const log = createLogger(config.logLevel, redactor);
 
 /**
  * With GOMODEL_WORKERS > 1 the primary process owns the database (starts the embedded one, runs
@@ -47,7 +49,7 @@ async function primary(workers: number) {
 
 async function server() {
   const db = await openDatabase(config, log);
-  const gateway = await startGateway(config, db, log);
+  const gateway = await startGateway(config, db, log, redactor);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

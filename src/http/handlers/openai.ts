@@ -112,8 +112,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   function parseReply(ex: Exchange, raw: Buffer, provider: string): unknown {
     try {
       return JSON.parse(raw.toString('utf8'));
-    } catch (err) {
-      throw unusableReply(provider, `reply is not JSON (content-type ${ex.res.headers['content-type'] ?? 'none'})`, err);
+    } catch {
+      // Not the SyntaxError as the cause: its message quotes the reply's first bytes, which may be a key.
+      throw unusableReply(provider, `reply of ${raw.length} bytes is not JSON (content-type ${ex.res.headers['content-type'] ?? 'none'})`);
     }
   }
 
