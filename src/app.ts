@@ -115,6 +115,7 @@ export async function startGateway(
       attribute,
       guard,
       includeUsage: config.usage.enforceReturningUsage,
+      replySizeLimit: config.http.replySizeLimit,
       anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     }),
     ...usageHandlers(queries),

@@ -49,7 +49,12 @@ export interface Config {
   providers: ProviderConfig[];
   /** How often provider model lists are fetched again. */
   modelsRefreshMs: number;
-  http: { timeoutMs: number; headerTimeoutMs: number };
+  http: {
+    timeoutMs: number;
+    headerTimeoutMs: number;
+    /** Largest provider reply held in memory: a non-streaming reply, or one event of a stream (UPSTREAM_REPLY_SIZE_LIMIT). */
+    replySizeLimit: number;
+  };
   retry: RetryPolicy;
   userPathHeader: string;
   tagging: TaggingRule[];
@@ -270,7 +275,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     adminUiEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true) && envBool(env, 'ADMIN_UI_ENABLED', true),
     providers,
     modelsRefreshMs: envDuration(env, 'CACHE_REFRESH_INTERVAL', 3_600_000),
-    http: { timeoutMs: envDuration(env, 'HTTP_TIMEOUT', 600_000), headerTimeoutMs: envDuration(env, 'HTTP_RESPONSE_HEADER_TIMEOUT', 600_000) },
+    http: {
+      timeoutMs: envDuration(env, 'HTTP_TIMEOUT', 600_000),
+      headerTimeoutMs: envDuration(env, 'HTTP_RESPONSE_HEADER_TIMEOUT', 600_000),
+      replySizeLimit: envBytes(env, 'UPSTREAM_REPLY_SIZE_LIMIT', 10 * 1024 * 1024),
+    },
     retry: {
       maxRetries: envInt(env, 'RETRY_MAX_RETRIES', 3, 0, 10),
       initialBackoffMs: envDuration(env, 'RETRY_INITIAL_BACKOFF', 1000),

@@ -79,3 +79,11 @@ export function unusableReply(provider: string, why: string, cause?: unknown): G
     cause,
   });
 }
+
+/** A reply, or one event of a stream, larger than UPSTREAM_REPLY_SIZE_LIMIT: refused rather than held. */
+export function oversizedReply(provider: string, what: 'reply' | 'stream event', limit: number): GatewayError {
+  return new GatewayError('provider_error', 502, `provider ${provider} sent a ${what} larger than ${limit} bytes`, {
+    provider,
+    code: 'upstream_reply_too_large',
+  });
+}
