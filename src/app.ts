@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
-import type { Config } from './config.ts';
+import { configuredSecrets, type Config } from './config.ts';
 import { StartupError } from './errors.ts';
 import { connect, type Sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
@@ -18,6 +18,7 @@ import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
 import { ProviderRegistry } from './providers/registry.ts';
 import { Upstream } from './providers/upstream.ts';
+import { Redactor } from './redact.ts';
 import { PriceBook } from './usage/pricing.ts';
 import { UsageQueries } from './usage/queries.ts';
 import { gatewayRecorderTuning, UsageRecorder } from './usage/recorder.ts';
@@ -46,8 +47,16 @@ async function retryOnce<T>(step: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Wires services and handlers onto a migrated database and starts listening. */
-export async function startGateway(config: Readonly<Config>, database: { url: string; sql: Sql }, log: Logger): Promise<Gateway> {
+/**
+ * Wires services and handlers onto a migrated database and starts listening. `redactor` scrubs
+ * provider error replies; main.ts passes the one its logger scrubs every line with.
+ */
+export async function startGateway(
+  config: Readonly<Config>,
+  database: { url: string; sql: Sql },
+  log: Logger,
+  redactor = new Redactor(configuredSecrets(config)),
+): Promise<Gateway> {
   const { sql } = database;
   if (!config.masterKey) {
     log.warn('GOMODEL_MASTER_KEY is not set: every endpoint, including /admin, is open to anyone who can reach this port');
@@ -67,7 +76,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
   recorder.start();
 
   const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain });
-  const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log);
+  const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log, redactor);
   await registry.start(config.modelsRefreshMs);
   const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats) : disabledMetrics;
   const prices = new PriceBook(config.pricing);
@@ -107,6 +116,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
       attribute,
       guard,
       includeUsage: config.usage.enforceReturningUsage,
+      replySizeLimit: config.http.replySizeLimit,
       anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     }),
     ...usageHandlers(queries),

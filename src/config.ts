@@ -49,7 +49,12 @@ export interface Config {
   providers: ProviderConfig[];
   /** How often provider model lists are fetched again. */
   modelsRefreshMs: number;
-  http: { timeoutMs: number; headerTimeoutMs: number };
+  http: {
+    timeoutMs: number;
+    headerTimeoutMs: number;
+    /** Largest provider reply held in memory: a non-streaming reply, or one event of a stream (UPSTREAM_REPLY_SIZE_LIMIT). */
+    replySizeLimit: number;
+  };
   retry: RetryPolicy;
   userPathHeader: string;
   tagging: TaggingRule[];
@@ -235,6 +240,14 @@ function budgetDefinitions(env: Env, yaml: YamlConfig): BudgetDefinition[] {
   return [...defs.values()];
 }
 
+/** Every secret the gateway holds: the master key, each provider's key, the database password. */
+export function configuredSecrets(config: Pick<Config, 'masterKey' | 'providers' | 'postgres'>): string[] {
+  const secrets = config.providers.map((p) => p.apiKey);
+  if (config.masterKey) secrets.push(config.masterKey);
+  if (config.postgres.url && URL.canParse(config.postgres.url)) secrets.push(decodeURIComponent(new URL(config.postgres.url).password));
+  return secrets;
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = envString(env, 'GOMODEL_DATA_DIR', './data');
   const yaml = readYaml(env);
@@ -264,7 +277,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     adminUiEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true) && envBool(env, 'ADMIN_UI_ENABLED', true),
     providers,
     modelsRefreshMs: envDuration(env, 'CACHE_REFRESH_INTERVAL', 3_600_000),
-    http: { timeoutMs: envDuration(env, 'HTTP_TIMEOUT', 600_000), headerTimeoutMs: envDuration(env, 'HTTP_RESPONSE_HEADER_TIMEOUT', 600_000) },
+    http: {
+      timeoutMs: envDuration(env, 'HTTP_TIMEOUT', 600_000),
+      headerTimeoutMs: envDuration(env, 'HTTP_RESPONSE_HEADER_TIMEOUT', 600_000),
+      replySizeLimit: envBytes(env, 'UPSTREAM_REPLY_SIZE_LIMIT', 10 * 1024 * 1024),
+    },
     retry: {
       maxRetries: envInt(env, 'RETRY_MAX_RETRIES', 3, 0, 10),
       initialBackoffMs: envDuration(env, 'RETRY_INITIAL_BACKOFF', 1000),

@@ -1,10 +1,11 @@
 import cluster from 'node:cluster';
 import { startGateway } from './app.ts';
-import { loadConfig, type Config } from './config.ts';
+import { configuredSecrets, loadConfig, type Config } from './config.ts';
 import { openDatabase } from './db/open.ts';
 import { StartupError } from './errors.ts';
 import { usage } from './help.ts';
 import { createLogger } from './log.ts';
+import { Redactor } from './redact.ts';
 
 /** A worker's exit code when it could not start: the primary stops rather than forking it again. */
 const STARTUP_FAILED = 78;
@@ -27,7 +28,8 @@ try {
 } catch (err) {
   cannotStart(err);
 }
-const log = createLogger(config.logLevel);
+const redactor = new Redactor(configuredSecrets(config));
+const log = createLogger(config.logLevel, redactor);
 
 /**
  * With GOMODEL_WORKERS > 1 the primary process owns the database (starts the embedded one, runs
@@ -69,7 +71,7 @@ async function primary(workers: number) {
 
 async function server() {
   const db = await openDatabase(config, log);
-  const gateway = await startGateway(config, db, log);
+  const gateway = await startGateway(config, db, log, redactor);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -104,4 +104,10 @@ describe('scalar settings', () => {
     expect(() => loadConfig({ PORT: '70000' })).toThrow(/PORT/);
     expect(() => loadConfig({ BUDGET_UNKNOWN_PRICE: 'maybe' })).toThrow(/BUDGET_UNKNOWN_PRICE/);
   });
+
+  it('holds at most 10 MiB of one provider reply unless UPSTREAM_REPLY_SIZE_LIMIT says otherwise', () => {
+    expect(loadConfig({}).http.replySizeLimit).toBe(10 * 1024 * 1024);
+    expect(loadConfig({ UPSTREAM_REPLY_SIZE_LIMIT: '64M' }).http.replySizeLimit).toBe(64 * 1024 * 1024);
+    expect(() => loadConfig({ UPSTREAM_REPLY_SIZE_LIMIT: 'lots' })).toThrow(/UPSTREAM_REPLY_SIZE_LIMIT/);
+  });
 });

@@ -1,5 +1,6 @@
 import { invalidRequest } from '../errors.ts';
 import type { Json } from '../usage/record.ts';
+import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import type {
   ChatContext,
@@ -389,7 +390,8 @@ class AnthropicStream implements StreamTranslator {
   }
 }
 
-export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter {
+/** `redactor` scrubs its error replies (the gateway passes one holding every configured secret). */
+export function createAnthropicAdapter(config: ProviderConfig, redactor = new Redactor([config.apiKey])): ProviderAdapter {
   const headers: Record<string, string> = { 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
   if (config.apiKey) headers['x-api-key'] = config.apiKey;
   const adapter: ProviderAdapter = {
@@ -409,7 +411,7 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
       if (!Array.isArray(data)) throw unusableReply(config.name, 'the model list has no data array', json);
       return data.flatMap((m: unknown) => (isObj(m) && typeof m.id === 'string' ? [m.id] : []));
     },
-    error: (status, body) => upstreamError(config.name, config.apiKey, status, body),
+    error: (status, body) => upstreamError(config.name, redactor, status, body),
   };
   return adapter;
 }

@@ -1,10 +1,11 @@
 import { GatewayError, type ErrorType } from '../errors.ts';
+import type { Redactor } from '../redact.ts';
 
-/** Removes anything that looks like a credential from provider-supplied text. */
-function scrub(text: string, apiKey: string): string {
-  let out = apiKey ? text.split(apiKey).join('[redacted]') : text;
-  out = out.replace(/\b(sk|pk|rk|xai|gsk|fw|key|AIza)[-_A-Za-z0-9*.]{8,}/g, '[redacted]');
-  return out.length > 500 ? `${out.slice(0, 500)}…` : out;
+/** Provider-supplied text as it may reach a client or a log: secrets removed, length bounded. */
+function clip(text: string, redactor: Redactor, max: number): string {
+  // Scrubbed before it is cut: a cut could leave part of a key the scrubber no longer recognises.
+  const out = redactor.scrub(text);
+  return out.length > max ? `${out.slice(0, max)}…` : out;
 }
 
 interface ErrorFields {
@@ -47,25 +48,26 @@ function typeFor(status: number): ErrorType {
 /**
  * Maps a provider's error reply to a GatewayError. 4xx statuses are kept; 5xx become 502, except
  * 503 (and Anthropic's 529) and 504, which mean "try later" and "timed out" to clients. The
- * message comes from the provider's structured error when there is one, scrubbed of anything
- * resembling a key; the raw body stays in `cause` and is never sent or logged. Credential
- * failures never echo the provider's text, which often quotes part of the key.
+ * message, code and param come from the provider's structured error when there is one, scrubbed
+ * of every configured secret and anything shaped like a key; `cause` keeps the body, scrubbed and
+ * cut to 2 KB, for the error log. Credential failures never echo the provider's text, which
+ * often quotes part of the key.
  */
-export function upstreamError(provider: string, apiKey: string, upstreamStatus: number, body: string): GatewayError {
+export function upstreamError(provider: string, redactor: Redactor, upstreamStatus: number, body: string): GatewayError {
   // 529 is Anthropic's "overloaded": to clients it means the same as 503.
   const status = upstreamStatus === 529 ? 503 : upstreamStatus;
   const clientStatus = status >= 500 && status !== 503 && status !== 504 ? 502 : status >= 400 ? status : 502;
   const fields = fieldsOf(body);
   let message: string;
   if (status === 401 || status === 403) message = `provider ${provider} rejected the gateway's credentials (status ${status})`;
-  else if (fields?.message) message = `${provider}: ${scrub(fields.message, apiKey)}`;
+  else if (fields?.message) message = `${provider}: ${clip(fields.message, redactor, 500)}`;
   else message = `provider ${provider} returned status ${status} with an unreadable error body`;
   return new GatewayError(typeFor(clientStatus), clientStatus, message, {
     provider,
-    code: fields?.code && status < 500 ? scrub(fields.code, apiKey) : status >= 500 ? 'upstream_error' : null,
-    param: fields?.param ?? null,
+    code: fields?.code && status < 500 ? clip(fields.code, redactor, 100) : status >= 500 ? 'upstream_error' : null,
+    param: fields?.param ? clip(fields.param, redactor, 100) : null,
     retryable: status === 429 || status === 502 || status === 503 || status === 504,
-    cause: { status: upstreamStatus, body },
+    cause: { status: upstreamStatus, body: clip(body, redactor, 2048) },
   });
 }
 
@@ -75,5 +77,13 @@ export function unusableReply(provider: string, why: string, cause?: unknown): G
     provider,
     code: 'bad_upstream_response',
     cause,
+  });
+}
+
+/** A reply, or one event of a stream, larger than UPSTREAM_REPLY_SIZE_LIMIT: refused rather than held. */
+export function oversizedReply(provider: string, what: 'reply' | 'stream event', limit: number): GatewayError {
+  return new GatewayError('provider_error', 502, `provider ${provider} sent a ${what} larger than ${limit} bytes`, {
+    provider,
+    code: 'upstream_reply_too_large',
   });
 }

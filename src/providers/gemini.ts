@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { invalidRequest } from '../errors.ts';
 import type { Json } from '../usage/record.ts';
+import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import type {
   ChatContext,
@@ -377,7 +378,7 @@ function fromGeminiParts(parts: GeminiPart[], firstCall: number) {
 const generatedId = () => `gemini-${randomUUID()}`;
 const now = () => Math.floor(Date.now() / 1000);
 
-function streamTranslator(config: ProviderConfig, ctx: ChatContext): StreamTranslator {
+function streamTranslator(config: ProviderConfig, ctx: ChatContext, redactor: Redactor): StreamTranslator {
   const created = now();
   let id = '';
   let model = '';
@@ -419,7 +420,7 @@ function streamTranslator(config: ProviderConfig, ctx: ChatContext): StreamTrans
       if (!isObject(json)) return { chunks: [], error: unusableReply(config.name, 'a stream event is not a JSON object', ev.data) };
       if (json.error !== undefined) {
         const code = dig(json, 'error', 'code');
-        return { chunks: [], error: upstreamError(config.name, config.apiKey, typeof code === 'number' ? code : 500, ev.data) };
+        return { chunks: [], error: upstreamError(config.name, redactor, typeof code === 'number' ? code : 500, ev.data) };
       }
       const res = json as GenerateContentResponse;
       id ||= res.responseId ?? generatedId();
@@ -441,7 +442,8 @@ function streamTranslator(config: ProviderConfig, ctx: ChatContext): StreamTrans
   };
 }
 
-export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
+/** `redactor` scrubs its error replies (the gateway passes one holding every configured secret). */
+export function createGeminiAdapter(config: ProviderConfig, redactor = new Redactor([config.apiKey])): ProviderAdapter {
   // The key travels in a header, never as `?key=`: URLs end up in logs.
   const auth: Record<string, string> = config.apiKey ? { 'x-goog-api-key': config.apiKey } : {};
   const post = (path: string, body: unknown): UpstreamRequest => ({
@@ -494,7 +496,7 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
       return { response, usage, id, model };
     },
 
-    chatStream: (ctx) => streamTranslator(config, ctx),
+    chatStream: (ctx) => streamTranslator(config, ctx, redactor),
 
     embeddingsRequest(body, model) {
       const input = body.input;
@@ -535,7 +537,7 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
       // Gemini answers a bad key with 400 INVALID_ARGUMENT; it is a credential failure all the same.
       const details = dig(safeParse(body), 'error', 'details');
       const badKey = Array.isArray(details) && details.some((d) => dig(d, 'reason') === 'API_KEY_INVALID');
-      return upstreamError(config.name, config.apiKey, badKey ? 401 : status, body);
+      return upstreamError(config.name, redactor, badKey ? 401 : status, body);
     },
   };
 }

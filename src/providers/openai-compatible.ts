@@ -1,4 +1,5 @@
 import type { Json } from '../usage/record.ts';
+import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest, UsageDetail } from './types.ts';
 
@@ -88,8 +89,16 @@ function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsid
   };
 }
 
-/** An adapter for a provider that speaks the OpenAI API; responses and stream events pass through unchanged. */
-export function createOpenAiCompatibleAdapter(config: ProviderConfig, quirks: OpenAiQuirks, extraHeaders: Record<string, string> = {}): ProviderAdapter {
+/**
+ * An adapter for a provider that speaks the OpenAI API; responses and stream events pass through
+ * unchanged. `redactor` scrubs its error replies (the gateway passes one holding every configured secret).
+ */
+export function createOpenAiCompatibleAdapter(
+  config: ProviderConfig,
+  quirks: OpenAiQuirks,
+  extraHeaders: Record<string, string> = {},
+  redactor = new Redactor([config.apiKey]),
+): ProviderAdapter {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...extraHeaders };
   if (config.apiKey) headers.authorization = `Bearer ${config.apiKey}`;
   const getHeaders: Record<string, string> = { ...headers };
@@ -145,7 +154,7 @@ export function createOpenAiCompatibleAdapter(config: ProviderConfig, quirks: Op
             return { chunks: 'passthrough' };
           }
           if (!isObject(json)) return { chunks: 'passthrough' };
-          if (isObject(json.error)) return { chunks: [], error: upstreamError(config.name, config.apiKey, 502, ev.data) };
+          if (isObject(json.error)) return { chunks: [], error: upstreamError(config.name, redactor, 502, ev.data) };
           if (!id && typeof json.id === 'string') id = json.id;
           if (!model && typeof json.model === 'string') model = json.model;
           const usage = fromOpenAiUsage(json.usage, quirks);
@@ -181,6 +190,6 @@ export function createOpenAiCompatibleAdapter(config: ProviderConfig, quirks: Op
       return data.map((m) => (isObject(m) && typeof m.id === 'string' ? m.id : '')).filter(Boolean);
     },
 
-    error: (status, body) => upstreamError(config.name, config.apiKey, status, body),
+    error: (status, body) => upstreamError(config.name, redactor, status, body),
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.ts';
+import type { Redactor } from '../redact.ts';
 import { createAnthropicAdapter } from './anthropic.ts';
 import { createGeminiAdapter } from './gemini.ts';
 import { createOpenAiCompatibleAdapter, openAiQuirks } from './openai-compatible.ts';
@@ -21,20 +22,20 @@ export interface Route {
   model: string;
 }
 
-function createAdapter(config: ProviderConfig, openrouter: { siteUrl: string; appName: string }): ProviderAdapter {
+function createAdapter(config: ProviderConfig, openrouter: { siteUrl: string; appName: string }, redactor: Redactor): ProviderAdapter {
   switch (config.type) {
     case 'anthropic':
-      return createAnthropicAdapter(config);
+      return createAnthropicAdapter(config, redactor);
     case 'gemini':
-      return createGeminiAdapter(config);
+      return createGeminiAdapter(config, redactor);
     case 'openrouter': {
       const headers: Record<string, string> = {};
       if (openrouter.siteUrl) headers['http-referer'] = openrouter.siteUrl;
       if (openrouter.appName) headers['x-title'] = openrouter.appName;
-      return createOpenAiCompatibleAdapter(config, openAiQuirks.openrouter, headers);
+      return createOpenAiCompatibleAdapter(config, openAiQuirks.openrouter, headers, redactor);
     }
     default:
-      return createOpenAiCompatibleAdapter(config, openAiQuirks[config.type]);
+      return createOpenAiCompatibleAdapter(config, openAiQuirks[config.type], {}, redactor);
   }
 }
 
@@ -54,10 +55,11 @@ export class ProviderRegistry {
     openrouter: { siteUrl: string; appName: string },
     private readonly upstream: Upstream,
     private readonly log: Logger,
+    redactor: Redactor,
   ) {
     this.entries = configs.map((config) => ({
       config,
-      adapter: createAdapter(config, openrouter),
+      adapter: createAdapter(config, openrouter, redactor),
       models: new Set(config.models),
       open: config.models.length === 0,
       listedAt: Date.now(),

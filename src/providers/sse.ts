@@ -23,11 +23,17 @@ function parseEvents(text: string): SseEvent[] {
 const LF = 10;
 const CR = 13;
 
-/** The end of the last blank line (`\n\n`, `\r\n\r\n` or a mix) ending at or after `from`, or -1. */
-function lastBoundaryEnd(buf: Buffer, from: number): number {
-  for (let i = buf.length - 1; i >= from && i > 0; i--) {
-    if (buf[i] !== LF) continue;
-    if (buf[i - 1] === LF || (buf[i - 1] === CR && i > 1 && buf[i - 2] === LF)) return i + 1;
+/**
+ * The end of the last blank line (`\n\n`, `\r\n\r\n` or a mix) in `piece`, or -1. `last` and
+ * `beforeLast` are the two bytes held before it (-1 for none), for a blank line that began in the
+ * previous chunk.
+ */
+function lastBoundaryEnd(piece: Buffer, last: number, beforeLast: number): number {
+  for (let i = piece.length - 1; i >= 0; i--) {
+    if (piece[i] !== LF) continue;
+    const p1 = i >= 1 ? piece[i - 1] : last;
+    if (p1 === LF) return i + 1;
+    if (p1 === CR && (i >= 2 ? piece[i - 2] : i === 1 ? last : beforeLast) === LF) return i + 1;
   }
   return -1;
 }
@@ -40,27 +46,52 @@ const NONE = { bytes: Buffer.alloc(0), events: [] as SseEvent[] };
  * the events parsed from them; an event split across chunks is held back until its blank line
  * arrives. Boundaries are found in the bytes: a newline is never part of a multi-byte UTF-8
  * character, so the text before one always decodes whole.
+ *
+ * Linear in the bytes received: each chunk is searched once, the bytes of an unfinished event are
+ * kept as the chunks they came in and joined once, when it completes. An event that grows past
+ * `maxEventBytes` is refused (`push` returns null) and what was held of it dropped: a provider
+ * that never ends an event costs at most that much memory.
  */
 export class SseSplitter {
-  private pending: Buffer | null = null;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private last = -1;
+  private beforeLast = -1;
 
-  push(chunk: Uint8Array): { bytes: Buffer; events: SseEvent[] } {
+  constructor(private readonly maxEventBytes: number) {}
+
+  private hold(piece: Buffer): void {
+    this.held.push(piece);
+    this.heldBytes += piece.length;
+    if (piece.length >= 2) this.beforeLast = piece[piece.length - 2]!;
+    else this.beforeLast = this.last;
+    this.last = piece[piece.length - 1]!;
+  }
+
+  push(chunk: Uint8Array): { bytes: Buffer; events: SseEvent[] } | null {
     const piece = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const held = this.pending?.length ?? 0;
-    const buf = this.pending ? Buffer.concat([this.pending, piece], held + piece.length) : piece;
-    // What was held has no boundary of its own, but one may end in the first bytes of this chunk.
-    const end = lastBoundaryEnd(buf, held);
+    if (piece.length === 0) return NONE;
+    const end = lastBoundaryEnd(piece, this.last, this.beforeLast);
     if (end < 0) {
-      this.pending = buf;
+      if (this.heldBytes + piece.length > this.maxEventBytes) {
+        this.held = [];
+        this.heldBytes = 0;
+        return null;
+      }
+      this.hold(piece);
       return NONE;
     }
-    this.pending = end < buf.length ? buf.subarray(end) : null;
-    const bytes = end < buf.length ? buf.subarray(0, end) : buf;
+    const head = end < piece.length ? piece.subarray(0, end) : piece;
+    const bytes = this.heldBytes ? Buffer.concat([...this.held, head], this.heldBytes + end) : head;
+    this.held = [];
+    this.heldBytes = 0;
+    this.last = this.beforeLast = -1;
+    if (end < piece.length) this.hold(piece.subarray(end));
     return { bytes, events: parseEvents(bytes.toString('utf8')) };
   }
 
   /** Text of an event the stream ended in the middle of ('' when it ended cleanly). */
   rest(): string {
-    return this.pending ? this.pending.toString('utf8') : '';
+    return this.heldBytes ? Buffer.concat(this.held, this.heldBytes).toString('utf8') : '';
   }
 }

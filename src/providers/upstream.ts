@@ -2,6 +2,7 @@ import http, { type ClientRequest, type IncomingMessage, type ServerResponse } f
 import https from 'node:https';
 import type { RetryPolicy } from '../config.ts';
 import { GatewayError } from '../errors.ts';
+import { oversizedReply } from './errors.ts';
 import type { ProviderConfig, UpstreamRequest } from './types.ts';
 
 export interface UpstreamOptions {
@@ -154,7 +155,11 @@ export class Exchange {
     return new GatewayError('provider_error', 502, `provider ${this.provider} dropped the connection mid-reply`, { provider: this.provider, code: 'upstream_interrupted', cause });
   }
 
-  /** Reads the whole response body, refusing bodies larger than `limit` bytes. */
+  /**
+   * Reads the whole response body, refusing bodies larger than `limit` bytes: at once when the
+   * Content-Length says so, else as soon as the bytes read pass it. Either way the connection is
+   * destroyed rather than drained, so no more of the body is read.
+   */
   readAll(limit: number): Promise<Buffer> {
     const res = this.res;
     return new Promise((resolve, reject) => {
@@ -165,22 +170,24 @@ export class Exchange {
         res.off('end', onEnd);
         reject(err instanceof GatewayError ? err : this.failure(err));
       };
+      const tooLarge = () => {
+        res.destroy();
+        fail(oversizedReply(this.provider, 'reply', limit));
+      };
       const onData = (chunk: Buffer) => {
         size += chunk.length;
         if (size <= limit) chunks.push(chunk);
-        else {
-          res.destroy();
-          fail(new GatewayError('provider_error', 502, `provider ${this.provider} sent a reply larger than ${limit} bytes`, { provider: this.provider, code: 'bad_upstream_response' }));
-        }
+        else tooLarge();
       };
       const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-      res.on('data', onData);
-      res.on('end', onEnd);
       res.on('error', fail);
       // A destroyed response may close without 'end' or 'error'.
       res.on('close', () => {
         if (!res.complete) fail(new Error('response closed before it ended'));
       });
+      if (Number(res.headers['content-length']) > limit) return tooLarge();
+      res.on('data', onData);
+      res.on('end', onEnd);
     });
   }
 }

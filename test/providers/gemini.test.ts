@@ -51,11 +51,11 @@ interface Chunk {
 /** Feeds SSE bytes to a fresh translator in small, uneven slices, as a network would. */
 function stream(bytes: Buffer, c: ChatContext = streamCtx, sizes = [1, 3, 7, 2, 13, 5, 31]) {
   const translator = adapter.chatStream(c);
-  const splitter = new SseSplitter();
+  const splitter = new SseSplitter(1 << 20);
   const steps: StreamStep[] = [];
   for (let i = 0, n = 0; i < bytes.length; n++) {
     const size = sizes[n % sizes.length] ?? 1;
-    for (const ev of splitter.push(bytes.subarray(i, i + size)).events) steps.push(translator.event(ev));
+    for (const ev of splitter.push(bytes.subarray(i, i + size))!.events) steps.push(translator.event(ev));
     i += size;
   }
   expect(splitter.rest()).toBe('');

@@ -3,10 +3,11 @@ import { createLogger } from '../../src/log.ts';
 import { ProviderRegistry } from '../../src/providers/registry.ts';
 import type { ProviderConfig } from '../../src/providers/types.ts';
 import { Upstream } from '../../src/providers/upstream.ts';
+import { Redactor } from '../../src/redact.ts';
 
 const provider = (name: string, type: ProviderConfig['type'], models: string[]): ProviderConfig => ({ name, type, baseUrl: 'http://127.0.0.1:9/v1', apiKey: '', models });
 const registry = (configs: ProviderConfig[]) =>
-  new ProviderRegistry(configs, { siteUrl: '', appName: '' }, new Upstream({ timeoutMs: 1000, headerTimeoutMs: 1000, retry: { maxRetries: 0, initialBackoffMs: 1, maxBackoffMs: 1, factor: 2, jitter: 0 }, drain: { ms: 0, bytes: 0 } }), createLogger('silent'));
+  new ProviderRegistry(configs, { siteUrl: '', appName: '' }, new Upstream({ timeoutMs: 1000, headerTimeoutMs: 1000, retry: { maxRetries: 0, initialBackoffMs: 1, maxBackoffMs: 1, factor: 2, jitter: 0 }, drain: { ms: 0, bytes: 0 } }), createLogger('silent'), new Redactor([]));
 
 describe('ProviderRegistry.resolve', () => {
   const r = registry([

@@ -3,7 +3,7 @@ import type { BudgetGuard, Reservation } from '../../budgets/guard.ts';
 import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
-import { unusableReply } from '../../providers/errors.ts';
+import { oversizedReply, unusableReply } from '../../providers/errors.ts';
 import type { ProviderRegistry, Route } from '../../providers/registry.ts';
 import { SseSplitter } from '../../providers/sse.ts';
 import type { ChatContext, SseEvent, TokenUsage } from '../../providers/types.ts';
@@ -28,10 +28,11 @@ export interface ProxyDeps {
   /** Ask providers for usage on streams (ENFORCE_RETURNING_USAGE_DATA). */
   includeUsage: boolean;
   anthropicDefaultMaxTokens: number;
+  /** Largest non-streaming reply, or stream event, held in memory (UPSTREAM_REPLY_SIZE_LIMIT). */
+  replySizeLimit: number;
 }
 
-/** Largest provider reply the gateway buffers (non-streaming replies and error bodies). */
-const REPLY_LIMIT = 64 * 1024 * 1024;
+/** Largest provider error body the gateway reads. */
 const ERROR_LIMIT = 1024 * 1024;
 const finishReason = /"finish_reason"\s*:\s*"/;
 const clientLeft = 'client disconnected before the reply; usage read from it';
@@ -116,8 +117,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   function parseReply(ex: Exchange, raw: Buffer, provider: string): unknown {
     try {
       return JSON.parse(raw.toString('utf8'));
-    } catch (err) {
-      throw unusableReply(provider, `reply is not JSON (content-type ${ex.res.headers['content-type'] ?? 'none'})`, err);
+    } catch {
+      // Not the SyntaxError as the cause: its message quotes the reply's first bytes, which may be a key.
+      throw unusableReply(provider, `reply of ${raw.length} bytes is not JSON (content-type ${ex.res.headers['content-type'] ?? 'none'})`);
     }
   }
 
@@ -133,7 +135,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const { res } = ctx;
     const up = ex.res;
     const translator = r.entry.adapter.chatStream(cctx);
-    const splitter = new SseSplitter();
+    const splitter = new SseSplitter(deps.replySizeLimit);
     let usage: TokenUsage | undefined;
     let complete = false;
     let sawDone = false;
@@ -158,7 +160,12 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         resolve();
       };
       const onData = (chunk: Buffer) => {
-        const { bytes, events } = splitter.push(chunk);
+        const step = splitter.push(chunk);
+        if (!step) {
+          failure = oversizedReply(r.entry.config.name, 'stream event', deps.replySizeLimit);
+          return finish();
+        }
+        const { bytes, events } = step;
         // Blocks with no event (a provider's keep-alive comments) pass on too when relayed verbatim.
         if (bytes.length === 0) return;
         clearImmediate(openStream);
@@ -319,13 +326,13 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       if (refused(ex)) await refuse(p, r, ex);
       if (stream) {
         if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
-          await ex.readAll(REPLY_LIMIT);
+          await ex.readAll(deps.replySizeLimit);
           throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
         }
         p.settled = true;
         return await relay(ex, r, cctx, ctx, who, reservation);
       }
-      const raw = await ex.readAll(REPLY_LIMIT);
+      const raw = await ex.readAll(deps.replySizeLimit);
       const result = r.entry.adapter.chatResponse(parseReply(ex, raw, r.entry.config.name), cctx);
       if (ex.clientGone) p.status = 499;
       else reply(ctx, result.response, raw);
@@ -368,7 +375,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       p.billable = true;
       const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.res, true, { drain: reservation !== null });
       if (refused(ex)) await refuse(p, r, ex);
-      const raw = await ex.readAll(REPLY_LIMIT);
+      const raw = await ex.readAll(deps.replySizeLimit);
       const result = adapter.embeddingsResponse(parseReply(ex, raw, config.name), r.model);
       if (ex.clientGone) p.status = 499;
       else reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
