@@ -187,6 +187,9 @@ export type AdminBudgetListResponse = {
  */
 export type AdminBudgetKeyRequest = {
     period?: string;
+    /**
+     * A custom period in seconds, at most 2147483647 (about 68 years).
+     */
     period_seconds?: number;
 };
 
@@ -213,6 +216,9 @@ export type AdminDeleteBudgetRequest = {
 export type AdminResetBudgetRequest = {
     user_path?: string;
     period?: string;
+    /**
+     * A custom period in seconds, at most 2147483647 (about 68 years).
+     */
     period_seconds?: number;
 };
 
@@ -530,7 +536,7 @@ export type Search = string;
 export type Limit = number;
 
 /**
- * Offset for pagination
+ * Offset for pagination (at most 9007199254740991)
  */
 export type Offset = number;
 
@@ -1422,7 +1428,7 @@ export type GetUsageLogData = {
          */
         limit?: number;
         /**
-         * Offset for pagination
+         * Offset for pagination (at most 9007199254740991)
          */
         offset?: number;
     };

@@ -94,6 +94,9 @@ const periodNames: Record<string, number> = {
   month: 2_592_000, months: 2_592_000, monthly: 2_592_000,
 };
 
+/** The longest custom budget period: budgets store period_seconds as a PostgreSQL integer (about 68 years). */
+const MAX_PERIOD_SECONDS = 2_147_483_647;
+
 /** `daily`, `weekly`… → period seconds (monthly is the calendar-month sentinel 2592000). */
 export function periodSeconds(name: string): number | undefined {
   return periodNames[name.trim().toLowerCase()];
@@ -213,7 +216,9 @@ function budgetDefinitions(env: Env, yaml: YamlConfig): BudgetDefinition[] {
   const defs = new Map<string, BudgetDefinition>();
   const add = (path: string, seconds: number | undefined, amount: number, where: string) => {
     const userPath = normalizeUserPath(path) ?? '/';
-    if (!seconds || !Number.isInteger(seconds) || seconds <= 0) throw new Error(`${where}: period must be hourly, daily, weekly, monthly or a positive period_seconds`);
+    if (!seconds || !Number.isInteger(seconds) || seconds <= 0 || seconds > MAX_PERIOD_SECONDS) {
+      throw new Error(`${where}: period must be hourly, daily, weekly, monthly or a period_seconds from 1 to ${MAX_PERIOD_SECONDS}`);
+    }
     if (!Number.isFinite(amount) || amount <= 0) throw new Error(`${where}: amount must be a positive number of USD`);
     defs.set(`${userPath}\0${seconds}`, { userPath, periodSeconds: seconds, amount });
   };

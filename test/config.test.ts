@@ -93,6 +93,9 @@ describe('tagging and budgets', () => {
     ]);
     expect(() => loadConfig({ SET_BUDGET_X: 'fortnightly=5' })).toThrow(/period must be/);
     expect(() => loadConfig({ SET_BUDGET_X: 'daily=-5' })).toThrow(/amount must be a positive/);
+    // The budgets table stores period_seconds as an integer.
+    expect(loadConfig({ SET_BUDGET_X: '2147483647=5' }).budgets.definitions[0]?.periodSeconds).toBe(2_147_483_647);
+    expect(() => loadConfig({ SET_BUDGET_X: '3000000000=5' })).toThrow(/period_seconds from 1 to 2147483647/);
   });
 });
 

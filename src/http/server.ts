@@ -33,6 +33,8 @@ interface FastRoute {
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** strictNumbers: a JSON number too large for a double (`1e400`) parses as Infinity, which is no integer or number. */
+const ajvOpts = { strict: false, strictNumbers: true } as const;
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
 
 const requestIdOf = (value: string | string[] | undefined): string =>
@@ -51,7 +53,7 @@ for (const op of Object.values(operations)) allowedMethods.set(op.path, [...(all
 export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server {
   const { log, authenticate } = opts;
 
-  const ajv = new Ajv({ strict: false, allErrors: false });
+  const ajv = new Ajv({ ...ajvOpts, allErrors: false });
   ajv.addSchema({ $id: 'openapi.json', components: { schemas: componentSchemas } });
   const fast = new Map<string, FastRoute>();
   for (const [id, op] of Object.entries(operations) as [OperationId, (typeof operations)[OperationId]][]) {
@@ -82,7 +84,12 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       strict: true,
       quick: true,
       coerceTypes: true,
-      ajvOpts: { strict: false },
+      ajvOpts,
+      // Parameters: query parameters the operation does not declare are dropped rather than
+      // refused, as the original gateway ignores them (a cache-buster such as `?_=123`); bodies
+      // keep refusing unknown fields. And no strictNumbers: ajv coerces the text `1e400` to
+      // Infinity and then, with strictNumbers, skips `maximum` and `minimum` on it.
+      customizeAjv: (ajv, options, context) => (context === 'paramsValidator' ? new Ajv({ ...options, strictNumbers: false, removeAdditional: true }) : ajv),
     });
     for (const [id, handler] of Object.entries(handlers) as [OperationId, Handler][]) {
       api.register(id, (c: Context, ctx: HandlerContext) =>

@@ -1,6 +1,7 @@
 import { invalidRequest } from '../errors.ts';
 import type { Json } from '../usage/record.ts';
 import { unusableReply, upstreamError } from './errors.ts';
+import { requestJson } from './request-json.ts';
 import type {
   ChatContext,
   ChatResult,
@@ -387,7 +388,7 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
       method: 'POST',
       path: '/messages',
       headers: { ...headers },
-      body: JSON.stringify(toAnthropicRequest(body, ctx)),
+      body: requestJson(toAnthropicRequest(body, ctx)),
     }),
     chatResponse: (json, ctx) => fromAnthropicMessage(json, ctx, config.name),
     chatStream: (ctx) => new AnthropicStream(adapter, ctx),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { invalidRequest } from '../errors.ts';
 import type { Json } from '../usage/record.ts';
 import { unusableReply, upstreamError } from './errors.ts';
+import { requestJson } from './request-json.ts';
 import type {
   ChatContext,
   ChatResult,
@@ -396,7 +397,7 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
     method: 'POST',
     path,
     headers: { 'content-type': 'application/json', ...auth },
-    body: JSON.stringify(body),
+    body: requestJson(body),
   });
   const modelPath = (model: string) => `/models/${encodeURIComponent(model)}`;
 

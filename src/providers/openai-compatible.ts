@@ -1,5 +1,6 @@
 import type { Json } from '../usage/record.ts';
 import { unusableReply, upstreamError } from './errors.ts';
+import { requestJson } from './request-json.ts';
 import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest } from './types.ts';
 
 /** What makes an OpenAI-compatible provider differ from OpenAI: data, not subclasses. */
@@ -93,7 +94,7 @@ export function createOpenAiCompatibleAdapter(config: ProviderConfig, quirks: Op
         delete body.max_tokens;
       }
       if (askUsage) body.stream_options = { ...(isObject(body.stream_options) ? body.stream_options : {}), include_usage: true };
-      return { method: 'POST', path: '/chat/completions', headers, body: JSON.stringify(body) };
+      return { method: 'POST', path: '/chat/completions', headers, body: requestJson(body) };
     },
 
     chatResponse(json) {
@@ -140,7 +141,7 @@ export function createOpenAiCompatibleAdapter(config: ProviderConfig, quirks: Op
           embeddingsRequest(body: Record<string, unknown>, model: string): UpstreamRequest {
             body.model = model;
             delete body.provider;
-            return { method: 'POST', path: '/embeddings', headers, body: JSON.stringify(body) };
+            return { method: 'POST', path: '/embeddings', headers, body: requestJson(body) };
           },
           embeddingsResponse(json: unknown) {
             if (!isObject(json) || !Array.isArray(json.data)) throw unusableReply(config.name, 'not an embeddings list');
