@@ -626,6 +626,10 @@ export type CreateChatCompletionErrors = {
      */
     413: CoreOpenAiErrorEnvelope;
     /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreOpenAiErrorEnvelope;
+    /**
      * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
@@ -692,6 +696,10 @@ export type CreateEmbeddingErrors = {
      * Request body too large
      */
     413: CoreOpenAiErrorEnvelope;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreOpenAiErrorEnvelope;
     /**
      * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
@@ -826,9 +834,21 @@ export type DeleteBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
      * No such budget
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -895,6 +915,18 @@ export type UpsertBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
      * Service Unavailable
      */
     503: CoreGatewayError;
@@ -957,6 +989,18 @@ export type UpdateBudgetSettingsErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
      * Service Unavailable
      */
     503: CoreGatewayError;
@@ -993,9 +1037,21 @@ export type ResetBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
      * No such budget
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -1032,6 +1088,18 @@ export type ResetAllBudgetsErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
     /**
      * Service Unavailable
      */
