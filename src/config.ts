@@ -55,7 +55,8 @@ export interface Config {
   tagging: TaggingRule[];
   pricing: PriceOverride[];
   anthropicDefaultMaxTokens: number;
-  metrics: { enabled: boolean; path: string };
+  /** `auth`: the metrics endpoint asks for the master key (METRICS_AUTH). */
+  metrics: { enabled: boolean; path: string; auth: boolean };
   budgets: {
     enabled: boolean;
     definitions: BudgetDefinition[];
@@ -249,10 +250,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1') || metricsPath.startsWith('/admin')) {
     throw new Error(`METRICS_ENDPOINT must be a path outside /v1 and /admin, got "${metricsPath}"`);
   }
+  const masterKey = env.GOMODEL_MASTER_KEY?.trim() || null;
+  const metricsAuth = envBool(env, 'METRICS_AUTH', false);
+  if (metricsAuth && !masterKey) throw new Error('METRICS_AUTH=true asks for the master key on the metrics endpoint: set GOMODEL_MASTER_KEY');
   return Object.freeze({
     port: envInt(env, 'PORT', 8080, 0, 65535),
     workers: env.GOMODEL_WORKERS?.trim() === 'auto' ? availableParallelism() : envInt(env, 'GOMODEL_WORKERS', 1, 1, 256),
-    masterKey: env.GOMODEL_MASTER_KEY?.trim() || null,
+    masterKey,
     bodySizeLimit: envBytes(env, 'BODY_SIZE_LIMIT', 10 * 1024 * 1024),
     logLevel: envString(env, 'LOG_LEVEL', 'info'),
     dataDir,
@@ -279,7 +283,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     tagging: taggingRules(env, yaml),
     pricing,
     anthropicDefaultMaxTokens: envInt(env, 'ANTHROPIC_DEFAULT_MAX_TOKENS', 4096, 1),
-    metrics: { enabled: envBool(env, 'METRICS_ENABLED', false), path: metricsPath },
+    metrics: { enabled: envBool(env, 'METRICS_ENABLED', false), path: metricsPath, auth: metricsAuth },
     budgets: {
       enabled: envBool(env, 'BUDGETS_ENABLED', yaml.budgets?.enabled ?? true),
       definitions: budgetDefinitions(env, yaml),

@@ -107,4 +107,10 @@ describe('scalar settings', () => {
     expect(() => loadConfig({ PORT: '70000' })).toThrow(/PORT/);
     expect(() => loadConfig({ BUDGET_UNKNOWN_PRICE: 'maybe' })).toThrow(/BUDGET_UNKNOWN_PRICE/);
   });
+
+  it('takes METRICS_AUTH=true only with a master key to ask for', () => {
+    expect(loadConfig({ METRICS_AUTH: 'true', GOMODEL_MASTER_KEY: 'k' }).metrics.auth).toBe(true);
+    expect(loadConfig({}).metrics.auth).toBe(false);
+    expect(() => loadConfig({ METRICS_AUTH: 'true' })).toThrow(/METRICS_AUTH=true .*GOMODEL_MASTER_KEY/);
+  });
 });
