@@ -27,27 +27,31 @@ export function requireJson(req: IncomingMessage): void {
 const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v)?.split(',')[0]?.trim().toLowerCase();
 
 /**
- * Refuses (403) a state-changing request that a browser sent from a page of another origin: its
- * `Origin` names another host than the one it was sent to (the Host header, or X-Forwarded-Host
- * behind a proxy that rewrites Host; the scheme is not compared, so a proxy ending TLS is fine), or
- * it carries no Origin and `Sec-Fetch-Site` says another site. Without a master key the admin API
- * is open, and any page its user visits could otherwise change budgets. Clients other than
- * browsers (curl, SDKs) send neither header and pass.
+ * Refuses (403) a state-changing request that a browser sent from a page of another origin.
+ * Without a master key the admin API is open, and any page its user visits could otherwise change
+ * budgets. `Sec-Fetch-Site`, which a page cannot set, decides when the browser sends it:
+ * same-origin (or none, the user's own navigation) passes, same-site and cross-site do not. This
+ * also lets the dashboard through where its no-referrer policy makes the browser send
+ * `Origin: null` (Firefox does, for a same-origin POST). Without it, `Origin` must name the host
+ * the request was sent to (the Host header, or X-Forwarded-Host behind a proxy that rewrites Host;
+ * the scheme is not compared, so a proxy ending TLS is fine). Clients other than browsers (curl,
+ * SDKs) send neither header and pass.
  */
 export function refuseCrossSite(req: IncomingMessage): void {
-  const origin = req.headers.origin;
   const site = req.headers['sec-fetch-site'];
-  if (origin === undefined) {
-    if (site === 'cross-site' || site === 'same-site') throw crossSite(`Sec-Fetch-Site says ${site}`, 'Sec-Fetch-Site');
-    return;
+  if (site !== undefined) {
+    if (site === 'same-origin' || site === 'none') return;
+    throw crossSite(`Sec-Fetch-Site says ${site}`, 'Sec-Fetch-Site');
   }
+  const origin = req.headers.origin;
+  if (origin === undefined) return;
   let host: string | undefined;
   try {
     host = new URL(origin).host;
   } catch {
     host = undefined;
   }
-  if (site !== 'cross-site' && host && (host === first(req.headers.host) || host === first(req.headers['x-forwarded-host']))) return;
+  if (host && (host === first(req.headers.host) || host === first(req.headers['x-forwarded-host']))) return;
   throw crossSite(`Origin ${origin} is not this gateway (${req.headers.host ?? 'no Host header'})`, 'Origin');
 }
 
