@@ -32,10 +32,10 @@ const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v
  * budgets. `Sec-Fetch-Site`, which a page cannot set, decides when the browser sends it:
  * same-origin (or none, the user's own navigation) passes, same-site and cross-site do not. This
  * also lets the dashboard through where its no-referrer policy makes the browser send
- * `Origin: null` (Firefox does, for a same-origin POST). Without it, `Origin` must name the host
- * the request was sent to (the Host header, or X-Forwarded-Host behind a proxy that rewrites Host;
- * the scheme is not compared, so a proxy ending TLS is fine). Clients other than browsers (curl,
- * SDKs) send neither header and pass.
+ * `Origin: null` (the Fetch standard says so; Firefox has done it for same-origin fetches).
+ * Without Sec-Fetch-Site, `Origin` must name the host the request was sent to (the Host header, or
+ * X-Forwarded-Host behind a proxy that rewrites Host; the scheme is not compared, so a proxy
+ * ending TLS is fine). Clients other than browsers (curl, SDKs) send neither header and pass.
  */
 export function refuseCrossSite(req: IncomingMessage): void {
   const site = req.headers['sec-fetch-site'];
