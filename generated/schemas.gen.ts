@@ -542,7 +542,9 @@ export const admin_budgetKeyRequestSchema = {
         },
         period_seconds: {
             type: 'integer',
-            minimum: 1
+            minimum: 1,
+            maximum: 2147483647,
+            description: 'A custom period in seconds, at most 2147483647 (about 68 years).'
         }
     }
 } as const;
@@ -605,7 +607,9 @@ export const admin_resetBudgetRequestSchema = {
         },
         period_seconds: {
             type: 'integer',
-            minimum: 1
+            minimum: 1,
+            maximum: 2147483647,
+            description: 'A custom period in seconds, at most 2147483647 (about 68 years).'
         }
     },
     example: {
@@ -941,11 +945,13 @@ export const openai_CreateChatCompletionRequestSchema = {
         max_tokens: {
             type: 'integer',
             minimum: 1,
+            maximum: 2147483647,
             nullable: true
         },
         max_completion_tokens: {
             type: 'integer',
             minimum: 1,
+            maximum: 2147483647,
             nullable: true
         },
         n: {

@@ -187,6 +187,9 @@ export type AdminBudgetListResponse = {
  */
 export type AdminBudgetKeyRequest = {
     period?: string;
+    /**
+     * A custom period in seconds, at most 2147483647 (about 68 years).
+     */
     period_seconds?: number;
 };
 
@@ -213,6 +216,9 @@ export type AdminDeleteBudgetRequest = {
 export type AdminResetBudgetRequest = {
     user_path?: string;
     period?: string;
+    /**
+     * A custom period in seconds, at most 2147483647 (about 68 years).
+     */
     period_seconds?: number;
 };
 
@@ -534,7 +540,7 @@ export type Search = string;
 export type Limit = number;
 
 /**
- * Offset for pagination
+ * Offset for pagination (at most 9007199254740991)
  */
 export type Offset = number;
 
@@ -624,6 +630,10 @@ export type CreateChatCompletionErrors = {
      */
     413: CoreOpenAiErrorEnvelope;
     /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreOpenAiErrorEnvelope;
+    /**
      * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
@@ -690,6 +700,10 @@ export type CreateEmbeddingErrors = {
      * Request body too large
      */
     413: CoreOpenAiErrorEnvelope;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreOpenAiErrorEnvelope;
     /**
      * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
@@ -824,9 +838,21 @@ export type DeleteBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
      * No such budget
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -893,6 +919,18 @@ export type UpsertBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
      * Service Unavailable
      */
     503: CoreGatewayError;
@@ -955,6 +993,18 @@ export type UpdateBudgetSettingsErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
      * Service Unavailable
      */
     503: CoreGatewayError;
@@ -991,9 +1041,21 @@ export type ResetBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
      * No such budget
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -1030,6 +1092,18 @@ export type ResetAllBudgetsErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -1426,7 +1500,7 @@ export type GetUsageLogData = {
          */
         limit?: number;
         /**
-         * Offset for pagination
+         * Offset for pagination (at most 9007199254740991)
          */
         offset?: number;
     };

@@ -5,6 +5,7 @@ import { BudgetStore } from './budgets/store.ts';
 import { configuredSecrets, type Config } from './config.ts';
 import { StartupError } from './errors.ts';
 import { connect, type Sql } from './db/sql.ts';
+import { GatewayError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
@@ -82,6 +83,7 @@ export async function startGateway(
   const prices = new PriceBook(config.pricing);
   const attribute = createAttribution(config.userPathHeader, config.tagging);
   const queries = new UsageQueries(sql);
+  const authenticate = createAuthenticator(config.masterKey);
 
   const budgetStore = new BudgetStore(sql);
   let budgetSql: Sql | null = null;
@@ -129,6 +131,8 @@ export async function startGateway(
   if (config.metrics.enabled) {
     extraRoutes.push(async (req, res, path) => {
       if (path !== config.metrics.path || req.method !== 'GET') return false;
+      const refused = config.metrics.auth ? authenticate(req.headers.authorization) : null;
+      if (refused) throw new GatewayError('authentication_error', 401, refused);
       const text = await metrics.render();
       res.writeHead(200, { 'Content-Type': metrics.contentType });
       res.end(text);
@@ -139,7 +143,7 @@ export async function startGateway(
   const server = createHttpServer(handlers, {
     log,
     bodySizeLimit: config.bodySizeLimit,
-    authenticate: createAuthenticator(config.masterKey),
+    authenticate,
     adminEnabled: config.adminEndpointsEnabled,
     extraRoutes: async (req, res, path) => {
       for (const route of extraRoutes) if (await route(req, res, path)) return true;

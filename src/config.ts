@@ -60,7 +60,8 @@ export interface Config {
   tagging: TaggingRule[];
   pricing: PriceOverride[];
   anthropicDefaultMaxTokens: number;
-  metrics: { enabled: boolean; path: string };
+  /** `auth`: the metrics endpoint asks for the master key (METRICS_AUTH). */
+  metrics: { enabled: boolean; path: string; auth: boolean };
   budgets: {
     enabled: boolean;
     definitions: BudgetDefinition[];
@@ -100,6 +101,9 @@ const periodNames: Record<string, number> = {
   week: 604_800, weeks: 604_800, weekly: 604_800,
   month: 2_592_000, months: 2_592_000, monthly: 2_592_000,
 };
+
+/** The longest custom budget period: budgets store period_seconds as a PostgreSQL integer (about 68 years). */
+const MAX_PERIOD_SECONDS = 2_147_483_647;
 
 /** `daily`, `weekly`… → period seconds (monthly is the calendar-month sentinel 2592000). */
 export function periodSeconds(name: string): number | undefined {
@@ -220,7 +224,9 @@ function budgetDefinitions(env: Env, yaml: YamlConfig): BudgetDefinition[] {
   const defs = new Map<string, BudgetDefinition>();
   const add = (path: string, seconds: number | undefined, amount: number, where: string) => {
     const userPath = normalizeUserPath(path) ?? '/';
-    if (!seconds || !Number.isInteger(seconds) || seconds <= 0) throw new Error(`${where}: period must be hourly, daily, weekly, monthly or a positive period_seconds`);
+    if (!seconds || !Number.isInteger(seconds) || seconds <= 0 || seconds > MAX_PERIOD_SECONDS) {
+      throw new Error(`${where}: period must be hourly, daily, weekly, monthly or a period_seconds from 1 to ${MAX_PERIOD_SECONDS}`);
+    }
     if (!Number.isFinite(amount) || amount <= 0) throw new Error(`${where}: amount must be a positive number of USD`);
     defs.set(`${userPath}\0${seconds}`, { userPath, periodSeconds: seconds, amount });
   };
@@ -259,10 +265,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1') || metricsPath.startsWith('/admin')) {
     throw new Error(`METRICS_ENDPOINT must be a path outside /v1 and /admin, got "${metricsPath}"`);
   }
+  const masterKey = env.GOMODEL_MASTER_KEY?.trim() || null;
+  const metricsAuth = envBool(env, 'METRICS_AUTH', false);
+  if (metricsAuth && !masterKey) throw new Error('METRICS_AUTH=true asks for the master key on the metrics endpoint: set GOMODEL_MASTER_KEY');
   return Object.freeze({
     port: envInt(env, 'PORT', 8080, 0, 65535),
     workers: env.GOMODEL_WORKERS?.trim() === 'auto' ? availableParallelism() : envInt(env, 'GOMODEL_WORKERS', 1, 1, 256),
-    masterKey: env.GOMODEL_MASTER_KEY?.trim() || null,
+    masterKey,
     bodySizeLimit: envBytes(env, 'BODY_SIZE_LIMIT', 10 * 1024 * 1024),
     logLevel: envString(env, 'LOG_LEVEL', 'info'),
     dataDir,
@@ -293,7 +302,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     tagging: taggingRules(env, yaml),
     pricing,
     anthropicDefaultMaxTokens: envInt(env, 'ANTHROPIC_DEFAULT_MAX_TOKENS', 4096, 1),
-    metrics: { enabled: envBool(env, 'METRICS_ENABLED', false), path: metricsPath },
+    metrics: { enabled: envBool(env, 'METRICS_ENABLED', false), path: metricsPath, auth: metricsAuth },
     budgets: {
       enabled: envBool(env, 'BUDGETS_ENABLED', yaml.budgets?.enabled ?? true),
       definitions: budgetDefinitions(env, yaml),

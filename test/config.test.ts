@@ -93,6 +93,9 @@ describe('tagging and budgets', () => {
     ]);
     expect(() => loadConfig({ SET_BUDGET_X: 'fortnightly=5' })).toThrow(/period must be/);
     expect(() => loadConfig({ SET_BUDGET_X: 'daily=-5' })).toThrow(/amount must be a positive/);
+    // The budgets table stores period_seconds as an integer.
+    expect(loadConfig({ SET_BUDGET_X: '2147483647=5' }).budgets.definitions[0]?.periodSeconds).toBe(2_147_483_647);
+    expect(() => loadConfig({ SET_BUDGET_X: '3000000000=5' })).toThrow(/period_seconds from 1 to 2147483647/);
   });
 });
 
@@ -109,5 +112,11 @@ describe('scalar settings', () => {
     expect(loadConfig({}).http.replySizeLimit).toBe(10 * 1024 * 1024);
     expect(loadConfig({ UPSTREAM_REPLY_SIZE_LIMIT: '64M' }).http.replySizeLimit).toBe(64 * 1024 * 1024);
     expect(() => loadConfig({ UPSTREAM_REPLY_SIZE_LIMIT: 'lots' })).toThrow(/UPSTREAM_REPLY_SIZE_LIMIT/);
+  });
+
+  it('takes METRICS_AUTH=true only with a master key to ask for', () => {
+    expect(loadConfig({ METRICS_AUTH: 'true', GOMODEL_MASTER_KEY: 'k' }).metrics.auth).toBe(true);
+    expect(loadConfig({}).metrics.auth).toBe(false);
+    expect(() => loadConfig({ METRICS_AUTH: 'true' })).toThrow(/METRICS_AUTH=true .*GOMODEL_MASTER_KEY/);
   });
 });

@@ -2,6 +2,7 @@ import { invalidRequest } from '../errors.ts';
 import type { Json } from '../usage/record.ts';
 import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
+import { requestJson } from './request-json.ts';
 import type {
   ChatContext,
   ChatResult,
@@ -400,7 +401,7 @@ export function createAnthropicAdapter(config: ProviderConfig, redactor = new Re
       method: 'POST',
       path: '/messages',
       headers: { ...headers },
-      body: JSON.stringify(toAnthropicRequest(body, ctx)),
+      body: requestJson(toAnthropicRequest(body, ctx)),
     }),
     chatResponse: (json, ctx) => fromAnthropicMessage(json, ctx, config.name),
     chatStream: (ctx) => new AnthropicStream(adapter, ctx),

@@ -3,6 +3,7 @@ import { invalidRequest } from '../errors.ts';
 import type { Json } from '../usage/record.ts';
 import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
+import { requestJson } from './request-json.ts';
 import type {
   ChatContext,
   ChatResult,
@@ -450,7 +451,7 @@ export function createGeminiAdapter(config: ProviderConfig, redactor = new Redac
     method: 'POST',
     path,
     headers: { 'content-type': 'application/json', ...auth },
-    body: JSON.stringify(body),
+    body: requestJson(body),
   });
   const modelPath = (model: string) => `/models/${encodeURIComponent(model)}`;
 

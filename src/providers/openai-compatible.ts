@@ -1,6 +1,7 @@
 import type { Json } from '../usage/record.ts';
 import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
+import { requestJson } from './request-json.ts';
 import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest, UsageDetail } from './types.ts';
 
 /** What makes an OpenAI-compatible provider differ from OpenAI: data, not subclasses. */
@@ -121,7 +122,7 @@ export function createOpenAiCompatibleAdapter(
         delete body.max_tokens;
       }
       if (askUsage) body.stream_options = { ...(isObject(body.stream_options) ? body.stream_options : {}), include_usage: true };
-      return { method: 'POST', path: '/chat/completions', headers, body: JSON.stringify(body) };
+      return { method: 'POST', path: '/chat/completions', headers, body: requestJson(body) };
     },
 
     chatResponse(json) {
@@ -168,7 +169,7 @@ export function createOpenAiCompatibleAdapter(
           embeddingsRequest(body: Record<string, unknown>, model: string): UpstreamRequest {
             body.model = model;
             delete body.provider;
-            return { method: 'POST', path: '/embeddings', headers, body: JSON.stringify(body) };
+            return { method: 'POST', path: '/embeddings', headers, body: requestJson(body) };
           },
           embeddingsResponse(json: unknown) {
             if (!isObject(json) || !Array.isArray(json.data)) throw unusableReply(config.name, 'not an embeddings list');

@@ -113,6 +113,12 @@ export interface DateRange {
    * end may cross a local midnight.
    */
   totalsEnd: number;
+  /**
+   * `end`, or when the range runs into the future the UTC midnight after now (no row lies beyond
+   * it): rows are read up to here, so a far end date (9999-12-31) reads no more than today and
+   * hands PostgreSQL no instant past what it takes.
+   */
+  rowsEnd: number;
 }
 
 /**
@@ -151,7 +157,8 @@ export function resolveDateRange(q: { days?: number; start_date?: string; end_da
     first = addDays(today, -(days - 1));
   }
   const end = localMidnight(addDays(last, 1), tz);
-  return { startDate: formatDate(first), endDate: formatDate(last), start: localMidnight(first, tz), end, totalsEnd: totalsEndOf(end, now) };
+  const totalsEnd = totalsEndOf(end, now);
+  return { startDate: formatDate(first), endDate: formatDate(last), start: localMidnight(first, tz), end, totalsEnd, rowsEnd: Math.min(end, totalsEnd) };
 }
 
 /** RFC 3339 timestamp of an instant as wall-clock time in a time zone, with its offset. */

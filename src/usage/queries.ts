@@ -116,6 +116,15 @@ function totalsOf(r: Row): Totals {
 }
 
 /**
+ * `decompose`, or one empty span of raw rows when the range has no instant before its end (it lies
+ * wholly in the future): the query keeps its columns and finds no rows.
+ */
+function spans(start: number, end: number, grains: readonly number[]) {
+  const parts = decompose(start, end, grains);
+  return parts.length ? parts : [{ grain: null, from: start, to: start }];
+}
+
+/**
  * The whole-gateway totals grains no local midnight of the range falls inside: day and hour when
  * the zone is at UTC+0 throughout, hour when its offset is a whole number of hours, none otherwise.
  * Offsets are sampled at both ends of the range and daily between: no zone changes its offset
@@ -199,7 +208,7 @@ export class UsageQueries {
     // reads the subtree rollup. Otherwise they are raw rows.
     const subtreeTotal = groupBy.length === 0 && dims.every((d) => d === 'user_path');
     const grains = cube ? (subtreeTotal || cube.quarterHour ? [DAY, HOUR, QUARTER_HOUR] : [DAY, HOUR]) : [];
-    const parts = decompose(range.start, range.totalsEnd, grains).map(({ grain, from, to }) => {
+    const parts = spans(range.start, range.totalsEnd, grains).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);
       if (grain === DAY) return this.days(a, b, f, dims, subtree, groupBy.includes('user_path'));
@@ -275,7 +284,7 @@ export class UsageQueries {
     // The whole gateway also has hour and day totals, usable where no local midnight of the
     // range falls inside one of their buckets; a subtree has only its 15-minute rollup.
     const coarse = path === '/' ? totalsGrains(range, tz) : [];
-    const parts = decompose(range.start, range.end, [...coarse, QUARTER_HOUR]).map(({ grain, from, to }) => {
+    const parts = spans(range.start, range.rowsEnd, [...coarse, QUARTER_HOUR]).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);
       if (grain === null) {
@@ -304,7 +313,7 @@ export class UsageQueries {
    */
   async log(range: DateRange, f: UsageFilters, search: string | undefined, limit: number, offset: number) {
     const s = this.sql;
-    const base = s`"timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.end)}
+    const base = s`"timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.rowsEnd)}
       ${f.model !== undefined ? s`and model = ${f.model}` : s``}
       ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
       ${f.label !== undefined ? s`and labels @> array[${f.label}]::text[]` : s``}
@@ -321,7 +330,7 @@ export class UsageQueries {
       select array_agg(distinct model) filter (where model ilike ${pattern}) as models,
              array_agg(distinct provider) filter (where provider ilike ${pattern}) as providers,
              array_agg(distinct provider_name) filter (where provider_name ilike ${pattern}) as names
-        from usage_model_daily where bucket >= ${new Date(Math.floor(range.start / DAY) * DAY)} and bucket < ${new Date(range.end)}`;
+        from usage_model_daily where bucket >= ${new Date(Math.floor(range.start / DAY) * DAY)} and bucket < ${new Date(range.rowsEnd)}`;
     const matches: SearchMatches = { models: found?.models ?? [], providers: found?.providers ?? [], names: found?.names ?? [] };
     const byDims = matches.models.length + matches.providers.length + matches.names.length > 0 ? this.searchMatch(matches) : null;
     const byIds = s`(${this.startsWith('request_id', search)} or ${this.startsWith('provider_id', search)})`;

@@ -15,11 +15,12 @@ afterAll(() => gw.stop());
 const budgets = async () => (await api.listBudgets({ client: gw.client })).data!.budgets!;
 const find = async (path: string, seconds: number) => (await budgets()).find((b) => b.user_path === path && b.period_seconds === seconds);
 
+/** Sends a body as JSON; a string is sent as it is. */
 async function call(method: string, path: string, body?: unknown) {
   const res = await realFetch(`${gw.url}${path}`, {
     method,
     headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
@@ -64,6 +65,25 @@ describe('definitions', () => {
     expect(await find('/team/alpha', 604_800)).toMatchObject({ amount: 70, source: 'manual' });
   });
 
+  it('bounds a custom period by what the budgets table stores: 2147483647 seconds is taken, 3,000,000,000 is a 400 naming it', async () => {
+    const longest = 2_147_483_647;
+    const tooLong = 3_000_000_000;
+    expect((await call('PUT', '/admin/budgets', { user_path: '/longest', budget_key: { period_seconds: longest }, amount: 5 })).status).toBe(200);
+    expect(await find('/longest', longest)).toMatchObject({ period_seconds: longest, amount: 5 });
+    expect((await call('POST', '/admin/budgets/reset-one', { user_path: '/longest', period_seconds: longest })).status).toBe(200);
+    expect((await call('DELETE', '/admin/budgets', { user_path: '/longest', budget_key: { period_seconds: longest } })).status).toBe(200);
+    const refusals = [
+      await call('PUT', '/admin/budgets', { user_path: '/longest', budget_key: { period_seconds: tooLong }, amount: 5 }),
+      await call('DELETE', '/admin/budgets', { user_path: '/longest', budget_key: { period_seconds: tooLong } }),
+      await call('POST', '/admin/budgets/reset-one', { user_path: '/longest', period_seconds: tooLong }),
+    ];
+    expect(refusals.map((r) => [r.status, r.body.param, r.body.message])).toEqual([
+      [400, 'budget_key.period_seconds', 'budget_key.period_seconds must be <= 2147483647'],
+      [400, 'budget_key.period_seconds', 'budget_key.period_seconds must be <= 2147483647'],
+      [400, 'period_seconds', 'period_seconds must be <= 2147483647'],
+    ]);
+  });
+
   it('answers 404 budget_not_found for a budget that does not exist', async () => {
     const del = await call('DELETE', '/admin/budgets', { user_path: '/nobody', budget_key: { period: 'daily' } });
     expect(del).toMatchObject({ status: 404, body: { type: 'not_found_error', code: 'budget_not_found' } });
@@ -90,6 +110,9 @@ describe('bad bodies', () => {
     ['PUT', '/admin/budgets/settings', { daily_reset_hour: 24 }, 'daily_reset_hour'],
     ['PUT', '/admin/budgets/settings', { monthly_reset_day: 0 }, 'monthly_reset_day'],
     ['PUT', '/admin/budgets/settings', { weekly_reset_weekday: 7 }, 'weekly_reset_weekday'],
+    // JSON no double holds: JSON.parse makes 1e400 Infinity
+    ['PUT', '/admin/budgets', '{"user_path":"/x","budget_key":{"period":"daily"},"amount":1e400}', 'amount'],
+    ['PUT', '/admin/budgets', '{"user_path":"/x","budget_key":{"period_seconds":1e400},"amount":5}', 'budget_key.period_seconds'],
   ];
   it.each(cases)('%s %s %j → 400 naming %s', async (method, path, body, param) => {
     const res = await call(method, path, body);

@@ -36,6 +36,18 @@ it('exposes Prometheus metrics without auth: requests, latency, in-flight and th
   expect(text).toContain('gomodel_usage_database_down 0');
 });
 
+it('asks for the master key with METRICS_AUTH=true', async () => {
+  const guarded = await startTestGateway({ METRICS_ENABLED: 'true', METRICS_AUTH: 'true', GOMODEL_MASTER_KEY: 'k' });
+  const without = await realFetch(`${guarded.url}/metrics`);
+  expect(without.status).toBe(401);
+  expect(await without.json()).toMatchObject({ error: { type: 'authentication_error', message: 'missing authorization header' } });
+  expect((await realFetch(`${guarded.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+  const authorized = await realFetch(`${guarded.url}/metrics`, { headers: { Authorization: 'Bearer k' } });
+  expect(authorized.status).toBe(200);
+  expect(await authorized.text()).toContain('gomodel_usage_queue_depth');
+  await guarded.stop();
+});
+
 it('is not served when METRICS_ENABLED is off', async () => {
   const plain = await startTestGateway({ OPENAI_API_KEY: 'sk-test' });
   expect((await realFetch(`${plain.url}/metrics`)).status).toBe(404);

@@ -336,13 +336,53 @@ describe('GET /admin/usage/throughput', () => {
   });
 });
 
+describe('ranges into the future', () => {
+  const ops = ['summary', 'models', 'user-paths', 'labels', 'log', 'daily'];
+  const emptyAnswer = (op: string) => (op === 'summary' ? { total_requests: 0, total_cost: null } : op === 'log' ? { entries: [], total: 0 } : []);
+
+  it.each(ops)('/admin/usage/%s counts up to today in a range that runs ahead, and answers one wholly ahead (to 9999-12-31) with nothing', async (op) => {
+    gw.recorder.record(usageRow({ request_id: `ahead-${op}`, user_path: `/ahead/${op}`, labels: ['ahead'], timestamp: new Date(Date.now() - 3_600_000) }));
+    await gw.recorder.flush();
+    const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+    const get = async (range: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${gw.url}/admin/usage/${op}?${range}&user_path=/ahead/${op}`, { headers });
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+    const ahead = await get(`start_date=${day(-300)}&end_date=${day(60)}`);
+    expect(JSON.stringify(ahead)).toMatch(/"(total_)?requests":1\b|"total":1\b/);
+    expect(ahead).toEqual(await get(`start_date=${day(-300)}&end_date=${day(0)}`));
+    for (const range of [`end_date=${day(31)}`, 'start_date=2099-01-01&end_date=2099-01-31', 'end_date=9999-12-31', 'start_date=9999-12-31&end_date=9999-12-31']) {
+      for (const zone of ['UTC', 'Pacific/Kiritimati']) expect(await get(range, { 'X-GoModel-Timezone': zone })).toMatchObject(emptyAnswer(op));
+    }
+  });
+});
+
+describe('unknown query parameters', () => {
+  it('are ignored, as the original gateway ignores them (a cache-buster)', async () => {
+    const plain = await fetch(`${gw.url}/admin/usage/summary?start_date=2026-10-20&end_date=2026-10-26`);
+    const busted = await fetch(`${gw.url}/admin/usage/summary?start_date=2026-10-20&end_date=2026-10-26&_=1764950400000&utm_source=x`);
+    expect(busted.status).toBe(200);
+    expect(await busted.json()).toEqual(await plain.json());
+    expect((await fetch(`${gw.url}/admin/usage/log?_=123`)).status).toBe(200);
+    expect((await fetch(`${gw.url}/v1/usage?_=123`)).status).toBe(200);
+  });
+
+  it('leave invalid values of known parameters a 400 naming them', async () => {
+    const res = await fetch(`${gw.url}/admin/usage/log?_=123&limit=0`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ type: 'invalid_request_error', param: 'limit' });
+  });
+});
+
 describe('invalid parameters', () => {
   const cases: [string, string, string][] = [
     ['/admin/usage/summary?days=abc', 'days', 'integer'],
     ['/admin/usage/summary?days=0', 'days', '>= 1'],
     ['/admin/usage/summary?days=366', 'days', '<= 365'],
     ['/admin/usage/summary?start_date=2026-02-30', 'start_date', 'calendar date'],
-    ['/admin/usage/summary?start_date=20260101', 'start_date', 'pattern'],
+    ['/admin/usage/summary?start_date=20260101', 'start_date', 'YYYY-MM-DD'],
+    ['/admin/usage/summary?start_date=2026-13-01', 'start_date', 'YYYY-MM-DD'],
     ['/admin/usage/summary?start_date=2026-03-02&end_date=2026-03-01', 'start_date', 'after end_date'],
     ['/admin/usage/summary?start_date=2025-01-01&end_date=2026-01-01', 'start_date', '365 days'],
     ['/admin/usage/summary?cache_mode=sometimes', 'cache_mode', 'uncached, cached, all'],
@@ -354,7 +394,16 @@ describe('invalid parameters', () => {
     ['/admin/usage/log?offset=-1', 'offset', '>= 0'],
     ['/admin/usage/log?search=' + 'x'.repeat(257), 'search', 'more than 256 characters'],
     ['/admin/usage/log?search=a%1Fb', 'search', 'control characters'],
-    ['/admin/usage/labels?end_date=tomorrow', 'end_date', 'pattern'],
+    ['/admin/usage/labels?end_date=tomorrow', 'end_date', 'YYYY-MM-DD'],
+    // past what PostgreSQL's bigint offset and a double hold
+    ['/admin/usage/log?offset=1e30', 'offset', '<= 9007199254740991'],
+    ['/admin/usage/log?offset=9223372036854775807', 'offset', '<= 9007199254740991'],
+    ['/admin/usage/log?offset=99999999999999999999', 'offset', '<= 9007199254740991'],
+    ['/admin/usage/log?limit=1e400', 'limit', '<= 200'],
+    // PostgreSQL text takes no NUL
+    ...['summary', 'models', 'user-paths', 'labels', 'log'].flatMap((op): [string, string, string][] =>
+      ['model', 'provider', ...(op === 'log' ? [] : ['label'])].map((param) => [`/admin/usage/${op}?${param}=a%00b`, param, 'control characters']),
+    ),
     ['/admin/usage/throughput', 'granularity', 'required'],
     ['/admin/usage/throughput?granularity=week', 'granularity', 'second, minute, hour, day'],
   ];

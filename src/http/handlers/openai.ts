@@ -36,6 +36,8 @@ export interface ProxyDeps {
 const ERROR_LIMIT = 1024 * 1024;
 const finishReason = /"finish_reason"\s*:\s*"/;
 const clientLeft = 'client disconnected before the reply; usage read from it';
+/** The metrics' model label for a model no provider lists or is configured with. */
+const OTHER_MODEL = 'other';
 
 /** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
 const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
@@ -95,7 +97,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   /** Times a proxied request for the metrics and writes its access-log line when it ends. */
   function track(r: Route, endpoint: string, stream: boolean, requestId: string): (status: number) => void {
     const started = performance.now();
-    const done = metrics.request(r.entry.config.name, r.model, endpoint, stream);
+    // Only listed and configured models become label values: a client naming any model it likes
+    // (`openai/anything`) would otherwise add series without end.
+    const done = metrics.request(r.entry.config.name, r.entry.models.has(r.model) ? r.model : OTHER_MODEL, endpoint, stream);
     return (status) => {
       done(status);
       // Checked first: the line's fields would be built for nothing above LOG_LEVEL=info.
