@@ -561,6 +561,15 @@ export type GetHealthData = {
     url: '/health';
 };
 
+export type GetHealthErrors = {
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+};
+
+export type GetHealthError = GetHealthErrors[keyof GetHealthErrors];
+
 export type GetHealthResponses = {
     /**
      * OK
@@ -578,6 +587,10 @@ export type GetReadinessData = {
 };
 
 export type GetReadinessErrors = {
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
     /**
      * Not ready
      */
@@ -637,6 +650,10 @@ export type CreateChatCompletionErrors = {
      * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
     /**
      * Operation not available yet
      */
@@ -709,6 +726,10 @@ export type CreateEmbeddingErrors = {
      */
     429: CoreOpenAiErrorEnvelope;
     /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
      * Operation not available yet
      */
     501: CoreOpenAiErrorEnvelope;
@@ -749,6 +770,10 @@ export type ListModelsErrors = {
      * Missing or wrong API key
      */
     401: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
     /**
      * Operation not available yet
      */
@@ -802,6 +827,10 @@ export type GetUsageStatusErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
      * Usage storage unavailable
      */
     503: CoreOpenAiErrorEnvelope;
@@ -854,6 +883,10 @@ export type DeleteBudgetErrors = {
      */
     415: CoreGatewayError;
     /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
      * Service Unavailable
      */
     503: CoreGatewayError;
@@ -882,6 +915,10 @@ export type ListBudgetsErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -931,6 +968,10 @@ export type UpsertBudgetErrors = {
      */
     415: CoreGatewayError;
     /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
      * Service Unavailable
      */
     503: CoreGatewayError;
@@ -959,6 +1000,10 @@ export type GetBudgetSettingsErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -1004,6 +1049,10 @@ export type UpdateBudgetSettingsErrors = {
      * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
      */
     415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -1057,6 +1106,10 @@ export type ResetBudgetErrors = {
      */
     415: CoreGatewayError;
     /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
      * Service Unavailable
      */
     503: CoreGatewayError;
@@ -1104,6 +1157,10 @@ export type ResetAllBudgetsErrors = {
      * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
      */
     415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * Service Unavailable
      */
@@ -1176,6 +1233,10 @@ export type GetUsageSummaryErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetUsageSummaryError = GetUsageSummaryErrors[keyof GetUsageSummaryErrors];
@@ -1236,6 +1297,10 @@ export type GetDailyUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetDailyUsageError = GetDailyUsageErrors[keyof GetDailyUsageErrors];
@@ -1304,6 +1369,10 @@ export type GetModelUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetModelUsageError = GetModelUsageErrors[keyof GetModelUsageErrors];
@@ -1372,6 +1441,10 @@ export type GetUserPathUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetUserPathUsageError = GetUserPathUsageErrors[keyof GetUserPathUsageErrors];
@@ -1440,6 +1513,10 @@ export type GetLabelUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetLabelUsageError = GetLabelUsageErrors[keyof GetLabelUsageErrors];
@@ -1516,6 +1593,10 @@ export type GetUsageLogErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetUsageLogError = GetUsageLogErrors[keyof GetUsageLogErrors];
@@ -1556,6 +1637,10 @@ export type GetTokenThroughputErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetTokenThroughputError = GetTokenThroughputErrors[keyof GetTokenThroughputErrors];

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Context, OpenAPIBackend } from 'openapi-backend';
 import spec from '../../openapi.json' with { type: 'json' };
@@ -9,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { hasBody, refuseCrossSite, requireJson } from './admission.ts';
 import { parseJsonBody, readBody } from './body.ts';
 import type { Handler, HandlerContext, Handlers } from './context.ts';
-import { asGatewayError, sendError, sendJson, type Dialect, type Reply } from './respond.ts';
+import { asGatewayError, errorBody, sendError, sendJson, type Dialect, type Reply } from './respond.ts';
 import { validationError } from './validation.ts';
 
 export interface HttpOptions {
@@ -209,5 +210,24 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
   }
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => void handle(req, res));
+  server.on('clientError', answerUnparsable);
   return server;
+}
+
+/**
+ * A request Node's parser refused before any handler saw it: headers over its 16 KB limit (431) or
+ * malformed HTTP (400), answered in the envelope of the route its request line names, when the
+ * bytes show it. Node's own answer has no body, which clients cannot tell from a proxy's.
+ */
+function answerUnparsable(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const e = tooLarge
+    ? new GatewayError('invalid_request_error', 431, 'the request line and headers together exceed 16 KB', { code: 'headers_too_large' })
+    : new GatewayError('invalid_request_error', 400, 'the request is not well-formed HTTP/1.1', { code: 'bad_http_request' });
+  const dialect: Dialect = /^[A-Z]+ \/admin(\/|\?| )/.test(err.rawPacket?.subarray(0, 64).toString('latin1') ?? '') ? 'admin' : 'openai';
+  const body = JSON.stringify(errorBody(e, dialect));
+  socket.end(
+    `HTTP/1.1 ${e.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -128,3 +128,19 @@ describe('cross-site writes (no master key: the admin API is open)', () => {
     expect(read.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
+
+describe('requests the HTTP parser refuses', () => {
+  it.each([
+    ['/admin/usage/log', 'admin'],
+    ['/v1/models', 'openai'],
+  ])('headers over 16 KB on %s are a 431 in that route’s documented envelope', async (path, dialect) => {
+    const res = await realFetch(`${keyed.url}${path}?search=${'x'.repeat(20_000)}`, { headers: { Authorization: `Bearer ${KEY}` } });
+    expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const body = (await res.json()) as Record<string, unknown>;
+    const error = (dialect === 'admin' ? body : body.error) as { code: string };
+    expect(error.code).toBe('headers_too_large');
+    assertDocumentedResponse('GET', path, 431, body);
+    expect((await realFetch(`${keyed.url}/health`)).status).toBe(200);
+  });
+});
