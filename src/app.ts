@@ -28,8 +28,25 @@ export interface Gateway {
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
   url: string;
-  /** Stops accepting connections, waits for in-flight requests, drains usage rows. */
+  /**
+   * Stops accepting connections and lets in-flight requests finish for SHUTDOWN_TIMEOUT; then
+   * cuts them (their rows say so). Writes queued usage rows while time is left; every row is in
+   * the journal whatever the database does.
+   */
   close(): Promise<void>;
+}
+
+/** After the shutdown timeout: how long cut requests get to journal their rows and end their responses. */
+const CUT_GRACE_MS = 1000;
+/** Rows queued at shutdown get at least this long to reach the database (they are journaled either way). */
+const MIN_DRAIN_MS = 1000;
+
+/** Whether `p` settles within `ms`. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 /**
@@ -59,11 +76,12 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
       ...gatewayRecorderTuning,
       flushIntervalMs: config.usage.flushIntervalMs,
       bufferSize: config.usage.bufferSize,
-      spillDir: config.usage.spillDir,
+      journalDir: config.usage.journalDir,
+      fsyncIntervalMs: config.usage.journalFsyncMs,
     },
     log,
   );
-  recorder.start();
+  await recorder.start();
 
   const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log);
@@ -146,15 +164,22 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
     guard,
     url: `http://127.0.0.1:${port}`,
     async close() {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
       registry.stop();
-      await new Promise<void>((done) => {
-        server.close(() => done());
-        server.closeIdleConnections();
-      });
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      // A keep-alive connection whose request ends after close() would otherwise stay open until its keep-alive timeout.
+      const idle = setInterval(() => server.closeIdleConnections(), 100);
+      server.closeIdleConnections();
+      if (!(await within(closed, config.shutdownTimeoutMs))) {
+        log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'requests still in flight at SHUTDOWN_TIMEOUT: cutting them');
+        upstream.cut();
+        if (!(await within(closed, CUT_GRACE_MS))) server.closeAllConnections();
+      }
+      clearInterval(idle);
       upstream.close();
-      await recorder.close();
-      await guard?.stop();
-      await budgetSql?.end({ timeout: 5 });
+      await recorder.close(Math.max(MIN_DRAIN_MS, deadline - Date.now()));
+      await within(guard?.stop() ?? Promise.resolve(), MIN_DRAIN_MS);
+      await budgetSql?.end({ timeout: 1 });
     },
   };
 }

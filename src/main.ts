@@ -8,9 +8,17 @@ const config = loadConfig();
 const log = createLogger(config.logLevel);
 
 /**
+ * What a shutdown may take beyond SHUTDOWN_TIMEOUT (cut requests ending, the database connections
+ * closing) before the process exits regardless: every usage row is in the journal by then.
+ */
+const EXIT_MARGIN_MS = 5000;
+
+/**
  * With GOMODEL_WORKERS > 1 the primary process owns the database (starts the embedded one, runs
  * the migrations) and forks workers that share the port; each worker is a complete gateway with
- * its own usage queue and spill file. SIGTERM/SIGINT drain every worker before the database stops.
+ * its own usage queue and journal (a dead worker's journal is read back by the next worker to
+ * start or scan). SIGTERM/SIGINT stop every worker before the database stops; a worker still
+ * running after its own shutdown bound is killed (its rows are journaled).
  */
 async function primary(workers: number) {
   const db = await openDatabase(config, log);
@@ -33,7 +41,11 @@ async function primary(workers: number) {
       alive.map(
         (w) =>
           new Promise<void>((done) => {
-            w.once('exit', () => done());
+            const kill = setTimeout(() => w.process.kill('SIGKILL'), config.shutdownTimeoutMs + 2 * EXIT_MARGIN_MS);
+            w.once('exit', () => {
+              clearTimeout(kill);
+              done();
+            });
             w.process.kill('SIGTERM');
           }),
       ),
@@ -52,7 +64,12 @@ async function server() {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: finishing in-flight requests and draining usage rows');
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests and draining usage rows');
+    setTimeout(() => {
+      log.error('shutdown overran SHUTDOWN_TIMEOUT; exiting with the usage rows left in the journal');
+      gateway.recorder.syncJournal();
+      process.exit(1);
+    }, config.shutdownTimeoutMs + EXIT_MARGIN_MS).unref();
     await gateway.close();
     await db.close();
     log.info(gateway.recorder.stats, 'stopped');

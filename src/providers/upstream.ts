@@ -30,6 +30,9 @@ class HeaderTimeout extends Error {}
 /** The client went away (its request was aborted): nothing to answer. */
 export class ClientGone extends Error {}
 
+/** The code of an exchange the gateway cut because it is shutting down (the provider may have done the work). */
+export const INTERRUPTED_BY_SHUTDOWN = 'interrupted_by_shutdown';
+
 /**
  * One request/response with a provider. A single timer covers the whole exchange; the client
  * going away ends it too. Both destroy the request in flight rather than going through an
@@ -41,6 +44,7 @@ export class Exchange {
   private wake: (() => void) | null = null;
   private timedOut = false;
   private clientGone = false;
+  private cutShort = false;
   private ended = false;
   res!: IncomingMessage;
 
@@ -54,7 +58,9 @@ export class Exchange {
     private readonly provider: string,
     private readonly client: ServerResponse | null,
     timeoutMs: number,
+    private readonly live: Set<Exchange>,
   ) {
+    live.add(this);
     this.timer = setTimeout(() => {
       this.timedOut = true;
       this.abort();
@@ -65,7 +71,13 @@ export class Exchange {
   }
 
   get aborted(): boolean {
-    return this.timedOut || this.clientGone;
+    return this.timedOut || this.clientGone || this.cutShort;
+  }
+
+  /** Ends the exchange because the gateway is shutting down. */
+  cut(): void {
+    this.cutShort = true;
+    this.abort();
   }
 
   /** The request of the current attempt, destroyed if the exchange ends while it runs. */
@@ -87,6 +99,7 @@ export class Exchange {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    this.live.delete(this);
     clearTimeout(this.timer);
     this.client?.off('close', this.onClientClose);
   }
@@ -111,6 +124,9 @@ export class Exchange {
   failure(cause: unknown): Error {
     this.end();
     if (this.clientGone) return new ClientGone();
+    if (this.cutShort) {
+      return new GatewayError('provider_error', 503, `the gateway is shutting down: the request to provider ${this.provider} was interrupted`, { provider: this.provider, code: INTERRUPTED_BY_SHUTDOWN, cause });
+    }
     if (this.timedOut || cause instanceof HeaderTimeout) {
       return new GatewayError('provider_error', 504, `provider ${this.provider} did not answer in time`, { provider: this.provider, code: 'upstream_timeout', cause });
     }
@@ -161,6 +177,8 @@ function isTransportError(err: unknown): boolean {
  */
 export class Upstream {
   private readonly targets = new Map<string, Target>();
+  private readonly live = new Set<Exchange>();
+  private closing = false;
 
   constructor(private readonly opts: UpstreamOptions) {}
 
@@ -218,8 +236,9 @@ export class Upstream {
    * a provider that cannot be reached is a 502.
    */
   async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, timeoutMs = this.opts.timeoutMs): Promise<Exchange> {
+    if (this.closing) throw new GatewayError('provider_error', 503, 'the gateway is shutting down', { code: 'shutting_down', retryable: true });
     const t = this.target(p);
-    const ex = new Exchange(p.name, client, timeoutMs);
+    const ex = new Exchange(p.name, client, timeoutMs, this.live);
     const max = retry ? this.opts.retry.maxRetries : 0;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -246,6 +265,12 @@ export class Upstream {
         throw new GatewayError('provider_error', 502, `provider ${p.name} could not be reached`, { provider: p.name, code: 'upstream_unreachable', retryable: true, cause: err });
       }
     }
+  }
+
+  /** Refuses new exchanges and cuts those in flight (shutdown, once in-flight requests had their time). */
+  cut(): void {
+    this.closing = true;
+    for (const ex of this.live) ex.cut();
   }
 
   close(): void {

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { BudgetGuard, Reservation } from '../../budgets/guard.ts';
 import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
@@ -7,7 +6,7 @@ import { unusableReply } from '../../providers/errors.ts';
 import type { ProviderRegistry, Route } from '../../providers/registry.ts';
 import { SseSplitter } from '../../providers/sse.ts';
 import type { ChatContext, SseEvent, TokenUsage } from '../../providers/types.ts';
-import { ClientGone, type Exchange, type Upstream } from '../../providers/upstream.ts';
+import { ClientGone, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } from '../../providers/upstream.ts';
 import { usageRecord, type Completed } from '../../usage/entry.ts';
 import type { PriceBook } from '../../usage/pricing.ts';
 import type { UsageRecorder } from '../../usage/recorder.ts';
@@ -43,20 +42,6 @@ function eventText(ev: SseEvent): string {
   return ev.event ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`;
 }
 
-/** Writes, waiting for the socket to drain when the client reads slower than the provider writes. */
-async function write(res: ServerResponse, text: string): Promise<void> {
-  if (res.write(text) || res.destroyed) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 /**
  * The official SDKs ask for base64 embeddings by default (little-endian float32). Providers whose
  * replies the gateway translates return float arrays, so they are encoded here.
@@ -84,8 +69,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     return r;
   }
 
-  function record(c: Completed): void {
-    recorder.record(usageRecord(c, prices));
+  /** Records the row; resolves once it is in the journal, which a response's last bytes wait for. */
+  function record(c: Completed): Promise<void> {
+    return recorder.record(usageRecord(c, prices));
   }
 
   /** Times a proxied request for the metrics and writes its access-log line when it ends. */
@@ -132,7 +118,6 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const splitter = new SseSplitter();
     let usage: TokenUsage | undefined;
     let complete = false;
-    let sawDone = false;
     let failure: GatewayError | undefined;
     let clientGone = false;
     res.writeHead(200, ['X-Request-ID', ctx.requestId, ...sseHeaders]);
@@ -171,8 +156,13 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             break;
           }
           if (step.chunks === 'passthrough') {
-            if (ev.data === '[DONE]') sawDone = complete = true;
-            else if (!complete && finishReason.test(ev.data)) complete = true;
+            // The stream's last bytes leave once its usage row is journaled (below).
+            if (ev.data === '[DONE]') {
+              complete = true;
+              verbatim = false;
+              continue;
+            }
+            if (!complete && finishReason.test(ev.data)) complete = true;
             out += eventText(ev);
           } else {
             verbatim = false;
@@ -182,7 +172,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             }
           }
         }
-        const flushed = res.write(verbatim ? bytes : out);
+        const flushed = verbatim ? res.write(bytes) : out.length === 0 || res.write(out);
         if (failure) return finish();
         if (!flushed && !res.destroyed) {
           up.pause();
@@ -201,19 +191,19 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         code: 'stream_interrupted',
       });
     }
-    if (!res.destroyed) {
-      if (failure) await write(res, `data: ${JSON.stringify(errorBody(failure, 'openai'))}\n\n`);
-      else if (!sawDone) await write(res, 'data: [DONE]\n\n');
-      res.end();
-    }
-    const caveat = usage
-      ? undefined
-      : clientGone
-        ? 'client disconnected before the provider reported usage'
-        : failure
-          ? 'stream failed before the provider reported usage'
-          : 'provider reported no usage for this stream';
-    record({
+    const cut = failure?.code === INTERRUPTED_BY_SHUTDOWN;
+    const caveat = cut
+      ? usage
+        ? 'interrupted by gateway shutdown'
+        : 'interrupted by gateway shutdown before the provider reported usage'
+      : usage
+        ? undefined
+        : clientGone
+          ? 'client disconnected before the provider reported usage'
+          : failure
+            ? 'stream failed before the provider reported usage'
+            : 'provider reported no usage for this stream';
+    const journaled = record({
       requestId: ctx.requestId,
       providerId: translator.id,
       model: translator.model || r.model,
@@ -225,6 +215,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       caveat,
       reservation,
     });
+    if (!res.destroyed) {
+      await journaled;
+      res.end(failure ? `data: ${JSON.stringify(errorBody(failure, 'openai'))}\n\n` : 'data: [DONE]\n\n');
+    }
     if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
   }
 
@@ -251,9 +245,28 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     return deps.guard ? deps.guard.reserve(who.userPath, r.entry.config, r.model, body, bodyBytes) : null;
   }
 
-  /** Notes the status an error ends the request with; rethrows it unless the client went away. */
-  function failed(p: Proxied, err: unknown): void {
+  /**
+   * Notes the status an error ends the request with; rethrows it unless the client went away.
+   * A request the shutdown cut while the provider had it gets its row (the provider may bill it),
+   * journaled before the client sees the error.
+   */
+  async function failed(p: Proxied, err: unknown, r: Route, endpoint: string, requestId: string, who: Attribution): Promise<void> {
     p.status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
+    if (err instanceof GatewayError && err.code === INTERRUPTED_BY_SHUTDOWN) {
+      p.settled = true;
+      await record({
+        requestId,
+        providerId: '',
+        model: r.model,
+        provider: r.entry.config,
+        endpoint,
+        userPath: who.userPath,
+        labels: who.labels,
+        usage: null,
+        caveat: 'interrupted by gateway shutdown before the provider replied',
+        reservation: p.reservation,
+      });
+    }
     if (!(err instanceof ClientGone)) throw err;
   }
 
@@ -291,9 +304,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       }
       const raw = await ex.readAll(REPLY_LIMIT);
       const result = r.entry.adapter.chatResponse(parseReply(ex, raw, r.entry.config.name), cctx);
-      reply(ctx, result.response, raw);
       p.settled = true;
-      record({
+      await record({
         requestId: ctx.requestId,
         providerId: result.id,
         model: result.model || r.model,
@@ -305,8 +317,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         caveat: result.usage ? undefined : 'provider reported no usage',
         reservation,
       });
+      reply(ctx, result.response, raw);
     } catch (err) {
-      failed(p, err);
+      await failed(p, err, r, '/v1/chat/completions', ctx.requestId, who);
     } finally {
       end(p);
     }
@@ -331,9 +344,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       if (refused(ex)) await refuse(r, ex);
       const raw = await ex.readAll(REPLY_LIMIT);
       const result = adapter.embeddingsResponse(parseReply(ex, raw, config.name), r.model);
-      reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
       p.settled = true;
-      record({
+      await record({
         requestId: ctx.requestId,
         providerId: '',
         model: result.model || r.model,
@@ -345,8 +357,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         caveat: result.usage ? undefined : 'provider reports no token counts for embeddings',
         reservation,
       });
+      reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
     } catch (err) {
-      failed(p, err);
+      await failed(p, err, r, '/v1/embeddings', ctx.requestId, who);
     } finally {
       end(p);
     }
