@@ -17,6 +17,7 @@ import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
 import { ProviderRegistry } from './providers/registry.ts';
 import { Upstream } from './providers/upstream.ts';
+import { within } from './deadline.ts';
 import { PriceBook } from './usage/pricing.ts';
 import { UsageQueries } from './usage/queries.ts';
 import { gatewayRecorderTuning, UsageRecorder } from './usage/recorder.ts';
@@ -38,16 +39,8 @@ export interface Gateway {
 
 /** After the shutdown timeout: how long cut requests get to journal their rows and end their responses. */
 const CUT_GRACE_MS = 1000;
-/** Rows queued at shutdown get at least this long to reach the database (they are journaled either way). */
+/** Each step that talks to the database at shutdown gets at least this long (usage rows are journaled either way). */
 const MIN_DRAIN_MS = 1000;
-
-/** Whether `p` settles within `ms`. */
-function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
-}
 
 /**
  * Runs a start-up step again after a moment when it fails: the first query on a pool whose
@@ -178,8 +171,10 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
       clearInterval(idle);
       upstream.close();
       await recorder.close(Math.max(MIN_DRAIN_MS, deadline - Date.now()));
-      await within(guard?.stop() ?? Promise.resolve(), MIN_DRAIN_MS);
-      await budgetSql?.end({ timeout: 1 });
+      await within((async () => {
+        await guard?.stop();
+        await budgetSql?.end({ timeout: 1 });
+      })(), MIN_DRAIN_MS);
     },
   };
 }

@@ -2,14 +2,16 @@ import cluster from 'node:cluster';
 import { startGateway } from './app.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './db/open.ts';
+import { within } from './deadline.ts';
 import { createLogger } from './log.ts';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
 
 /**
- * What a shutdown may take beyond SHUTDOWN_TIMEOUT (cut requests ending, the database connections
- * closing) before the process exits regardless: every usage row is in the journal by then.
+ * What a shutdown may take beyond SHUTDOWN_TIMEOUT before the process exits regardless (every
+ * usage row is in the journal by then): cut requests get 1 s to end, and each of the three steps
+ * that talk to the database (usage rows, budget leases, closing the pool) 1 s when it hangs.
  */
 const EXIT_MARGIN_MS = 5000;
 
@@ -71,7 +73,7 @@ async function server() {
       process.exit(1);
     }, config.shutdownTimeoutMs + EXIT_MARGIN_MS).unref();
     await gateway.close();
-    await db.close();
+    await within(db.close(), 1000);
     log.info(gateway.recorder.stats, 'stopped');
     process.exit(0);
   };

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.ts';
 import { OwnerLock } from './owner-lock.ts';
-import { spilledRowLine } from './row-line.ts';
+import { journaledRowLine } from './row-line.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
 const closeAsync = promisify(close);
@@ -314,7 +314,7 @@ export class Journal {
     let batch: string[] = [];
     for await (const line of lines) {
       if (!line.trim()) continue;
-      const row = spilledRowLine(line);
+      const row = journaledRowLine(line);
       if (row === null) {
         onBadLine(line);
         continue;

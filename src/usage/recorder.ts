@@ -1,4 +1,5 @@
 import type { Sql } from '../db/sql.ts';
+import { within } from '../deadline.ts';
 import type { Logger } from '../log.ts';
 import { usageColumns, type UsageRecord } from './record.ts';
 import { rowLine, rowLinesSelect } from './row-line.ts';
@@ -138,16 +139,13 @@ export class UsageRecorder {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.probe);
-    let timer: NodeJS.Timeout | undefined;
-    const drained = await Promise.race([
+    const drained = await within(
       (async () => {
         await this.replaying;
         await this.flush();
-        return true;
       })(),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-    ]);
-    clearTimeout(timer);
+      timeoutMs,
+    );
     if (!drained) this.log.warn({ queued: this.queue.length }, 'usage database did not take the queued rows in time; they wait in the journal for the next start');
     // What memory still holds waits in the journal for the next process.
     this.counts.spilled += this.queue.length;

@@ -90,17 +90,19 @@ describe('Journal', () => {
   });
 
   it('adopts the files of a process killed with SIGKILL while its pid still exists as a zombie, never those of a live one', async () => {
-    // sh starts the journaling process in the background and becomes `sleep`, which never reaps it:
-    // once killed it stays a zombie, its pid taken, as when a supervisor has not waited for it yet.
-    const holder = spawn('sh', ['-c', `"${process.execPath}" --import tsx test/support/journal-child.ts "${dir}" 20 & exec sleep 60`], {
+    // sh starts the journaling process in the background and reaps it only once told to: killed
+    // before that, it stays a zombie, its pid taken, as when a supervisor has not waited for it yet.
+    const holder = spawn('sh', ['-c', `"${process.execPath}" --import tsx test/support/journal-child.ts "${dir}" 20 & read reap; wait`], {
       cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    let pid: number | undefined;
     try {
       let out = '';
       holder.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       await expect.poll(() => out.includes('\n'), { timeout: 20_000, interval: 50 }).toBe(true);
       const child = JSON.parse(out) as { pid: number; ids: string[] };
+      pid = child.pid;
 
       const journal = await open();
       expect(await journal.adopt()).toBe(0);
@@ -122,7 +124,8 @@ describe('Journal', () => {
       await journal.remove(file);
       await journal.close();
     } finally {
-      holder.kill('SIGKILL');
+      if (pid) process.kill(pid, 'SIGKILL');
+      holder.stdin!.end('\n');
     }
   });
 });

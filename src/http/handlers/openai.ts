@@ -33,6 +33,7 @@ export interface ProxyDeps {
 const REPLY_LIMIT = 64 * 1024 * 1024;
 const ERROR_LIMIT = 1024 * 1024;
 const finishReason = /"finish_reason"\s*:\s*"/;
+const DONE = 'data: [DONE]';
 
 /** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
 const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
@@ -141,7 +142,9 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         resolve();
       };
       const onData = (chunk: Buffer) => {
-        const { bytes, events } = splitter.push(chunk);
+        const pushed = splitter.push(chunk);
+        const events = pushed.events;
+        let bytes = pushed.bytes;
         // Blocks with no event (a provider's keep-alive comments) pass on too when relayed verbatim.
         if (bytes.length === 0) return;
         clearImmediate(openStream);
@@ -156,10 +159,13 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             break;
           }
           if (step.chunks === 'passthrough') {
-            // The stream's last bytes leave once its usage row is journaled (below).
+            // The stream's last bytes leave once its usage row is journaled (below). The bytes
+            // before them still pass unchanged when [DONE] ends the block, as it does.
             if (ev.data === '[DONE]') {
               complete = true;
-              verbatim = false;
+              const at = verbatim && ev === events[events.length - 1] ? bytes.lastIndexOf(DONE) : -1;
+              if (at >= 0) bytes = bytes.subarray(0, at);
+              else verbatim = false;
               continue;
             }
             if (!complete && finishReason.test(ev.data)) complete = true;
@@ -172,7 +178,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             }
           }
         }
-        const flushed = verbatim ? res.write(bytes) : out.length === 0 || res.write(out);
+        const text = verbatim ? bytes : out;
+        const flushed = text.length === 0 || res.write(text);
         if (failure) return finish();
         if (!flushed && !res.destroyed) {
           up.pause();
