@@ -109,7 +109,7 @@ export class Journal {
    * that memory does not hold is read back from its file.
    */
   append(line: string, kept: boolean): Promise<void> {
-    if (this.closed) return this.appendLate(line, kept);
+    if (this.closed) return this.appendLate(line);
     const seg = this.current;
     seg.pending++;
     if (!kept) {
@@ -124,12 +124,12 @@ export class Journal {
     return this.groupDone;
   }
 
-  /** A row recorded after close() (a request cut at shutdown): written at once to a segment of its own. */
-  private appendLate(line: string, kept: boolean): Promise<void> {
+  /** A row recorded after close() (a request cut at shutdown): written at once to a file of its own, for the next process. */
+  private appendLate(line: string): Promise<void> {
     try {
       appendFileSync(join(this.dir, `journal.${this.owner}.${this.seq++}.rows`), `${line}\n`);
     } catch (err) {
-      if (!kept) this.lost++;
+      this.lost++;
       this.log.error({ err }, 'usage row lost: journal not writable');
     }
     return Promise.resolve();
@@ -198,9 +198,12 @@ export class Journal {
     }
   }
 
+  /** File work in the background, which close() waits for. */
   private track(p: Promise<unknown>): void {
-    this.work.add(p);
-    void p.finally(() => this.work.delete(p));
+    const done: Promise<void> = p
+      .catch((err: unknown) => this.log.error({ err, dir: this.dir }, 'usage journal: file operation failed'))
+      .then(() => void this.work.delete(done));
+    this.work.add(done);
   }
 
   /** Closes the current segment (its open group written to it first) and starts a new one. */
@@ -229,6 +232,7 @@ export class Journal {
       this.replayable.push(seg.file);
     } else if (seg.pending === 0) {
       seg.retired = true;
+      // A file it cannot delete is read again by a later process: its rows are skipped by id.
       this.track(unlink(seg.file).catch(() => {}));
     }
   }
