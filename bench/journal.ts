@@ -5,7 +5,7 @@
  * (c=1: every row pays a write of its own) up to 64 (a loaded gateway: one write for many rows).
  * `--fsync=0` shows USAGE_JOURNAL_FSYNC_INTERVAL=0 (an fdatasync before every acknowledgement).
  *
- *   npx tsx bench/journal.ts [--seconds=2] [--fsync=1000]
+ *   npm run bench:journal -- [--seconds=2] [--fsync=1000]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { rng, syntheticRow } from './analytics/rows.ts';
 import { badFlag, readFlags } from './lib/cli.ts';
 import { percentile } from './lib/stats.ts';
 
-const usage = 'usage: npx tsx bench/journal.ts [--seconds=2] [--fsync=<ms, default 1000>]';
+const usage = 'usage: npm run bench:journal -- [--seconds=2] [--fsync=<ms, default 1000>]';
 const values = readFlags(process.argv.slice(2), { seconds: { type: 'string', default: '2' }, fsync: { type: 'string', default: '1000' } }, usage);
 const seconds = Number(values.seconds);
 const fsyncIntervalMs = Number(values.fsync);
