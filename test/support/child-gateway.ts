@@ -30,6 +30,9 @@ export interface ChildGateway {
   exited: Promise<number | null>;
 }
 
+/** Gateways spawned and not yet exited: a rig's stop() kills them, so a failed or timed-out test leaves none running. */
+const running = new Set<ChildProcess>();
+
 /** The gateway as a process of its own (src/main.ts under tsx), on a free port; `env` is all it sees besides PATH. */
 export async function spawnGateway(env: Record<string, string>): Promise<ChildGateway> {
   const port = await freePort();
@@ -40,7 +43,13 @@ export async function spawnGateway(env: Record<string, string>): Promise<ChildGa
   });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  running.add(proc);
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      running.delete(proc);
+      resolve(code);
+    }),
+  );
   return { proc, url: `http://127.0.0.1:${port}`, output: () => out, exited };
 }
 
@@ -74,6 +83,7 @@ export async function processRig(providerDelayMs = 0): Promise<ProcessRig> {
     proxy,
     env: { POSTGRES_URL: proxy.through(db.url), OPENAI_BASE_URL: provider.baseUrl, OPENAI_API_KEY: 'sk-local', GOMODEL_DATA_DIR: dir },
     async stop() {
+      for (const proc of running) proc.kill('SIGKILL');
       provider.close();
       await proxy.close();
       await sql.end();
