@@ -3,9 +3,9 @@ import type { Server } from 'node:http';
 import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
 import { configuredSecrets, type Config } from './config.ts';
-import { StartupError } from './errors.ts';
+import { GatewayError, StartupError } from './errors.ts';
 import { connect, type Sql } from './db/sql.ts';
-import { GatewayError } from './errors.ts';
+import { within } from './deadline.ts';
 import type { Logger } from './log.ts';
 import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
@@ -31,9 +31,18 @@ export interface Gateway {
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
   url: string;
-  /** Stops accepting connections, waits for in-flight requests, drains usage rows. */
+  /**
+   * Stops accepting connections and lets in-flight requests finish for SHUTDOWN_TIMEOUT; then
+   * cuts them (their rows say so). Writes queued usage rows while time is left; every row is in
+   * the journal whatever the database does.
+   */
   close(): Promise<void>;
 }
+
+/** After the shutdown timeout: how long cut requests get to journal their rows and end their responses. */
+const CUT_GRACE_MS = 1000;
+/** Each step that talks to the database at shutdown gets at least this long (usage rows are journaled either way). */
+const MIN_DRAIN_MS = 1000;
 
 /**
  * Runs a start-up step again after a moment when it fails: the first query on a pool whose
@@ -70,11 +79,12 @@ export async function startGateway(
       ...gatewayRecorderTuning,
       flushIntervalMs: config.usage.flushIntervalMs,
       bufferSize: config.usage.bufferSize,
-      spillDir: config.usage.spillDir,
+      journalDir: config.usage.journalDir,
+      fsyncIntervalMs: config.usage.journalFsyncMs,
     },
     log,
   );
-  recorder.start();
+  await recorder.start();
 
   const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log, redactor);
@@ -180,15 +190,33 @@ export async function startGateway(
     guard,
     url: `http://127.0.0.1:${port}`,
     async close() {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
       registry.stop();
-      await new Promise<void>((done) => {
-        server.close(() => done());
-        server.closeIdleConnections();
-      });
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      // A keep-alive connection whose request ends after close() would otherwise stay open until its keep-alive timeout.
+      const idle = setInterval(() => server.closeIdleConnections(), 100);
+      server.closeIdleConnections();
+      if (!(await within(closed, config.shutdownTimeoutMs))) {
+        log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'requests still in flight at SHUTDOWN_TIMEOUT: cutting them');
+        upstream.cut();
+        if (!(await within(closed, CUT_GRACE_MS))) server.closeAllConnections();
+      }
+      clearInterval(idle);
+      // Budgeted requests whose client left read on for their usage with no connection open: they
+      // end before the rows are drained, or are cut at the deadline.
+      while (upstream.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (upstream.inFlight > 0) {
+        upstream.cut();
+        for (const until = Date.now() + CUT_GRACE_MS; upstream.inFlight > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+      }
+      // Their handlers record their rows in the turn their exchange ends.
+      await new Promise((r) => setImmediate(r));
       upstream.close();
-      await recorder.close();
-      await guard?.stop();
-      await budgetSql?.end({ timeout: 5 });
+      await recorder.close(Math.max(MIN_DRAIN_MS, deadline - Date.now()));
+      await within((async () => {
+        await guard?.stop();
+        await budgetSql?.end({ timeout: 1 });
+      })(), MIN_DRAIN_MS);
     },
   };
 }

@@ -39,10 +39,20 @@ export interface Config {
   masterKey: string | null;
   bodySizeLimit: number;
   logLevel: string;
-  /** Embedded PostgreSQL data and usage spill files live here. */
+  /** Embedded PostgreSQL data and the usage journal live here. */
   dataDir: string;
   postgres: { url: string | null; maxConnections: number };
-  usage: { flushIntervalMs: number; bufferSize: number; spillDir: string; enforceReturningUsage: boolean };
+  usage: {
+    flushIntervalMs: number;
+    bufferSize: number;
+    /** The usage journal (USAGE_SPILL_DIR: earlier versions kept spill files there, which are still read back). */
+    journalDir: string;
+    /** fdatasync of the journal at most this often; 0 = before each group of rows is acknowledged. */
+    journalFsyncMs: number;
+    enforceReturningUsage: boolean;
+  };
+  /** On SIGTERM/SIGINT, how long in-flight requests may run before they are cut. */
+  shutdownTimeoutMs: number;
   adminEndpointsEnabled: boolean;
   /** Serve the dashboard at /admin/dashboard (needs the admin endpoints). */
   adminUiEnabled: boolean;
@@ -279,9 +289,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     usage: {
       flushIntervalMs: envDuration(env, 'USAGE_FLUSH_INTERVAL', 1000),
       bufferSize: envInt(env, 'USAGE_BUFFER_SIZE', 10_000, 100),
-      spillDir: envString(env, 'USAGE_SPILL_DIR', `${dataDir}/usage-spill`),
+      journalDir: envString(env, 'USAGE_SPILL_DIR', `${dataDir}/usage-spill`),
+      journalFsyncMs: envDuration(env, 'USAGE_JOURNAL_FSYNC_INTERVAL', 1000),
       enforceReturningUsage: envBool(env, 'ENFORCE_RETURNING_USAGE_DATA', true),
     },
+    shutdownTimeoutMs: envDuration(env, 'SHUTDOWN_TIMEOUT', 30_000),
     adminEndpointsEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true),
     adminUiEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true) && envBool(env, 'ADMIN_UI_ENABLED', true),
     providers,

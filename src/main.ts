@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { startGateway } from './app.ts';
 import { configuredSecrets, loadConfig, type Config } from './config.ts';
 import { openDatabase } from './db/open.ts';
+import { within } from './deadline.ts';
 import { StartupError } from './errors.ts';
 import { usage } from './help.ts';
 import { createLogger } from './log.ts';
@@ -32,9 +33,18 @@ const redactor = new Redactor(configuredSecrets(config));
 const log = createLogger(config.logLevel, redactor);
 
 /**
+ * What a shutdown may take beyond SHUTDOWN_TIMEOUT before the process exits regardless (every
+ * usage row is in the journal by then): cut requests get 1 s to end, and each of the three steps
+ * that talk to the database (usage rows, budget leases, closing the pool) 1 s when it hangs.
+ */
+const EXIT_MARGIN_MS = 5000;
+
+/**
  * With GOMODEL_WORKERS > 1 the primary process owns the database (starts the embedded one, runs
  * the migrations) and forks workers that share the port; each worker is a complete gateway with
- * its own usage queue and spill file. SIGTERM/SIGINT drain every worker before the database stops.
+ * its own usage queue and journal (a dead worker's journal is read back by the next worker to
+ * start or scan). SIGTERM/SIGINT stop every worker before the database stops; a worker still
+ * running after its own shutdown bound is killed (its rows are journaled).
  */
 async function primary(workers: number) {
   const db = await openDatabase(config, log);
@@ -58,7 +68,11 @@ async function primary(workers: number) {
       alive.map(
         (w) =>
           new Promise<void>((done) => {
-            w.once('exit', () => done());
+            const kill = setTimeout(() => w.process.kill('SIGKILL'), config.shutdownTimeoutMs + 2 * EXIT_MARGIN_MS);
+            w.once('exit', () => {
+              clearTimeout(kill);
+              done();
+            });
             w.process.kill('SIGTERM');
           }),
       ),
@@ -76,9 +90,14 @@ async function server() {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: finishing in-flight requests and draining usage rows');
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests and draining usage rows');
+    setTimeout(() => {
+      log.error('shutdown overran SHUTDOWN_TIMEOUT; exiting with the usage rows left in the journal');
+      gateway.recorder.syncJournal();
+      process.exit(1);
+    }, config.shutdownTimeoutMs + EXIT_MARGIN_MS).unref();
     await gateway.close();
-    await db.close();
+    await within(db.close(), 1000);
     log.info(gateway.recorder.stats, 'stopped');
     process.exit(0);
   };

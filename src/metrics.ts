@@ -43,7 +43,7 @@ export async function createMetrics(usage: () => RecorderStats): Promise<Metrics
   });
   new client.Gauge({
     name: 'gomodel_usage_queue_depth',
-    help: 'Usage rows waiting in memory to be written.',
+    help: 'Usage rows held in memory for the database writers (all of them are in the journal too).',
     registers: [registry],
     collect() {
       this.set(usage().queued);
@@ -51,7 +51,7 @@ export async function createMetrics(usage: () => RecorderStats): Promise<Metrics
   });
   new client.Gauge({
     name: 'gomodel_usage_database_down',
-    help: '1 while the usage database is unreachable and rows are being queued or spilled.',
+    help: '1 while the usage database is unreachable (rows wait in the journal).',
     registers: [registry],
     collect() {
       this.set(usage().databaseDown ? 1 : 0);
@@ -59,11 +59,11 @@ export async function createMetrics(usage: () => RecorderStats): Promise<Metrics
   });
   const counters: [keyof RecorderStats, string][] = [
     ['recorded', 'Usage rows produced.'],
-    ['written', 'Usage rows written to the database directly.'],
-    ['spilled', 'Usage rows written to the spill file because the database could not take them.'],
-    ['replayed', 'Usage rows written to the database from the spill file.'],
+    ['written', 'Usage rows written to the database from memory.'],
+    ['spilled', 'Usage rows that left memory before the database took them (buffer full, database down): they wait only in the journal.'],
+    ['replayed', 'Usage rows written to the database from journal files read back.'],
     ['rejected', 'Usage rows the database refused as invalid.'],
-    ['lost', 'Usage rows lost because neither the database nor the spill file could take them.'],
+    ['lost', 'Usage rows lost because the journal could not be written while memory did not hold them.'],
   ];
   for (const [key, help] of counters) {
     let last = 0;

@@ -119,4 +119,12 @@ describe('scalar settings', () => {
     expect(loadConfig({}).metrics.auth).toBe(false);
     expect(() => loadConfig({ METRICS_AUTH: 'true' })).toThrow(/METRICS_AUTH=true .*GOMODEL_MASTER_KEY/);
   });
+
+  it('reads the shutdown timeout and the journal settings, the spill directory of earlier versions included', () => {
+    const defaults = loadConfig({ GOMODEL_DATA_DIR: '/srv/gm' });
+    expect([defaults.shutdownTimeoutMs, defaults.usage.journalFsyncMs, defaults.usage.journalDir]).toEqual([30_000, 1000, '/srv/gm/usage-spill']);
+    const c = loadConfig({ SHUTDOWN_TIMEOUT: '10s', USAGE_JOURNAL_FSYNC_INTERVAL: '0', USAGE_SPILL_DIR: '/var/spill' });
+    expect([c.shutdownTimeoutMs, c.usage.journalFsyncMs, c.usage.journalDir]).toEqual([10_000, 0, '/var/spill']);
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'later' })).toThrow(/SHUTDOWN_TIMEOUT/);
+  });
 });

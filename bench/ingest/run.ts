@@ -48,7 +48,7 @@ export interface SlowDatabase {
   maxQueued: number;
   /** From the end of the hold-up until the last row reached the table. */
   caughtUpAfterSeconds: number;
-  /** Spill files still on disk after the recorder closed (rows neither written nor kept are lost). */
+  /** Journal files still on disk after the recorder closed (each holds rows not yet in the table). */
   spillFilesLeft: number;
   rowsInTable: number;
   requestsInRollups: number;
@@ -60,9 +60,9 @@ export interface IngestResult {
   slowDatabase: SlowDatabase;
 }
 
-/** The gateway's recorder settings (default USAGE_BUFFER_SIZE and flush interval) with a spill directory of the bench's own. */
-function recorderOptions(spillDir: string, bufferSize = 10_000): RecorderOptions {
-  return { ...gatewayRecorderTuning, flushIntervalMs: 1000, bufferSize, spillDir };
+/** The gateway's recorder settings (default USAGE_BUFFER_SIZE, flush and fsync intervals) with a journal directory of the bench's own. */
+function recorderOptions(journalDir: string, bufferSize = 10_000): RecorderOptions {
+  return { ...gatewayRecorderTuning, flushIntervalMs: 1000, fsyncIntervalMs: 1000, bufferSize, journalDir };
 }
 
 const silent = pino({ level: 'warn' });
@@ -81,12 +81,12 @@ async function sustained(db: BenchDatabase, seconds: number): Promise<Sustained>
   const opts = recorderOptions(spillDir);
   const recorder = new UsageRecorder(db.sql, opts, silent);
   const next = rowSource(1);
-  recorder.start();
+  await recorder.start();
   let maxQueued = 0;
   const started = performance.now();
   const deadline = started + seconds * 1000;
   while (performance.now() < deadline) {
-    // Below the buffer, which would spill: the recorder writes what it is given, no more.
+    // Below the buffer, beyond which rows wait only in the journal: the recorder writes what it is given, no more.
     const room = opts.bufferSize - 1000 - recorder.stats.queued;
     for (let i = 0; i < Math.min(1000, room); i++) recorder.record(next());
     maxQueued = Math.max(maxQueued, recorder.stats.queued);
@@ -115,8 +115,8 @@ async function requestsInRollups(db: BenchDatabase): Promise<number> {
 
 /**
  * Offers rows at a fixed rate while a concurrent transaction holds a SHARE lock on `usage`, so
- * inserts wait: the queue fills to USAGE_BUFFER_SIZE, the rest spills to disk, and once the lock
- * goes everything is written and the spill file replayed.
+ * inserts wait: the queue fills to USAGE_BUFFER_SIZE, the rest waits only in the journal, and once
+ * the lock goes everything is written and the journal's segments read back.
  */
 async function slowDatabase(db: BenchDatabase, seconds: number): Promise<SlowDatabase> {
   const spillDir = mkdtempSync(join(tmpdir(), 'gomodel-bench-spill-'));
@@ -128,7 +128,7 @@ async function slowDatabase(db: BenchDatabase, seconds: number): Promise<SlowDat
   const rolledUpBefore = await requestsInRollups(db);
   const recorder = new UsageRecorder(db.sql, recorderOptions(spillDir, bufferSize), silent);
   const next = rowSource(2);
-  recorder.start();
+  await recorder.start();
   const timeline: TimelinePoint[] = [];
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;

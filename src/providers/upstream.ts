@@ -40,6 +40,9 @@ class HeaderTimeout extends Error {}
 /** The client went away (its request was aborted): nothing to answer. */
 export class ClientGone extends Error {}
 
+/** The code of an exchange the gateway cut because it is shutting down (the provider may have done the work). */
+export const INTERRUPTED_BY_SHUTDOWN = 'interrupted_by_shutdown';
+
 /**
  * One request/response with a provider. A single timer covers the whole exchange; the client
  * going away ends it too, unless the exchange drains: then it reads on, bounded by `drain`, so
@@ -54,6 +57,7 @@ export class Exchange {
   private wake: (() => void) | null = null;
   private timedOut = false;
   private gone = false;
+  private cutShort = false;
   private ended = false;
   res!: IncomingMessage;
 
@@ -77,8 +81,10 @@ export class Exchange {
     private readonly provider: string,
     private readonly client: ServerResponse | null,
     timeoutMs: number,
+    private readonly live: Set<Exchange>,
     private readonly drain: Drain | null = null,
   ) {
+    live.add(this);
     this.timer = setTimeout(this.expire, timeoutMs);
     this.deadline = drain ? Date.now() + timeoutMs : 0;
     // `on`, not `once`, for events that fire once or whose listeners tolerate a second call:
@@ -88,7 +94,13 @@ export class Exchange {
   }
 
   get aborted(): boolean {
-    return this.timedOut || (this.gone && !this.drain);
+    return this.timedOut || (this.gone && !this.drain) || this.cutShort;
+  }
+
+  /** Ends the exchange because the gateway is shutting down. */
+  cut(): void {
+    this.cutShort = true;
+    this.abort();
   }
 
   /** The client went away before the exchange ended. */
@@ -125,6 +137,7 @@ export class Exchange {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    this.live.delete(this);
     clearTimeout(this.timer);
     this.client?.off('close', this.onClientClose);
   }
@@ -149,6 +162,9 @@ export class Exchange {
   failure(cause: unknown): Error {
     this.end();
     if (this.gone) return new ClientGone();
+    if (this.cutShort) {
+      return new GatewayError('provider_error', 503, `the gateway is shutting down: the request to provider ${this.provider} was interrupted`, { provider: this.provider, code: INTERRUPTED_BY_SHUTDOWN, cause });
+    }
     if (this.timedOut || cause instanceof HeaderTimeout) {
       return new GatewayError('provider_error', 504, `provider ${this.provider} did not answer in time`, { provider: this.provider, code: 'upstream_timeout', cause });
     }
@@ -205,6 +221,8 @@ function isTransportError(err: unknown): boolean {
  */
 export class Upstream {
   private readonly targets = new Map<string, Target>();
+  private readonly live = new Set<Exchange>();
+  private closing = false;
 
   constructor(private readonly opts: UpstreamOptions) {}
 
@@ -263,8 +281,9 @@ export class Upstream {
    * is a 502.
    */
   async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, opts: { timeoutMs?: number; drain?: boolean } = {}): Promise<Exchange> {
+    if (this.closing) throw new GatewayError('provider_error', 503, 'the gateway is shutting down', { code: 'shutting_down', retryable: true });
     const t = this.target(p);
-    const ex = new Exchange(p.name, client, opts.timeoutMs ?? this.opts.timeoutMs, opts.drain ? this.opts.drain : null);
+    const ex = new Exchange(p.name, client, opts.timeoutMs ?? this.opts.timeoutMs, this.live, opts.drain ? this.opts.drain : null);
     const max = retry ? this.opts.retry.maxRetries : 0;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -291,6 +310,17 @@ export class Upstream {
         throw new GatewayError('provider_error', 502, `provider ${p.name} could not be reached`, { provider: p.name, code: 'upstream_unreachable', retryable: true, cause: err });
       }
     }
+  }
+
+  /** Exchanges under way, those reading on after their client left included. */
+  get inFlight(): number {
+    return this.live.size;
+  }
+
+  /** Refuses new exchanges and cuts those in flight (shutdown, once in-flight requests had their time). */
+  cut(): void {
+    this.closing = true;
+    for (const ex of this.live) ex.cut();
   }
 
   close(): void {

@@ -1,22 +1,25 @@
 import type { Sql } from '../db/sql.ts';
+import { within } from '../deadline.ts';
 import type { Logger } from '../log.ts';
 import { usageColumns, type UsageRecord } from './record.ts';
 import { rowLine, rowLinesSelect } from './row-line.ts';
-import { SpillFiles } from './spill.ts';
+import { Journal, type Segment } from './journal.ts';
 
 export interface RecorderOptions {
-  /** Flush at least this often (USAGE_FLUSH_INTERVAL). */
+  /** Flush at least this often (USAGE_FLUSH_INTERVAL); the journal starts a new segment as often. */
   flushIntervalMs: number;
   /** Flush as soon as this many rows are queued. */
   flushThreshold: number;
-  /** Rows kept in memory; beyond this they go to the spill file (USAGE_BUFFER_SIZE). */
+  /** Rows held in memory for the writers; beyond this they wait only in the journal (USAGE_BUFFER_SIZE). */
   bufferSize: number;
   /** Rows per INSERT statement. */
   maxBatch: number;
   /** INSERT statements in flight at once: one runs its rollup trigger while the next parses its rows. */
   writers: number;
-  /** Where rows wait while the database is unreachable. */
-  spillDir: string;
+  /** The journal's directory (USAGE_SPILL_DIR). */
+  journalDir: string;
+  /** fdatasync the journal this often; 0 = before acknowledging each group of rows (USAGE_JOURNAL_FSYNC_INTERVAL). */
+  fsyncIntervalMs: number;
   /** How often to probe an unreachable database. */
   probeIntervalMs: number;
 }
@@ -31,15 +34,27 @@ export interface RecorderOptions {
  */
 export const gatewayRecorderTuning = { flushThreshold: 1000, maxBatch: 10_000, writers: 2, probeIntervalMs: 1000 } as const;
 
+/** How often the journal directory is searched for files of dead processes (a cluster worker killed, an earlier run). */
+const ORPHAN_SCAN_MS = 5000;
+
 export interface RecorderStats {
   recorded: number;
+  /** Rows the writers inserted from memory. */
   written: number;
+  /** Rows that left memory uncommitted (buffer full, database down) and wait only in the journal. */
   spilled: number;
+  /** Rows inserted from journal files read back (spilled rows, files of earlier processes). */
   replayed: number;
   rejected: number;
   lost: number;
   queued: number;
   databaseDown: boolean;
+}
+
+/** Consecutive rows of the queue that belong to one journal segment. */
+interface Run {
+  seg: Segment;
+  n: number;
 }
 
 const insertLines = `insert into usage (${usageColumns.map((c) => `"${c}"`).join(', ')}) ${rowLinesSelect} on conflict (id) do nothing`;
@@ -48,17 +63,19 @@ const insertLines = `insert into usage (${usageColumns.map((c) => `"${c}"`).join
 const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
 
 /**
- * Asynchronous, batched writer of usage rows. `record()` serialises the row and never waits on
- * the database; rows wait as row lines (row-line.ts), so a flush only joins strings (no pause of
- * the event loop that grows with the batch) and the garbage collector has one string per row to move.
- * Rows are inserted idempotently (by id) in batches, at `flushThreshold` rows or every
- * `flushIntervalMs`. While PostgreSQL is unreachable rows wait in memory up to `bufferSize`, the
- * rest (and any batch whose insert failed) are appended to a spill file that is replayed when the
- * database answers again, at start-up, and on the next start after a crash. `close()` drains
- * everything to the database, or to the spill file if the database is down.
+ * Asynchronous, batched writer of usage rows behind a journal (journal.ts). `record()` serialises
+ * the row, appends it to the journal and resolves once it is there (the handlers end the response
+ * then); it never waits on the database. Rows also wait in memory as row lines (row-line.ts), so a
+ * flush only joins strings and the garbage collector has one string per row to move. Rows are
+ * inserted idempotently (by id) in batches, at `flushThreshold` rows or every `flushIntervalMs`,
+ * and their journal segment is deleted once all its rows are in. Memory holds `bufferSize` rows:
+ * while PostgreSQL is unreachable the rest (and any batch whose insert failed) wait only in the
+ * journal, whose segments are read back when it answers again. Files of dead processes (and spill
+ * files of earlier versions) are adopted and read back at start-up and every few seconds.
  */
 export class UsageRecorder {
   private queue: string[] = [];
+  private runs: Run[] = [];
   private inFlight = 0;
   private waiting: (() => void)[] = [];
   private replaying: Promise<void> | null = null;
@@ -66,37 +83,44 @@ export class UsageRecorder {
   private probe: NodeJS.Timeout | undefined;
   private down = false;
   private closed = false;
-  private readonly spill: SpillFiles;
-  private readonly counts = { recorded: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, lost: 0 };
+  private scannedAt = 0;
+  private journal: Journal | null = null;
+  private readonly counts = { recorded: 0, written: 0, spilled: 0, replayed: 0, rejected: 0 };
 
   constructor(
     private readonly sql: Sql,
     private readonly opts: RecorderOptions,
     private readonly log: Logger,
-  ) {
-    this.spill = new SpillFiles(opts.spillDir);
-  }
+  ) {}
 
   get stats(): RecorderStats {
-    return { ...this.counts, queued: this.queue.length, databaseDown: this.down };
+    return { ...this.counts, lost: this.journal?.lost ?? 0, queued: this.queue.length, databaseDown: this.down };
   }
 
-  /** Starts the flush timer and replays rows left in spill files by earlier runs. */
-  start(): void {
+  /** Opens the journal (taking its lock), starts the flush timer and reads back files of earlier processes. */
+  async start(): Promise<void> {
+    this.journal = await Journal.open(this.opts.journalDir, { fsyncIntervalMs: this.opts.fsyncIntervalMs }, this.log);
     this.timer = setInterval(() => this.tick(), this.opts.flushIntervalMs);
     this.timer.unref();
     void this.replay();
   }
 
-  record(row: UsageRecord): void {
+  /** Records a row; resolves once it is in the journal (a request's response ends after that). */
+  record(row: UsageRecord): Promise<void> {
+    const journal = this.journal;
+    if (!journal) throw new Error('UsageRecorder.record() before start()');
     this.counts.recorded++;
     const line = rowLine(row);
-    if (this.closed || this.queue.length >= this.opts.bufferSize) {
-      void this.toSpill([line]);
-      return;
-    }
-    this.queue.push(line);
-    if (this.queue.length >= this.opts.flushThreshold) this.pump();
+    const kept = !this.closed && this.queue.length < this.opts.bufferSize;
+    if (kept) {
+      this.queue.push(line);
+      const last = this.runs[this.runs.length - 1];
+      if (last !== undefined && last.seg === journal.current) last.n++;
+      else this.runs.push({ seg: journal.current, n: 1 });
+    } else this.counts.spilled++;
+    const journaled = journal.append(line, kept);
+    if (kept && this.queue.length >= this.opts.flushThreshold) this.pump();
+    return journaled;
   }
 
   /** Writes every queued row (resolves when the queue is empty or the database is down). */
@@ -106,22 +130,45 @@ export class UsageRecorder {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  /** Stops the timers and drains the queue: into the database, or into the spill file. */
-  async close(): Promise<void> {
+  /**
+   * Stops the timers and writes what memory holds, for at most `timeoutMs` (a database that
+   * hangs cannot hold the shutdown); then closes the journal. Rows not yet in the database stay
+   * in its files for the next process.
+   */
+  async close(timeoutMs = 30_000): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.probe);
-    await this.replaying;
-    await this.flush();
-    if (this.queue.length) await this.toSpill(this.queue.splice(0));
-    await this.spill.settled();
+    const drained = await within(
+      (async () => {
+        await this.replaying;
+        await this.flush();
+      })(),
+      timeoutMs,
+    );
+    if (!drained) this.log.warn({ queued: this.queue.length }, 'usage database did not take the queued rows in time; they wait in the journal for the next start');
+    // What memory still holds waits in the journal for the next process.
+    this.counts.spilled += this.queue.length;
+    for (const r of this.takeRuns(this.queue.splice(0).length)) this.journal?.overflow(r.seg);
+    await this.journal?.close();
   }
 
-  /** Writes what is queued, however little, so no row waits longer than the flush interval. */
+  /** Writes the journal's open rows and syncs it, blocking: for an exit that cannot wait for close(). */
+  syncJournal(): void {
+    this.journal?.syncNow();
+  }
+
+  /**
+   * Every flush interval: a new journal segment (once its rows are in the database the last one
+   * is deleted, so a restart reads back at most an interval's rows again), a write of whatever is
+   * queued, however little, and files to read back.
+   */
   private tick(): void {
+    const journal = this.journal!;
+    if (journal.current.pending > 0 || journal.current.bytes > 0) journal.rotate();
     if (this.down) return;
     this.pump(true);
-    if (this.spill.pending > 0) void this.replay();
+    if (journal.backlog || Date.now() - this.scannedAt >= ORPHAN_SCAN_MS) void this.replay();
   }
 
   /**
@@ -136,7 +183,8 @@ export class UsageRecorder {
     const enough = () => this.queue.length >= (all || this.waiting.length ? 1 : this.opts.flushThreshold);
     while (this.inFlight < this.opts.writers && !this.down && enough()) {
       this.inFlight++;
-      void this.write(this.queue.splice(0, this.opts.maxBatch)).finally(() => {
+      const lines = this.queue.splice(0, this.opts.maxBatch);
+      void this.write(lines, this.takeRuns(lines.length)).finally(() => {
         this.inFlight--;
         this.pump();
         if (this.inFlight === 0) for (const resolve of this.waiting.splice(0)) resolve();
@@ -144,17 +192,59 @@ export class UsageRecorder {
     }
   }
 
-  private async write(batch: string[]): Promise<void> {
-    try {
-      await this.insert(batch);
-      this.counts.written += batch.length;
-    } catch (err) {
-      if (isDataError(err)) await this.isolate(batch, err);
-      else {
-        this.markDown(err);
-        await this.toSpill(batch);
+  /** The segments of the first `n` queued rows, which just left the queue. */
+  private takeRuns(n: number): Run[] {
+    const taken: Run[] = [];
+    while (n > 0) {
+      const run = this.runs[0]!;
+      if (run.n <= n) {
+        taken.push(this.runs.shift()!);
+        n -= run.n;
+      } else {
+        taken.push({ seg: run.seg, n });
+        run.n -= n;
+        n = 0;
       }
     }
+    return taken;
+  }
+
+  private async write(lines: string[], runs: Run[]): Promise<void> {
+    const journal = this.journal!;
+    try {
+      const inserted = await this.commit(lines);
+      this.counts.written += inserted;
+      for (const r of runs) journal.settle(r.seg, r.n);
+    } catch (err) {
+      // The rows are in the journal: their segments are read back once the database answers.
+      this.markDown(err);
+      this.counts.spilled += lines.length;
+      for (const r of runs) journal.overflow(r.seg);
+    }
+  }
+
+  /**
+   * Inserts a batch, row by row when it holds a bad row (so one cannot hold back the others).
+   * Returns the rows inserted (rows already there are skipped); throws when the database fails.
+   */
+  private async commit(batch: readonly string[]): Promise<number> {
+    try {
+      return await this.insert(batch);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      this.log.error({ err, rows: batch.length }, 'usage batch rejected by the database; retrying row by row');
+    }
+    let inserted = 0;
+    for (const row of batch) {
+      try {
+        inserted += await this.insert([row]);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        this.counts.rejected++;
+        this.log.error({ err, row: row.slice(0, 2000) }, 'usage row rejected by the database');
+      }
+    }
+    return inserted;
   }
 
   /**
@@ -162,43 +252,14 @@ export class UsageRecorder {
    * (A multi-row VALUES list is a different statement per size, and postgres.js keeps each one
    * prepared on every connection: megabytes of cached statements under varying load.)
    */
-  private insert(batch: readonly string[]) {
-    return this.sql.unsafe(insertLines, [batch.join('\n')]);
-  }
-
-  /** A batch with a bad row: insert row by row so one bad row cannot hold back the others. */
-  private async isolate(batch: readonly string[], cause: unknown): Promise<void> {
-    this.log.error({ err: cause, rows: batch.length }, 'usage batch rejected by the database; retrying row by row');
-    for (const row of batch) {
-      try {
-        await this.insert([row]);
-        this.counts.written++;
-      } catch (err) {
-        if (isDataError(err)) {
-          this.counts.rejected++;
-          this.log.error({ err, row: row.slice(0, 2000) }, 'usage row rejected by the database');
-        } else {
-          this.markDown(err);
-          await this.toSpill([row]);
-        }
-      }
-    }
-  }
-
-  private async toSpill(rows: string[]): Promise<void> {
-    try {
-      await this.spill.append(rows);
-      this.counts.spilled += rows.length;
-    } catch (err) {
-      this.counts.lost += rows.length;
-      this.log.error({ err, rows: rows.length }, 'usage rows lost: spill file not writable');
-    }
+  private async insert(batch: readonly string[]): Promise<number> {
+    return (await this.sql.unsafe(insertLines, [batch.join('\n')])).count;
   }
 
   private markDown(err: unknown): void {
     if (this.down) return;
     this.down = true;
-    this.log.warn({ err: String(err), queued: this.queue.length }, 'usage database unreachable; queueing rows and spilling to disk');
+    this.log.warn({ err: String(err), queued: this.queue.length }, 'usage database unreachable; rows wait in the journal');
     this.scheduleProbe();
   }
 
@@ -208,7 +269,7 @@ export class UsageRecorder {
       try {
         await this.sql`select 1`;
         this.down = false;
-        this.log.info({ queued: this.queue.length, spilled: this.counts.spilled }, 'usage database reachable again; writing queued and spilled rows');
+        this.log.info({ queued: this.queue.length, spilled: this.counts.spilled }, 'usage database reachable again; writing queued rows and reading back the journal');
         await this.flush();
         await this.replay();
       } catch {
@@ -218,27 +279,37 @@ export class UsageRecorder {
     this.probe.unref();
   }
 
-  /** Writes spill files into the database, deleting each one once it is fully written. */
+  /**
+   * Adopts files of dead processes (every ORPHAN_SCAN_MS) and writes journal files into the
+   * database, deleting each once all its rows are in. A file is read whole again after a failure:
+   * rows already in are skipped by their id.
+   */
   private replay(): Promise<void> {
     this.replaying ??= (async () => {
-      try {
-        for (const file of await this.spill.claim()) {
-          for await (const batch of this.spill.read(file, this.opts.maxBatch, (line) =>
-            this.log.error({ file, line: line.slice(0, 200) }, 'unreadable line in usage spill file skipped'),
+      const journal = this.journal!;
+      if (Date.now() - this.scannedAt >= ORPHAN_SCAN_MS) {
+        this.scannedAt = Date.now();
+        await journal.adopt().catch((err: unknown) => this.log.error({ err }, 'usage journal directory unreadable'));
+      }
+      for (let file = journal.nextReplayable(); file !== undefined; file = journal.nextReplayable()) {
+        let databaseFailed = false;
+        try {
+          for await (const batch of journal.read(file, this.opts.maxBatch, (line) =>
+            this.log.error({ file, line: line.slice(0, 200) }, 'unreadable line in usage journal skipped'),
           )) {
-            try {
-              await this.insert(batch);
-              this.counts.replayed += batch.length;
-            } catch (err) {
-              if (!isDataError(err)) throw err;
-              await this.isolate(batch, err);
-            }
+            if (this.closed) throw new Error('closing');
+            databaseFailed = true;
+            const inserted = await this.commit(batch);
+            databaseFailed = false;
+            this.counts.replayed += inserted;
           }
-          await this.spill.remove(file);
+        } catch (err) {
+          journal.putBack(file);
+          if (databaseFailed) this.markDown(err);
+          else if (!this.closed) this.log.error({ err, file }, 'usage journal file unreadable; trying again later');
+          return;
         }
-      } catch (err) {
-        // The file stays; it is claimed by this process and replayed on the next attempt.
-        this.markDown(err);
+        await journal.remove(file).catch((err: unknown) => this.log.error({ err, file }, 'usage journal file written but not deleted; the next process reads it again (its rows are skipped by id)'));
       }
     })().finally(() => {
       this.replaying = null;

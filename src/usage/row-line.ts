@@ -1,7 +1,7 @@
 import { usageColumns, type UsageRecord } from './record.ts';
 
 /**
- * Usage rows as they wait (in the recorder's queue and in spill files) and travel to PostgreSQL:
+ * Usage rows as they wait (in the recorder's queue and in the journal's files) and travel to PostgreSQL:
  * one line of tab-separated fields in `usageColumns` order, `\N` for NULL, ending in a field `.`
  * so that a line torn by a crash mid-append is told from a whole one. PostgreSQL splits a batch
  * of lines with string_to_table / string_to_array and casts each field: 5 us a row, where
@@ -98,10 +98,10 @@ export function rowLine(r: UsageRecord): string {
 }
 
 /**
- * The line of a spill-file line: a row line as is, a JSON object (spill files of earlier versions,
- * whose rows may lack later columns) converted; null for a torn or unreadable line.
+ * The row line of a line of a journal file: a row line as is, a JSON object (spill files of
+ * earlier versions, whose rows may lack later columns) converted; null for a torn or unreadable line.
  */
-export function spilledRowLine(line: string): string | null {
+export function journaledRowLine(line: string): string | null {
   if (line.startsWith('{')) {
     try {
       const row: unknown = JSON.parse(line);

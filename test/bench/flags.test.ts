@@ -42,6 +42,8 @@ describe('bench command flags', () => {
     ['pair.ts', ['--against=bare', '--pairs=2.5'], '--pairs: expected a whole number of at least 1, got "2.5"'],
     ['pair.ts', [], 'give one of --baseline and --against'],
     ['pair.ts', ['--against=bare', '--pairs=4', '--processes=5'], '--processes: expected a whole number from 1 to --pairs, got "5"'],
+    ['journal.ts', ['--seconds=0'], '--seconds: expected a positive number, got "0"'],
+    ['journal.ts', ['--fsync=1.5'], '--fsync: expected whole milliseconds, got "1.5"'],
     ['profile.ts', ['--workers=0'], '--workers: expected a whole number of at least 1, got "0"'],
   ])('%s %j is refused with what was wrong (exit 2)', async (script, args, message) => {
     const r = await bench(script, args);

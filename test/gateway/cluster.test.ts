@@ -12,7 +12,7 @@ import { realFetch } from '../support/real-fetch.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
-it('GOMODEL_WORKERS=2 serves one port from two processes and drains both on SIGTERM', async () => {
+it('GOMODEL_WORKERS=2 serves one port from two processes, replaces a killed one without losing its rows, and drains both on SIGTERM', async () => {
   const db = await createTestDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'gomodel-cluster-'));
   const provider = createServer((req, res) => {
@@ -48,11 +48,14 @@ it('GOMODEL_WORKERS=2 serves one port from two processes and drains both on SIGT
       ),
     );
     expect(statuses.every((s) => s === 200)).toBe(true);
+    const pids = new Set(out.split('\n').filter((l) => l.includes('"proxied"')).map((l) => (JSON.parse(l) as { pid: number }).pid));
+    expect(pids.size).toBe(2);
+    // A worker killed outright: its rows wait in its journal, which the worker started in its place reads back.
+    process.kill([...pids][0]!, 'SIGKILL');
+    await expect.poll(() => (out.match(/gomodel-ts listening/g) ?? []).length, { timeout: 45_000, interval: 200 }).toBe(3);
     proc.kill('SIGTERM');
     const [code] = await once(proc, 'exit');
     expect(code).toBe(0);
-    const pids = new Set(out.split('\n').filter((l) => l.includes('"proxied"')).map((l) => (JSON.parse(l) as { pid: number }).pid));
-    expect(pids.size).toBe(2);
     const sql = connect(db.url, 1);
     const [row] = await sql`select count(*) as n from usage where request_id like 'cluster-%'`;
     await sql.end();

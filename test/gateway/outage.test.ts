@@ -66,10 +66,11 @@ it('keeps serving while PostgreSQL is down and writes every row once it is back'
   const { gateway, sdk } = await start();
   await traffic(sdk, 'before-', 100, 8);
   await db.stop();
-  // More rows than USAGE_BUFFER_SIZE arrive during the outage: some wait in memory, the rest spill to disk.
+  // More rows than USAGE_BUFFER_SIZE arrive during the outage: memory holds that many, the rest wait only in the journal.
   await traffic(sdk, 'during-', 400, 8);
   await expect.poll(() => gateway.recorder.stats.databaseDown, { timeout: 5000 }).toBe(true);
   expect(gateway.recorder.stats.spilled).toBeGreaterThan(0);
+  expect(gateway.recorder.stats.queued).toBeLessThanOrEqual(100);
   db = await startEmbeddedPostgres(join(dir, 'pg'), log, port);
   await traffic(sdk, 'after-', 100, 8);
   await expect.poll(async () => [await rowsFor('before-'), await rowsFor('during-'), await rowsFor('after-')], { timeout: 15_000, interval: 200 }).toEqual([100, 400, 100]);

@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -20,10 +21,22 @@ const options = (overrides: Partial<RecorderOptions> = {}): RecorderOptions => (
   bufferSize: 1000,
   maxBatch: 500,
   writers: 2,
-  spillDir,
+  journalDir: spillDir,
+  fsyncIntervalMs: 1000,
   probeIntervalMs: 50,
   ...overrides,
 });
+
+/** Ids of the rows waiting in the journal directory (read synchronously: nothing else runs meanwhile). */
+function waitingIds(): string[] {
+  const ids: string[] = [];
+  for (const name of readdirSync(spillDir).filter((n) => /\.(rows|jsonl)$/.test(n))) {
+    for (const line of readFileSync(join(spillDir, name), 'utf8').split('\n')) {
+      if (line) ids.push(line.startsWith('{') ? (JSON.parse(line) as { id: string }).id : line.slice(0, line.indexOf('\t')));
+    }
+  }
+  return ids;
+}
 
 const count = async (s: Sql = sql) => Number((await s`select count(*) as n from usage`)[0]!.n);
 const rollupRequests = async () => Number((await sql`select coalesce(sum(requests), 0) as n from usage_totals_daily`)[0]!.n);
@@ -46,6 +59,7 @@ beforeEach(async () => {
 describe('UsageRecorder', () => {
   it('flushes on its own once the threshold is reached', async () => {
     const recorder = new UsageRecorder(sql, options({ flushThreshold: 10 }), log);
+    await recorder.start();
     for (let i = 0; i < 10; i++) recorder.record(usageRow());
     await expect.poll(() => count(), { timeout: 2000 }).toBe(10);
     await recorder.close();
@@ -53,7 +67,7 @@ describe('UsageRecorder', () => {
 
   it('flushes on the interval below the threshold', async () => {
     const recorder = new UsageRecorder(sql, options({ flushIntervalMs: 50 }), log);
-    recorder.start();
+    await recorder.start();
     recorder.record(usageRow());
     await expect.poll(() => count(), { timeout: 2000 }).toBe(1);
     await recorder.close();
@@ -61,6 +75,7 @@ describe('UsageRecorder', () => {
 
   it('is idempotent by row id, in the table and in the rollups', async () => {
     const recorder = new UsageRecorder(sql, options(), log);
+    await recorder.start();
     const row = usageRow();
     recorder.record(row);
     await recorder.flush();
@@ -74,6 +89,7 @@ describe('UsageRecorder', () => {
 
   it('stores every field exactly, whatever characters the strings hold', async () => {
     const recorder = new UsageRecorder(sql, options(), log);
+    await recorder.start();
     const row = usageRow({
       labels: ['a "quoted" label', 'braces {x}', 'back\\slash', 'ünïcødé ✓', 'NULL', ''],
       model: '\\N',
@@ -108,6 +124,7 @@ describe('UsageRecorder', () => {
 
   it('writes with several statements in flight and counts every row once in the rollups', async () => {
     const recorder = new UsageRecorder(sql, options({ flushThreshold: 50, maxBatch: 200, bufferSize: 100_000 }), log);
+    await recorder.start();
     const rows = Array.from({ length: 5000 }, (_, i) =>
       usageRow({ user_path: `/t${i % 7}/s${i % 3}`, labels: i % 2 ? ['x'] : [], model: `m${i % 5}` }),
     );
@@ -129,6 +146,7 @@ describe('UsageRecorder', () => {
     await sql`create or replace trigger count_statements after insert on usage for each statement execute function count_statement()`;
     try {
       const recorder = new UsageRecorder(sql, options({ flushThreshold: 50, maxBatch: 1000 }), log);
+      await recorder.start();
       for (let i = 0; i < 50; i++) {
         for (let j = 0; j < 10; j++) recorder.record(usageRow());
         await new Promise((r) => setTimeout(r, 2));
@@ -147,6 +165,7 @@ describe('UsageRecorder', () => {
 
   it('keeps good rows of a batch that holds a bad one', async () => {
     const recorder = new UsageRecorder(sql, options(), log);
+    await recorder.start();
     recorder.record(usageRow());
     recorder.record(usageRow({ user_path: 'no-leading-slash' }));
     recorder.record(usageRow());
@@ -156,25 +175,47 @@ describe('UsageRecorder', () => {
     await recorder.close();
   });
 
-  it('spills to disk while the database is unreachable and replays on the next start', async () => {
+  it('acknowledges a row once it is in the journal, whatever the database does', async () => {
+    const unreachable = connect('postgres://postgres@127.0.0.1:1/none', 1);
+    const recorder = new UsageRecorder(unreachable, options(), log);
+    await recorder.start();
+    const row = usageRow();
+    await recorder.record(row);
+    expect(waitingIds()).toEqual([row.id]);
+    await recorder.close();
+    await unreachable.end();
+  });
+
+  it('deletes journal segments once their rows are in the database', async () => {
+    const recorder = new UsageRecorder(sql, options({ flushIntervalMs: 50 }), log);
+    await recorder.start();
+    await Promise.all(Array.from({ length: 30 }, () => recorder.record(usageRow())));
+    expect(waitingIds()).toHaveLength(30);
+    await expect.poll(() => count(), { timeout: 5000 }).toBe(30);
+    await expect.poll(waitingIds, { timeout: 2000 }).toEqual([]);
+    await recorder.close();
+    expect(await readdir(spillDir)).toEqual([]);
+  });
+
+  it('holds USAGE_BUFFER_SIZE rows in memory while the database is unreachable, and the next start reads the rest back from the journal', async () => {
     const unreachable = connect('postgres://postgres@127.0.0.1:1/none', 1);
     const down = new UsageRecorder(unreachable, options({ flushThreshold: 5, bufferSize: 8 }), log);
-    const rows = Array.from({ length: 20 }, () => usageRow());
-    for (const r of rows) down.record(r);
+    await down.start();
+    const rows = Array.from({ length: 200 }, () => usageRow());
+    await Promise.all(rows.map((r) => down.record(r)));
+    expect(down.stats.queued).toBeLessThanOrEqual(8);
     await down.flush();
     expect(down.stats.databaseDown).toBe(true);
     await down.close();
-    expect(down.stats).toMatchObject({ recorded: 20, written: 0, spilled: 20, lost: 0 });
-    const files = await readdir(spillDir);
-    const lines = (await Promise.all(files.map((f) => readFile(join(spillDir, f), 'utf8')))).join('').trim().split('\n');
-    expect(new Set(lines.map((l) => l.slice(0, l.indexOf('\t'))))).toEqual(new Set(rows.map((r) => r.id)));
+    expect(down.stats).toMatchObject({ recorded: 200, written: 0, spilled: 200, lost: 0, queued: 0 });
+    expect(waitingIds().sort()).toEqual(rows.map((r) => r.id).sort());
     await unreachable.end();
 
     const up = new UsageRecorder(sql, options(), log);
-    up.start();
-    await expect.poll(() => count(), { timeout: 5000 }).toBe(20);
-    await expect.poll(() => readdir(spillDir), { timeout: 2000 }).toEqual([]);
-    expect(up.stats.replayed).toBe(20);
+    await up.start();
+    await expect.poll(() => count(), { timeout: 5000 }).toBe(200);
+    await expect.poll(waitingIds, { timeout: 2000 }).toEqual([]);
+    expect(up.stats.replayed).toBe(200);
     const stored = await sql`select id, "timestamp", labels, raw_data, total_cost from usage where id = ${rows[0]!.id}`;
     expect(stored[0]).toMatchObject({ id: rows[0]!.id, timestamp: rows[0]!.timestamp, labels: [], total_cost: '0.000027' });
     await up.close();
@@ -189,9 +230,10 @@ describe('UsageRecorder', () => {
     const lines = current.map(rowLine);
     await writeFile(join(spillDir, 'usage-4194305-1-1.rows'), `${lines.join('\n')}\n${lines[0]!.slice(0, -3)}`);
     const recorder = new UsageRecorder(sql, options(), log);
-    recorder.start();
+    await recorder.start();
     await expect.poll(() => count(), { timeout: 5000 }).toBe(4);
-    await expect.poll(() => readdir(spillDir), { timeout: 2000 }).toEqual([]);
+    await expect.poll(waitingIds, { timeout: 2000 }).toEqual([]);
+    expect((await readdir(spillDir)).filter((n) => n.startsWith('usage-'))).toEqual([]);
     const [tabbed] = await sql`select model, labels from usage where id = ${current[1]!.id}`;
     expect(tabbed).toEqual({ model: 'tab\tand\nnewline', labels: ['x\ty'] });
     const [old] = await sql`select "timestamp", labels, budget_reserved from usage where id = ${beforeBudgets.id}`;
@@ -206,8 +248,9 @@ describe('UsageRecorder', () => {
     // pid 2^22+1 is above Linux's pid_max, so it cannot belong to a live process
     await writeFile(join(spillDir, 'usage-4194305-1-0.jsonl'), JSON.stringify(row) + '\n{"torn line');
     const recorder = new UsageRecorder(sql, options(), log);
-    recorder.start();
+    await recorder.start();
     await expect.poll(() => count(), { timeout: 5000 }).toBe(1);
     await recorder.close();
+    expect(await readdir(spillDir)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { usageColumns, type UsageRecord } from '../../src/usage/record.ts';
-import { rowLine, spilledRowLine } from '../../src/usage/row-line.ts';
+import { rowLine, journaledRowLine } from '../../src/usage/row-line.ts';
 import { usageRow } from '../support/usage-rows.ts';
 
 /** A row whose every column holds a value no other column holds. */
@@ -49,6 +49,6 @@ it('writes missing and null fields as \\N (rows of earlier versions spill files 
   const fields = rowLine(before as UsageRecord).split('\t');
   for (const c of ['budget_reservation_id', 'budget_reserved', 'raw_data', 'total_cost'] as const) expect(fields[usageColumns.indexOf(c)]).toBe('\\N');
   // A JSON spill line carries its timestamp as text.
-  const line = spilledRowLine(JSON.stringify(before))!;
+  const line = journaledRowLine(JSON.stringify(before))!;
   expect(line.split('\t')[usageColumns.indexOf('timestamp')]).toBe(before.timestamp.toISOString());
 });

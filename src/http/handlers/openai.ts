@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { BudgetGuard, Reservation } from '../../budgets/guard.ts';
 import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
@@ -7,7 +6,7 @@ import { oversizedReply, unusableReply } from '../../providers/errors.ts';
 import type { ProviderRegistry, Route } from '../../providers/registry.ts';
 import { SseSplitter } from '../../providers/sse.ts';
 import type { ChatContext, SseEvent, TokenUsage } from '../../providers/types.ts';
-import { ClientGone, type Exchange, type Upstream } from '../../providers/upstream.ts';
+import { ClientGone, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } from '../../providers/upstream.ts';
 import { usageRecord, type Completed } from '../../usage/entry.ts';
 import type { PriceBook } from '../../usage/pricing.ts';
 import type { UsageRecorder } from '../../usage/recorder.ts';
@@ -38,6 +37,7 @@ const finishReason = /"finish_reason"\s*:\s*"/;
 const clientLeft = 'client disconnected before the reply; usage read from it';
 /** The metrics' model label for a model no provider lists or is configured with. */
 const OTHER_MODEL = 'other';
+const DONE = 'data: [DONE]';
 
 /** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
 const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
@@ -45,20 +45,6 @@ const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-C
 function eventText(ev: SseEvent): string {
   const data = ev.data.includes('\n') ? ev.data.replace(/\n/g, '\ndata: ') : ev.data;
   return ev.event ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`;
-}
-
-/** Writes, waiting for the socket to drain when the client reads slower than the provider writes. */
-async function write(res: ServerResponse, text: string): Promise<void> {
-  if (res.write(text) || res.destroyed) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /**
@@ -88,10 +74,12 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     return r;
   }
 
-  function record(c: Completed): void {
+  /** Records the row; resolves once it is in the journal, which a response's last bytes wait for. */
+  function record(c: Completed): Promise<void> {
     const row = usageRecord(c, prices);
-    recorder.record(row);
+    const journaled = recorder.record(row);
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
+    return journaled;
   }
 
   /** Times a proxied request for the metrics and writes its access-log line when it ends. */
@@ -142,7 +130,6 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const splitter = new SseSplitter(deps.replySizeLimit);
     let usage: TokenUsage | undefined;
     let complete = false;
-    let sawDone = false;
     let failure: GatewayError | undefined;
     res.writeHead(200, ['X-Request-ID', ctx.requestId, ...sseHeaders]);
     // The headers leave with the first event, in the same write, when it came with the provider's
@@ -164,12 +151,13 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         resolve();
       };
       const onData = (chunk: Buffer) => {
-        const step = splitter.push(chunk);
-        if (!step) {
+        const pushed = splitter.push(chunk);
+        if (!pushed) {
           failure = oversizedReply(r.entry.config.name, 'stream event', deps.replySizeLimit);
           return finish();
         }
-        const { bytes, events } = step;
+        const events = pushed.events;
+        let bytes = pushed.bytes;
         // Blocks with no event (a provider's keep-alive comments) pass on too when relayed verbatim.
         if (bytes.length === 0) return;
         clearImmediate(openStream);
@@ -184,8 +172,16 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
             break;
           }
           if (step.chunks === 'passthrough') {
-            if (ev.data === '[DONE]') sawDone = complete = true;
-            else if (!complete && finishReason.test(ev.data)) complete = true;
+            // The stream's last bytes leave once its usage row is journaled (below). The bytes
+            // before them still pass unchanged when [DONE] ends the block, as it does.
+            if (ev.data === '[DONE]') {
+              complete = true;
+              const at = verbatim && ev === events[events.length - 1] ? bytes.lastIndexOf(DONE) : -1;
+              if (at >= 0) bytes = bytes.subarray(0, at);
+              else verbatim = false;
+              continue;
+            }
+            if (!complete && finishReason.test(ev.data)) complete = true;
             out += eventText(ev);
           } else {
             verbatim = false;
@@ -196,7 +192,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
           }
         }
         // Once the client is gone (a budgeted stream reads on for its usage), events are only read.
-        const flushed = res.destroyed || res.write(verbatim ? bytes : out);
+        const text = verbatim ? bytes : out;
+        const flushed = res.destroyed || text.length === 0 || res.write(text);
         if (failure) return finish();
         if (!flushed && !res.destroyed) {
           up.pause();
@@ -215,21 +212,21 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         code: 'stream_interrupted',
       });
     }
-    if (!res.destroyed) {
-      if (failure) await write(res, `data: ${JSON.stringify(errorBody(failure, 'openai'))}\n\n`);
-      else if (!sawDone) await write(res, 'data: [DONE]\n\n');
-      res.end();
-    }
-    const caveat = usage
-      ? ex.clientGone
-        ? 'client disconnected before the end of the stream; usage read from the rest of it'
-        : undefined
-      : ex.clientGone
-        ? 'client disconnected before the provider reported usage'
-        : failure
-          ? 'stream failed before the provider reported usage'
-          : 'provider reported no usage for this stream';
-    record({
+    const cut = failure?.code === INTERRUPTED_BY_SHUTDOWN;
+    const caveat = cut
+      ? usage
+        ? 'interrupted by gateway shutdown'
+        : 'interrupted by gateway shutdown before the provider reported usage'
+      : usage
+        ? ex.clientGone
+          ? 'client disconnected before the end of the stream; usage read from the rest of it'
+          : undefined
+        : ex.clientGone
+          ? 'client disconnected before the provider reported usage'
+          : failure
+            ? 'stream failed before the provider reported usage'
+            : 'provider reported no usage for this stream';
+    const journaled = record({
       requestId: ctx.requestId,
       providerId: translator.id,
       model: translator.model || r.model,
@@ -242,6 +239,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       caveat,
       reservation,
     });
+    if (!res.destroyed) {
+      await journaled;
+      res.end(failure ? `data: ${JSON.stringify(errorBody(failure, 'openai'))}\n\n` : 'data: [DONE]\n\n');
+    }
     if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
   }
 
@@ -277,32 +278,48 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     return deps.guard ? deps.guard.reserve(who.userPath, r.entry.config, r.model, body, bodyBytes) : null;
   }
 
-  /** Notes the status an error ends the request with; rethrows it unless the client went away. */
-  function failed(p: Proxied, err: unknown): void {
+  /** The row of a request that ended without a reply although the provider may bill it. */
+  function lostRow(p: Proxied): Completed {
+    const { route: r, who } = p;
+    return {
+      requestId: p.requestId,
+      providerId: '',
+      model: r.model,
+      provider: r.entry.config,
+      endpoint: p.endpoint,
+      userPath: who.userPath,
+      labels: who.labels,
+      usage: null,
+      caveat: p.lost,
+      reservation: p.reservation,
+    };
+  }
+
+  /**
+   * Notes the status an error ends the request with; rethrows it unless the client went away. A
+   * request the shutdown cut while the provider had it gets its row whether or not a budget
+   * applies (the provider may bill it), journaled before the client sees the error.
+   */
+  async function failed(p: Proxied, err: unknown): Promise<void> {
     p.status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
     if (err instanceof GatewayError && err.code === 'upstream_unreachable') p.billable = false;
-    p.lost = err instanceof ClientGone ? 'client disconnected before the provider replied' : `no reply: ${(err as Error).message}`;
+    const cut = err instanceof GatewayError && err.code === INTERRUPTED_BY_SHUTDOWN;
+    p.lost = err instanceof ClientGone
+      ? 'client disconnected before the provider replied'
+      : cut
+        ? 'interrupted by gateway shutdown before the provider replied'
+        : `no reply: ${(err as Error).message}`;
+    if (cut && p.billable && !p.settled) {
+      p.settled = true;
+      await record(lostRow(p));
+    }
     if (!(err instanceof ClientGone)) throw err;
   }
 
   function end(p: Proxied): void {
     if (p.reservation && !p.settled) {
       if (!p.billable || !p.reservation.femto) deps.guard!.release(p.reservation);
-      else {
-        const { route: r, who } = p;
-        record({
-          requestId: p.requestId,
-          providerId: '',
-          model: r.model,
-          provider: r.entry.config,
-          endpoint: p.endpoint,
-          userPath: who.userPath,
-          labels: who.labels,
-          usage: null,
-          caveat: p.lost,
-          reservation: p.reservation,
-        });
-      }
+      else void record(lostRow(p));
     }
     p.done(p.status);
   }
@@ -338,10 +355,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       }
       const raw = await ex.readAll(deps.replySizeLimit);
       const result = r.entry.adapter.chatResponse(parseReply(ex, raw, r.entry.config.name), cctx);
-      if (ex.clientGone) p.status = 499;
-      else reply(ctx, result.response, raw);
       p.settled = true;
-      record({
+      await record({
         requestId: ctx.requestId,
         providerId: result.id,
         model: result.model || r.model,
@@ -354,8 +369,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
         reservation,
       });
+      if (ex.clientGone) p.status = 499;
+      else reply(ctx, result.response, raw);
     } catch (err) {
-      failed(p, err);
+      await failed(p, err);
     } finally {
       end(p);
     }
@@ -381,10 +398,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       if (refused(ex)) await refuse(p, r, ex);
       const raw = await ex.readAll(deps.replySizeLimit);
       const result = adapter.embeddingsResponse(parseReply(ex, raw, config.name), r.model);
-      if (ex.clientGone) p.status = 499;
-      else reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
       p.settled = true;
-      record({
+      await record({
         requestId: ctx.requestId,
         providerId: '',
         model: result.model || r.model,
@@ -397,8 +412,10 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reports no token counts for embeddings',
         reservation,
       });
+      if (ex.clientGone) p.status = 499;
+      else reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
     } catch (err) {
-      failed(p, err);
+      await failed(p, err);
     } finally {
       end(p);
     }
