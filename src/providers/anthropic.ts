@@ -1,9 +1,9 @@
 import { invalidRequest } from '../errors.ts';
-import type { Json } from '../usage/record.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import type {
   ChatContext,
   ChatResult,
+  Json,
   ProviderAdapter,
   ProviderConfig,
   SseEvent,

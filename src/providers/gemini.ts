@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { invalidRequest } from '../errors.ts';
-import type { Json } from '../usage/record.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import type {
   ChatContext,
   ChatResult,
   EmbeddingsResult,
+  Json,
   ProviderAdapter,
   ProviderConfig,
   SseEvent,

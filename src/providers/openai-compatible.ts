@@ -1,6 +1,5 @@
-import type { Json } from '../usage/record.ts';
 import { unusableReply, upstreamError } from './errors.ts';
-import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest } from './types.ts';
+import type { ChatContext, Json, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest } from './types.ts';
 
 /** What makes an OpenAI-compatible provider differ from OpenAI: data, not subclasses. */
 export interface OpenAiQuirks {

@@ -1,4 +1,3 @@
-import type { Reservation } from '../budgets/guard.ts';
 import type { ProviderConfig, TokenUsage } from '../providers/types.ts';
 import { computeCost } from './cost.ts';
 import type { PriceBook } from './pricing.ts';
@@ -17,8 +16,8 @@ export interface Completed {
   /** null when the provider reported no usage; the row then carries `caveat`. */
   usage: TokenUsage | null;
   caveat?: string;
-  /** What the request took from its budgets; the row settles it. */
-  reservation?: Reservation | null;
+  /** What the request took from its budgets (a budgets/guard Reservation: lease id, USD); the row settles it. */
+  reservation?: { id: string; amount: string } | null;
 }
 
 /** The usage row for a completed (or failed after spending tokens) provider call, with its cost. */
