@@ -14,6 +14,7 @@ function treeHash(dir: string): string {
   const walk = (d: string) => {
     for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(d, entry.name);
+      if (p === 'generated/dist') continue; // the client package's build output (npm run build:client), not codegen's
       if (entry.isDirectory()) walk(p);
       else hash.update(p).update('\0').update(readFileSync(p)).update('\0');
     }

@@ -6,3 +6,4 @@ import config from './openapi-ts.config.ts';
 rmSync('generated', { recursive: true, force: true });
 await createClient(await config);
 await import('./operations.ts');
+await import('./client-package.ts');

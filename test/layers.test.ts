@@ -15,7 +15,7 @@ const layers: [name: string, owns: (path: string) => boolean][] = [
   ['usage', (p) => p.startsWith('src/usage/')],
   ['budgets', (p) => p.startsWith('src/budgets/')],
   ['http', (p) => p === 'src/metrics.ts' || p.startsWith('src/http/')],
-  ['composition', (p) => ['src/main.ts', 'src/app.ts', 'src/migrate-cli.ts', 'src/client.ts'].includes(p)],
+  ['composition', (p) => ['src/main.ts', 'src/app.ts', 'src/migrate-cli.ts'].includes(p)],
 ];
 
 const root = new URL('../', import.meta.url).pathname;
