@@ -25,7 +25,8 @@ function treeHash(dir: string): string {
 
 const statusBefore = git('status', '--porcelain', '--untracked-files=all');
 const hashBefore = treeHash('generated');
-execFileSync('npx', ['tsx', 'codegen/run.ts'], { stdio: 'inherit' });
+// The runtime running this check runs the generator too (Deno reads `--import tsx` as running the file).
+execFileSync(process.execPath, ['--import', 'tsx', 'codegen/run.ts'], { stdio: 'inherit' });
 const statusAfter = git('status', '--porcelain', '--untracked-files=all');
 const hashAfter = treeHash('generated');
 

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
 import type { Config } from './config.ts';
-import { connect, type Sql } from './db/sql.ts';
+import { connect, withArrayTypes, type Sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
 import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
@@ -47,7 +47,7 @@ async function retryOnce<T>(step: () => Promise<T>): Promise<T> {
 
 /** Wires services and handlers onto a migrated database and starts listening. */
 export async function startGateway(config: Readonly<Config>, database: { url: string; sql: Sql }, log: Logger): Promise<Gateway> {
-  const { sql } = database;
+  const sql = await withArrayTypes(database.sql);
   if (!config.masterKey) {
     log.warn('GOMODEL_MASTER_KEY is not set: every endpoint, including /admin, is open to anyone who can reach this port');
   }
@@ -78,7 +78,7 @@ export async function startGateway(config: Readonly<Config>, database: { url: st
   let guard: BudgetGuard | null = null;
   if (config.budgets.enabled) {
     await retryOnce(() => budgetStore.reconcile(config.budgets.definitions));
-    budgetSql = connect(database.url, 4, { asyncCommit: true });
+    budgetSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
     guard = new BudgetGuard(
       budgetSql,
       budgetStore,

@@ -34,7 +34,9 @@ async function primary(workers: number) {
         (w) =>
           new Promise<void>((done) => {
             w.once('exit', () => done());
-            w.process.kill('SIGTERM');
+            // Not w.process.kill: Deno's closes the worker's IPC channel as it signals
+            // (denoland/deno#36643), and the worker's server.close() then dies on it, rows unwritten.
+            process.kill(w.process.pid!, 'SIGTERM');
           }),
       ),
     );
