@@ -9,7 +9,7 @@ install_runtime() {
   local dir="$runtimes_dir/$1"
   if [ ! -x "$dir/$3" ]; then
     mkdir -p "$dir"
-    # No scripts: the packages ship their binaries; deno's postinstall only links one we call directly.
+    # No scripts: both packages ship their binary; deno's postinstall only sets up a bin link we do not use.
     npm install --prefix "$dir" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund --loglevel=error "$2" >&2
   fi
   echo "$dir/$3"
