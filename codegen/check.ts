@@ -14,6 +14,7 @@ function treeHash(dir: string): string {
   const walk = (d: string) => {
     for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(d, entry.name);
+      if (p === 'generated/dist') continue; // the client package's build output (npm run build:client), not codegen's
       if (entry.isDirectory()) walk(p);
       else hash.update(p).update('\0').update(readFileSync(p)).update('\0');
     }
@@ -24,7 +25,8 @@ function treeHash(dir: string): string {
 
 const statusBefore = git('status', '--porcelain', '--untracked-files=all');
 const hashBefore = treeHash('generated');
-execFileSync('npx', ['tsx', 'codegen/run.ts'], { stdio: 'inherit' });
+// The runtime running this check runs the generator too (Deno reads `--import tsx` as running the file).
+execFileSync(process.execPath, ['--import', 'tsx', 'codegen/run.ts'], { stdio: 'inherit' });
 const statusAfter = git('status', '--porcelain', '--untracked-files=all');
 const hashAfter = treeHash('generated');
 

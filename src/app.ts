@@ -4,7 +4,7 @@ import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
 import { configuredSecrets, type Config } from './config.ts';
 import { GatewayError, StartupError } from './errors.ts';
-import { connect, type Sql } from './db/sql.ts';
+import { connect, withArrayTypes, type Sql } from './db/sql.ts';
 import { within } from './deadline.ts';
 import type { Logger } from './log.ts';
 import { createAttribution } from './http/attribution.ts';
@@ -67,7 +67,7 @@ export async function startGateway(
   log: Logger,
   redactor = new Redactor(configuredSecrets(config)),
 ): Promise<Gateway> {
-  const { sql } = database;
+  const sql = await withArrayTypes(database.sql);
   if (!config.masterKey) {
     log.warn('GOMODEL_MASTER_KEY is not set: every endpoint, including /admin, is open to anyone who can reach this port');
   }
@@ -100,7 +100,7 @@ export async function startGateway(
   let guard: BudgetGuard | null = null;
   if (config.budgets.enabled) {
     await retryOnce(() => budgetStore.reconcile(config.budgets.definitions));
-    budgetSql = connect(database.url, 4, { asyncCommit: true });
+    budgetSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
     guard = new BudgetGuard(
       budgetSql,
       budgetStore,

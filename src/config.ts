@@ -3,14 +3,33 @@ import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { envBool, envBytes, envDuration, envInt, envNumber, envString, type Env } from './env.ts';
 import { providerTypes, type ProviderConfig, type ProviderType } from './providers/types.ts';
-import type { PriceFields } from './usage/model-price.ts';
-import { normalizeUserPath } from './usage/user-path.ts';
+import { normalizeUserPath } from './user-path.ts';
 
 /** A header whose comma-separated (or `delimiter`-separated) values become the request's labels. */
 export interface TaggingRule {
   header: string;
   prefix: string;
   delimiter: string;
+}
+
+/** A price in the original gateway's field names (USD per million tokens; `per_request` in USD). */
+export interface PriceFields {
+  input_per_mtok: number | string;
+  output_per_mtok: number | string;
+  cached_input_per_mtok?: number | string;
+  cache_write_per_mtok?: number | string;
+  reasoning_output_per_mtok?: number | string;
+  per_request?: number | string;
+  tiers?: readonly TierFields[];
+}
+
+export interface TierFields {
+  up_to_tokens: number;
+  input_per_mtok: number | string;
+  output_per_mtok: number | string;
+  cached_input_per_mtok?: number | string;
+  cache_write_per_mtok?: number | string;
+  reasoning_output_per_mtok?: number | string;
 }
 
 /** An operator price (USD per million tokens), overriding the bundled data for a model. */

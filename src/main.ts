@@ -68,12 +68,14 @@ async function primary(workers: number) {
       alive.map(
         (w) =>
           new Promise<void>((done) => {
-            const kill = setTimeout(() => w.process.kill('SIGKILL'), config.shutdownTimeoutMs + 2 * EXIT_MARGIN_MS);
+            const kill = setTimeout(() => process.kill(w.process.pid!, 'SIGKILL'), config.shutdownTimeoutMs + 2 * EXIT_MARGIN_MS);
             w.once('exit', () => {
               clearTimeout(kill);
               done();
             });
-            w.process.kill('SIGTERM');
+            // Not w.process.kill: Deno's closes the worker's IPC channel as it signals
+            // (denoland/deno#36643), and the worker's server.close() then dies on it, rows unwritten.
+            process.kill(w.process.pid!, 'SIGTERM');
           }),
       ),
     );

@@ -79,6 +79,8 @@ export const createClient = (config: Config = {}): Client => {
     const requestInit: ReqInit = {
       redirect: 'follow',
       ...opts,
+      // Deno reads `client` as a Deno.HttpClient; the SDK's per-call client must not reach it (codegen/deno-client.ts).
+      ...{ client: undefined },
       body: getValidRequestBody(opts),
     };
 

@@ -31,6 +31,17 @@ export function connect(url: string, max: number, opts: { asyncCommit?: boolean;
   });
 }
 
+/**
+ * Resolves once the pool has PostgreSQL's array types. postgres.js fetches them on a pool's first
+ * connection, and a query binding an array that races the fetch is sent as text: "malformed array
+ * literal" (porsager/postgres#789; the budget guard's first top-up hit it under Deno). So a pool's
+ * first query binds no array: this one.
+ */
+export async function withArrayTypes(sql: Sql): Promise<Sql> {
+  await sql`select 1`;
+  return sql;
+}
+
 /** bigint and numeric arrive as strings; convert once, at the row boundary. */
 export const toInt = (v: string | number | null | undefined): number => (v == null ? 0 : Number(v));
 export const toMoney = (v: string | number | null | undefined): number | null => (v == null ? null : Number(v));

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TaggingRule } from '../config.ts';
 import { invalidRequest } from '../errors.ts';
-import { normalizeUserPath } from '../usage/user-path.ts';
+import { normalizeUserPath } from '../user-path.ts';
 
 export interface Attribution {
   /** Normalised user path; `/` when the request names none. */

@@ -1,11 +1,11 @@
 import { invalidRequest } from '../errors.ts';
-import type { Json } from '../usage/record.ts';
 import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import { requestJson } from './request-json.ts';
 import type {
   ChatContext,
   ChatResult,
+  Json,
   ProviderAdapter,
   ProviderConfig,
   SseEvent,

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { invalidRequest } from '../errors.ts';
-import type { Json } from '../usage/record.ts';
 import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import { requestJson } from './request-json.ts';
@@ -8,6 +7,7 @@ import type {
   ChatContext,
   ChatResult,
   EmbeddingsResult,
+  Json,
   ProviderAdapter,
   ProviderConfig,
   SseEvent,

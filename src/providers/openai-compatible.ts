@@ -1,8 +1,7 @@
-import type { Json } from '../usage/record.ts';
 import { Redactor } from '../redact.ts';
 import { unusableReply, upstreamError } from './errors.ts';
 import { requestJson } from './request-json.ts';
-import type { ChatContext, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest, UsageDetail } from './types.ts';
+import type { ChatContext, Json, ProviderAdapter, ProviderConfig, ProviderType, StreamTranslator, TokenUsage, UpstreamRequest, UsageDetail } from './types.ts';
 
 /** What makes an OpenAI-compatible provider differ from OpenAI: data, not subclasses. */
 export interface OpenAiQuirks {

@@ -1,5 +1,6 @@
 import type { GatewayError } from '../errors.ts';
-import type { Json } from '../usage/record.ts';
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 /** Provider types, named as the original gateway names them. */
 export const providerTypes = [

@@ -35,6 +35,14 @@ interface Target {
 const retryableStatus = new Set([429, 502, 503, 504, 529]);
 const transportCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 
+/**
+ * Deno's node:http re-sends a request whose reused keep-alive socket fails, even one we destroyed
+ * (denoland/deno#36786): a provider would get a stream twice, and a timed-out request would be
+ * sent again instead of ending. The flag its retry checks (`_retrying`) turns that off, so Deno
+ * behaves as Node, and our own retry policy alone decides.
+ */
+const suppressRuntimeRetry = 'Deno' in globalThis;
+
 class HeaderTimeout extends Error {}
 
 /** The client went away (its request was aborted): nothing to answer. */
@@ -269,6 +277,7 @@ export class Upstream {
         clearTimeout(timer);
         reject(err);
       });
+      if (suppressRuntimeRetry) (r as ClientRequest & { _retrying?: boolean })._retrying = true;
       ex.use(r);
       r.end(req.body);
     });

@@ -1,8 +1,7 @@
-import type { ProviderType, TokenUsage } from '../providers/types.ts';
+import type { Json, ProviderType, TokenUsage } from '../providers/types.ts';
 import { addDecimals, decimalsEqual, formatScaled, parseDecimal, type Decimal } from './decimal.ts';
 import { dimensionCost } from './dimensions.ts';
 import { FEMTO_USD_DECIMALS, tierFor, type ModelPrice } from './model-price.ts';
-import type { Json } from './record.ts';
 
 /** The cost columns of a usage row. Costs are exact decimal USD; null means unknown. */
 export interface Cost {

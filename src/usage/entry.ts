@@ -1,4 +1,3 @@
-import type { Reservation } from '../budgets/guard.ts';
 import type { ProviderConfig, TokenUsage } from '../providers/types.ts';
 import { computeCost, type Cost } from './cost.ts';
 import type { PriceBook } from './pricing.ts';
@@ -21,7 +20,14 @@ export interface Completed {
   usage: TokenUsage | null;
   caveat?: string;
   /** What the request took from its budgets; the row settles it. */
-  reservation?: Reservation | null;
+  reservation?: HeldReservation | null;
+}
+
+/** What a usage row needs of a budgets/guard Reservation: its lease id and amount (USD, and femto-USD). */
+export interface HeldReservation {
+  id: string;
+  amount: string;
+  femto: bigint;
 }
 
 /** Two caveats as one, either possibly empty. */
@@ -49,7 +55,7 @@ function pricedCost(u: TokenUsage, c: Completed, prices: PriceBook): Cost {
  * and none came, the reply was lost) costs what it reserved: the provider may have billed it in
  * full, and the budget must not take "unknown" for free.
  */
-function reservedCost(reservation: Reservation | null | undefined): Cost {
+function reservedCost(reservation: HeldReservation | null | undefined): Cost {
   if (!reservation?.femto) return unknownCost;
   return { ...unknownCost, total_cost: reservation.amount, cost_source: 'budget_reservation', costs_calculation_caveat: 'usage unknown: charged its budget reservation' };
 }

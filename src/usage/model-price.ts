@@ -1,3 +1,4 @@
+import type { PriceFields, TierFields } from '../config.ts';
 import { parseDecimal, toScaledInteger } from './decimal.ts';
 
 /**
@@ -107,26 +108,6 @@ export function priceAt(schedule: PriceSchedule, at: Date): ModelPrice | null {
 
 function inDailyWindow(c: { startSec: number; endSec: number }, second: number): boolean {
   return c.endSec < c.startSec ? second >= c.startSec || second < c.endSec : second >= c.startSec && second < c.endSec;
-}
-
-/** A price in the original gateway's field names (USD per million tokens; `per_request` in USD). */
-export interface PriceFields {
-  input_per_mtok: number | string;
-  output_per_mtok: number | string;
-  cached_input_per_mtok?: number | string;
-  cache_write_per_mtok?: number | string;
-  reasoning_output_per_mtok?: number | string;
-  per_request?: number | string;
-  tiers?: readonly TierFields[];
-}
-
-export interface TierFields {
-  up_to_tokens: number;
-  input_per_mtok: number | string;
-  output_per_mtok: number | string;
-  cached_input_per_mtok?: number | string;
-  cache_write_per_mtok?: number | string;
-  reasoning_output_per_mtok?: number | string;
 }
 
 /** Converts exactly; throws on a malformed, negative or over-precise rate. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { providerTypes, type ProviderType } from '../providers/types.ts';
-import { priceFromFields, type ModelPrice, type PriceFields } from './model-price.ts';
+import type { PriceFields } from '../config.ts';
+import { priceFromFields, type ModelPrice } from './model-price.ts';
 
 /** One entry of `prices.json`: a price for the listed model ids (`"*"`: every model of the provider). */
 export interface PriceFileEntry extends PriceFields {

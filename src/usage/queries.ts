@@ -1,7 +1,7 @@
 import type { PendingQuery, Row } from 'postgres';
 import { toInt, toMoney, type Sql } from '../db/sql.ts';
+import { escapeLike } from '../user-path.ts';
 import { addDays, DAY, decompose, formatInZone, HOUR, localMidnight, MINUTE, offsetAt, QUARTER_HOUR, todayIn, type DateRange } from './dates.ts';
-import { escapeLike } from './user-path.ts';
 
 export type CacheMode = 'uncached' | 'cached' | 'all';
 export type Interval = 'daily' | 'weekly' | 'monthly' | 'yearly';

@@ -1,4 +1,4 @@
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+import type { Json } from '../providers/types.ts';
 
 /**
  * One usage row as stored in the `usage` table (column names are the contract's field names).

@@ -1,5 +1,5 @@
 import type { TokenUsage } from '../providers/types.ts';
-import type { Json } from './record.ts';
+import type { Json } from '../providers/types.ts';
 
 const counts = [
   ['inputTokens', 'input_tokens'],

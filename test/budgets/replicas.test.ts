@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect, type Sql } from '../../src/db/sql.ts';
 import { createTestDatabase } from '../support/gateway.ts';
+import { freePort, spawnGateway } from '../support/process.ts';
 import { realFetch } from '../support/real-fetch.ts';
 
 // Two gateway processes share one PostgreSQL and one small budget; a local provider on loopback
@@ -15,21 +16,12 @@ import { realFetch } from '../support/real-fetch.ts';
 // 20 prompt + 50 completion tokens of gpt-4o-mini: 33 µ$ each.
 const ACTUAL = 0.000033;
 const AMOUNT = 0.002;
-const root = new URL('../../', import.meta.url).pathname;
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let sql: Sql;
 let provider: Server;
 let dir: string;
 const gateways: { proc: ChildProcess; url: string }[] = [];
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  s.close();
-  return port;
-}
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -51,20 +43,15 @@ beforeAll(async () => {
   const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
   for (const name of ['a', 'b']) {
     const port = await freePort();
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        POSTGRES_URL: db.url,
-        OPENAI_BASE_URL: base,
-        GOMODEL_MASTER_KEY: 'k',
-        GOMODEL_DATA_DIR: join(dir, name),
-        USAGE_FLUSH_INTERVAL: '100ms',
-        SET_BUDGET_SHARED: `daily=${AMOUNT}`,
-        LOG_LEVEL: 'error',
-      },
+    const proc = spawnGateway({
+      PORT: String(port),
+      POSTGRES_URL: db.url,
+      OPENAI_BASE_URL: base,
+      GOMODEL_MASTER_KEY: 'k',
+      GOMODEL_DATA_DIR: join(dir, name),
+      USAGE_FLUSH_INTERVAL: '100ms',
+      SET_BUDGET_SHARED: `daily=${AMOUNT}`,
+      LOG_LEVEL: 'error',
     });
     gateways.push({ proc, url: `http://127.0.0.1:${port}` });
   }

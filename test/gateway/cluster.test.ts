@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -8,9 +7,8 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { connect } from '../../src/db/sql.ts';
 import { createTestDatabase } from '../support/gateway.ts';
+import { freePort, spawnGateway, terminate } from '../support/process.ts';
 import { realFetch } from '../support/real-fetch.ts';
-
-const root = new URL('../../', import.meta.url).pathname;
 
 it('GOMODEL_WORKERS=2 serves one port from two processes, replaces a killed one without losing its rows, and drains both on SIGTERM', async () => {
   const db = await createTestDatabase();
@@ -22,16 +20,11 @@ it('GOMODEL_WORKERS=2 serves one port from two processes, replaces a killed one 
     res.end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 } }));
   }).listen(0, '127.0.0.1');
   await once(provider, 'listening');
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const port = (probe.address() as AddressInfo).port;
-  probe.close();
-
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH, GOMODEL_WORKERS: '2', PORT: String(port), POSTGRES_URL: db.url, OPENAI_BASE_URL: `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`, GOMODEL_DATA_DIR: dir, LOG_LEVEL: 'info' },
-  });
+  const port = await freePort();
+  const proc = spawnGateway(
+    { GOMODEL_WORKERS: '2', PORT: String(port), POSTGRES_URL: db.url, OPENAI_BASE_URL: `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`, GOMODEL_DATA_DIR: dir, LOG_LEVEL: 'info' },
+    'pipe',
+  );
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   try {
@@ -53,9 +46,7 @@ it('GOMODEL_WORKERS=2 serves one port from two processes, replaces a killed one 
     // A worker killed outright: its rows wait in its journal, which the worker started in its place reads back.
     process.kill([...pids][0]!, 'SIGKILL');
     await expect.poll(() => (out.match(/gomodel-ts listening/g) ?? []).length, { timeout: 45_000, interval: 200 }).toBe(3);
-    proc.kill('SIGTERM');
-    const [code] = await once(proc, 'exit');
-    expect(code).toBe(0);
+    expect(await terminate(proc)).toBe(0);
     const sql = connect(db.url, 1);
     const [row] = await sql`select count(*) as n from usage where request_id like 'cluster-%'`;
     await sql.end();

@@ -1,11 +1,53 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase } from './gateway.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
+
+/** A port nothing listens on now. */
+export async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  probe.close();
+  return port;
+}
+
+/**
+ * How the runtime running the suite runs the gateway, as its users do: Node through tsx (npm run
+ * dev), Deno with the permissions of `deno task start` in deno.json.
+ */
+function gatewayArgs(): string[] {
+  if (!('Deno' in globalThis)) return ['--import', 'tsx', 'src/main.ts'];
+  const { tasks } = JSON.parse(readFileSync(join(root, 'deno.json'), 'utf8')) as { tasks: { start: { command: string } } };
+  const [deno, ...args] = tasks.start.command.split(' ');
+  if (deno !== 'deno' || args.at(-1) !== 'src/main.ts') throw new Error(`deno.json's start task runs "${tasks.start.command}", not deno run … src/main.ts`);
+  return args;
+}
+
+/** The gateway as a process of its own, configured by `env` alone. */
+export function spawnGateway(env: Record<string, string>, stdout: 'pipe' | 'ignore' = 'ignore'): ChildProcess {
+  return spawn(process.execPath, gatewayArgs(), {
+    cwd: root,
+    stdio: ['ignore', stdout, 'inherit'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  });
+}
+
+/** Sends SIGTERM and resolves with the exit code (null if a signal ended the process). */
+export async function terminate(proc: ChildProcess): Promise<number | null> {
+  const exited = once(proc, 'exit');
+  // Not proc.kill: Deno's reports a child that handled the signal and exited 0 as killed by it.
+  process.kill(proc.pid!, 'SIGTERM');
+  const [code] = (await exited) as [number | null];
+  return code;
+}
 
 export interface GatewayProcess {
   url: string;
@@ -21,28 +63,20 @@ export interface GatewayProcess {
 }
 
 /**
- * The gateway as an operator runs it (`src/main.ts` in its own process, config from the
- * environment only), over a fresh database: for what only a whole process shows, its log lines
- * and its memory.
+ * The gateway as an operator runs it (`spawnGateway`, config from the environment only), over a
+ * fresh database: for what only a whole process shows, its log lines and its memory.
  */
 export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
   const db = await createTestDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'gomodel-process-'));
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH, PORT: '0', POSTGRES_URL: db.url, GOMODEL_DATA_DIR: dir, LOG_LEVEL: 'info', ...env },
-  });
+  const proc = spawnGateway({ PORT: '0', POSTGRES_URL: db.url, GOMODEL_DATA_DIR: dir, LOG_LEVEL: 'info', ...env }, 'pipe');
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const log = () => out.split('\n').filter(Boolean);
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        await once(proc, 'exit');
-      }
+      if (proc.exitCode === null && proc.signalCode === null) await terminate(proc);
       await db.drop();
       await rm(dir, { recursive: true, force: true });
     })());

@@ -6,7 +6,7 @@ import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
 import { addDecimals, formatScaled, parseDecimal } from '../../usage/decimal.ts';
 import { resolveDateRange } from '../../usage/dates.ts';
 import type { UsageQueries } from '../../usage/queries.ts';
-import { normalizeUserPath } from '../../usage/user-path.ts';
+import { normalizeUserPath } from '../../user-path.ts';
 import type { Attribution } from '../attribution.ts';
 import type { Handler, HandlerContext } from '../context.ts';
 

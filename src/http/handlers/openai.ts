@@ -75,7 +75,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   /** Records the row; resolves once it is in the journal, which a response's last bytes wait for. */
-  function record(c: Completed): Promise<void> {
+  function record(c: Completed & { reservation?: Reservation | null }): Promise<void> {
     const row = usageRecord(c, prices);
     const journaled = recorder.record(row);
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
@@ -279,7 +279,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   /** The row of a request that ended without a reply although the provider may bill it. */
-  function lostRow(p: Proxied): Completed {
+  function lostRow(p: Proxied): Completed & { reservation: Reservation | null } {
     const { route: r, who } = p;
     return {
       requestId: p.requestId,

@@ -9,7 +9,7 @@ import { toInt, toMoney } from '../../db/sql.ts';
 import { invalidRequest } from '../../errors.ts';
 import { resolveDateRange, resolveTimeZone } from '../../usage/dates.ts';
 import type { Totals, UsageFilters, UsageQueries } from '../../usage/queries.ts';
-import { normalizeUserPath } from '../../usage/user-path.ts';
+import { normalizeUserPath } from '../../user-path.ts';
 import { header, type Handler, type HandlerContext } from '../context.ts';
 
 type FilterQuery = NonNullable<GetUsageSummaryData['query']>;
