@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -7,9 +7,9 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/gateway.ts';
+import { spawnGateway } from '../support/process.ts';
 import { realFetch } from '../support/real-fetch.ts';
 
-const root = new URL('../../', import.meta.url).pathname;
 const isRoot = userInfo().uid === 0;
 
 interface Running {
@@ -21,15 +21,9 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-/** The gateway as `npm start` runs it (from source), in a process group of its own, as a terminal would start it. */
+/** The gateway as its users start it, in a process group of its own, as a terminal would start it. */
 function gateway(env: Record<string, string>, args: string[] = [], as?: { uid: number; gid: number }): Running {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, HOME: tmpdir(), PORT: '0', LOG_LEVEL: 'info', ...env },
-    ...as,
-  });
+  const proc = spawnGateway({ HOME: tmpdir(), PORT: '0', LOG_LEVEL: 'info', ...env }, 'pipe', { args, stderr: 'pipe', detached: true, as });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

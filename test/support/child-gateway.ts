@@ -1,25 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Sql } from '../../src/db/sql.ts';
 import { createTestDatabase } from './gateway.ts';
 import { startLocalProvider } from './local-provider.ts';
+import { freePort, spawnGateway as spawnProcess } from './process.ts';
 import { realFetch } from './real-fetch.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
-const root = new URL('../../', import.meta.url).pathname;
-
-export async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  s.close();
-  return port;
-}
 
 export interface ChildGateway {
   proc: ChildProcess;
@@ -33,14 +22,10 @@ export interface ChildGateway {
 /** Gateways spawned and not yet exited: a rig's stop() kills them, so a failed or timed-out test leaves none running. */
 const running = new Set<ChildProcess>();
 
-/** The gateway as a process of its own (src/main.ts under tsx), on a free port; `env` is all it sees besides PATH. */
+/** The gateway as a process of its own, on a free port; `env` is all it sees besides PATH and HOME. */
 export async function spawnGateway(env: Record<string, string>): Promise<ChildGateway> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'error', ...env },
-  });
+  const proc = spawnProcess({ PORT: String(port), LOG_LEVEL: 'error', ...env }, 'pipe');
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   running.add(proc);

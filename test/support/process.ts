@@ -31,12 +31,24 @@ function gatewayArgs(): string[] {
   return args;
 }
 
+export interface SpawnOptions {
+  /** Arguments after the script (`--help`). */
+  args?: string[];
+  stderr?: 'pipe' | 'inherit';
+  /** A process group of its own, as a terminal starts a command: `process.kill(-pid, …)` signals the whole group. */
+  detached?: boolean;
+  /** The user to run as (the suite must run as root to choose). */
+  as?: { uid: number; gid: number };
+}
+
 /** The gateway as a process of its own, configured by `env` alone. */
-export function spawnGateway(env: Record<string, string>, stdout: 'pipe' | 'ignore' = 'ignore'): ChildProcess {
-  return spawn(process.execPath, gatewayArgs(), {
+export function spawnGateway(env: Record<string, string>, stdout: 'pipe' | 'ignore' = 'ignore', opts: SpawnOptions = {}): ChildProcess {
+  return spawn(process.execPath, [...gatewayArgs(), ...(opts.args ?? [])], {
     cwd: root,
-    stdio: ['ignore', stdout, 'inherit'],
+    stdio: ['ignore', stdout, opts.stderr ?? 'inherit'],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    detached: opts.detached,
+    ...opts.as,
   });
 }
 
