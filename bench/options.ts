@@ -65,7 +65,10 @@ export function readOptions(argv: string[]): BenchOptions {
   const only = list(values.targets);
   for (const t of only) if (!targetIds.includes(t)) badFlag(`--targets: unknown target "${t}" (known: ${targetIds.join(', ')})`, usage);
   const seconds = count('seconds', values.seconds, quick ? 2 : 3);
-  const runtimes = [...new Set(list(values.runtime))].map((id) => {
+  const asked = [...new Set(list(values.runtime))];
+  // Every name is checked before any executable is asked its version.
+  for (const id of asked) if (!runtimeIds.includes(id)) badFlag(`--runtime: unknown runtime "${id}" (known: ${runtimeIds.join(', ')})`, usage);
+  const runtimes = asked.map((id) => {
     try {
       return findRuntime(id);
     } catch (err) {

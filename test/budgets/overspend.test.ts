@@ -247,8 +247,9 @@ for (const name of Object.keys(scenarios)) {
     if (name === 'bad_usage') {
       const negative = rows.filter((r) => (r.raw_data?.invalid_usage as { input_tokens?: number } | undefined)?.input_tokens === -1_000_000);
       const fractional = rows.filter((r) => (r.raw_data?.invalid_usage as { input_tokens?: number } | undefined)?.input_tokens === 20.5);
-      expect(negative.length).toBeGreaterThan(50);
-      expect(fractional.length).toBeGreaterThan(50);
+      // A third of the replies each (a few fewer when the budget stops a round part-way).
+      expect(negative.length).toBeGreaterThanOrEqual(Math.floor(served.size / 4));
+      expect(fractional.length).toBeGreaterThanOrEqual(Math.floor(served.size / 4));
       expect(negative.every((r) => r.input_tokens === '0' && r.total_cost === '0.00003')).toBe(true);
       expect(fractional.every((r) => r.input_tokens === '21' && r.total_cost === '0.00003375')).toBe(true);
       expect([...negative, ...fractional].every((r) => r.costs_calculation_caveat.startsWith('provider reported invalid token counts'))).toBe(true);

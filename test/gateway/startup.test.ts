@@ -1,5 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,8 +23,8 @@ interface Running {
 }
 
 /** The gateway as its users start it, in a process group of its own, as a terminal would start it. */
-function gateway(env: Record<string, string>, args: string[] = [], as?: { uid: number; gid: number }): Running {
-  const proc = spawnGateway({ HOME: tmpdir(), PORT: '0', LOG_LEVEL: 'info', ...env }, 'pipe', { args, stderr: 'pipe', detached: true, as });
+function gateway(env: Record<string, string>, args: string[] = [], as?: { uid: number; gid: number }, node?: string): Running {
+  const proc = spawnGateway({ HOME: tmpdir(), PORT: '0', LOG_LEVEL: 'info', ...env }, 'pipe', { args, stderr: 'pipe', detached: true, as, node });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -154,8 +155,14 @@ describe('as the user it runs as', () => {
     return { parent, data: join(parent, 'data') };
   }
 
+  /** Whether `as` may run `file` (a runtime installed under /root is out of an unprivileged user's reach). */
+  const runnable = (as: { uid: number; gid: number }, file: string) => spawnSync('/bin/sh', ['-c', 'test -x "$1"', 'sh', file], as).status === 0;
+
   async function startsAndStops(data: string, as?: { uid: number; gid: number }) {
-    const g = gateway({ GOMODEL_DATA_DIR: data }, [], as);
+    // The runtime running the suite when the user can run it, else a Node on PATH the user can.
+    const node = as && !runnable(as, process.execPath) ? (process.env.PATH ?? '').split(':').map((d) => join(d, 'node')).find((n) => existsSync(n) && runnable(as, n)) : undefined;
+    if (as && !runnable(as, process.execPath) && !node) throw new Error(`user ${as.uid} can run neither ${process.execPath} nor a node on PATH`);
+    const g = gateway({ GOMODEL_DATA_DIR: data }, [], as, node);
     const port = await g.listening();
     expect((await realFetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
     process.kill(-g.proc.pid!, 'SIGTERM');

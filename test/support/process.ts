@@ -39,11 +39,14 @@ export interface SpawnOptions {
   detached?: boolean;
   /** The user to run as (the suite must run as root to choose). */
   as?: { uid: number; gid: number };
+  /** A Node executable to run it with (through tsx) instead of the suite's own runtime. */
+  node?: string;
 }
 
 /** The gateway as a process of its own, configured by `env` alone. */
 export function spawnGateway(env: Record<string, string>, stdout: 'pipe' | 'ignore' = 'ignore', opts: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, [...gatewayArgs(), ...(opts.args ?? [])], {
+  const [command, args] = opts.node ? [opts.node, ['--import', 'tsx', 'src/main.ts']] : [process.execPath, gatewayArgs()];
+  return spawn(command, [...args, ...(opts.args ?? [])], {
     cwd: root,
     stdio: ['ignore', stdout, opts.stderr ?? 'inherit'],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
