@@ -97,7 +97,7 @@ it('two gateways enforce one budget together: no overspend, every request served
     await new Promise((r) => setTimeout(r, 300)); // let usage rows settle their reservations
   }
   for (const g of gateways) {
-    g.proc.kill('SIGTERM');
+    process.kill(g.proc.pid!, 'SIGTERM');
     await once(g.proc, 'exit');
   }
 

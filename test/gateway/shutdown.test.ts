@@ -42,7 +42,8 @@ async function hangingStream(gw: ChildGateway, id: string): Promise<{ whole: Pro
 /** Sends SIGTERM; resolves with the exit code and the milliseconds it took, or rejects past BOUND_MS plus a second. */
 async function terminate(gw: ChildGateway): Promise<{ code: number | null; ms: number }> {
   const started = Date.now();
-  gw.proc.kill('SIGTERM');
+  // Not proc.kill: Deno's reports a child that handled the signal and exited 0 as killed by it.
+  process.kill(gw.proc.pid!, 'SIGTERM');
   const code = await Promise.race([gw.exited, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('still running')), BOUND_MS + 1000))]);
   return { code, ms: Date.now() - started };
 }
