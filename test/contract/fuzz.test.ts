@@ -3,6 +3,7 @@ import spec from '../../openapi.json' with { type: 'json' };
 import { assertDocumentedResponse } from '../support/contract.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { fixture, http, HttpResponse, jsonFixture, mockProviders, realFetch, sseResponse } from '../support/providers.ts';
+import { rng } from '../../bench/analytics/rows.ts';
 
 /**
  * Hostile input against every operation of openapi.json, generated from the contract when the test
@@ -42,17 +43,6 @@ afterAll(async () => {
   msw.close();
 });
 
-/** mulberry32: a small seeded generator, so a failing random case can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DEEP = 10_000;
 /** Raw JSON text, inserted as is: numbers no double holds, and nesting JSON.stringify could not write. */
@@ -261,7 +251,7 @@ function operationCases(path: string, method: string, op: Operation, rand: () =>
 }
 
 function allCases(): Case[] {
-  const rand = random(SEED);
+  const rand = rng(SEED);
   const cases: Case[] = [];
   for (const [path, item] of Object.entries(spec.paths as Record<string, Record<string, Operation>>)) {
     for (const [method, op] of Object.entries(item)) cases.push(...operationCases(path, method, op, rand));
