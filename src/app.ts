@@ -14,6 +14,7 @@ import { dashboardRoute } from './http/dashboard.ts';
 import { budgetHandlers } from './http/handlers/budgets.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
 import { systemHandlers } from './http/handlers/system.ts';
+import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
@@ -116,21 +117,23 @@ export async function startGateway(
     await retryOnce(() => guard!.start());
   }
 
+  const proxyDeps = {
+    registry,
+    upstream,
+    recorder,
+    prices,
+    metrics,
+    log,
+    attribute,
+    guard,
+    includeUsage: config.usage.enforceReturningUsage,
+    anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
+    replySizeLimit: config.http.replySizeLimit,
+  };
+  const proxy = createProxy(proxyDeps);
   const handlers = {
     ...systemHandlers(sql),
-    ...openaiHandlers({
-      registry,
-      upstream,
-      recorder,
-      prices,
-      metrics,
-      log,
-      attribute,
-      guard,
-      includeUsage: config.usage.enforceReturningUsage,
-      replySizeLimit: config.http.replySizeLimit,
-      anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
-    }),
+    ...openaiHandlers(proxyDeps, proxy),
     ...usageHandlers(queries),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
   } satisfies Handlers;
