@@ -12,7 +12,9 @@ import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
 import { dashboardRoute } from './http/dashboard.ts';
 import { budgetHandlers } from './http/handlers/budgets.ts';
+import { ingressHandlers } from './http/handlers/ingress.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
+import { passthroughHandlers } from './http/handlers/passthrough.ts';
 import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
@@ -131,9 +133,13 @@ export async function startGateway(
     replySizeLimit: config.http.replySizeLimit,
   };
   const proxy = createProxy(proxyDeps);
+  // Headers that are the gateway's own (attribution) never reach a provider through passthrough.
+  const ownHeaders = new Set([config.userPathHeader, ...config.tagging.map((t) => t.header)].map((h) => h.toLowerCase()));
   const handlers = {
     ...systemHandlers(sql),
     ...openaiHandlers(proxyDeps, proxy),
+    ...ingressHandlers(proxyDeps, proxy),
+    ...passthroughHandlers(proxyDeps, proxy, ownHeaders),
     ...usageHandlers(queries),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
   } satisfies Handlers;
