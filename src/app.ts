@@ -139,7 +139,7 @@ export async function startGateway(
     ...systemHandlers(sql),
     ...openaiHandlers(proxyDeps, proxy),
     ...ingressHandlers(proxyDeps, proxy),
-    ...passthroughHandlers(proxyDeps, proxy, ownHeaders),
+    ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
   } satisfies Handlers;

@@ -398,9 +398,16 @@ describe('provider passthrough /p/{provider}/{endpoint}', () => {
     expect(row).toMatchObject({ endpoint: '/p/openai/files', input_tokens: 0, costs_calculation_caveat: 'passthrough reply carries no usage the gateway reads' });
     expect(row).not.toHaveProperty('total_cost');
     provide('delete', `${OPENAI}/files/file-1`, () => HttpResponse.json({ error: { message: 'No such File object: file-1', type: 'invalid_request_error' } }, { status: 404 }));
-    const missing = await call('/p/openai/files/file-1', { method: 'DELETE' });
+    const missing = await call('/p/openai/files/file-1', { method: 'DELETE', headers: { 'x-request-id': 'req-pt-4' } });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: { message: 'No such File object: file-1', type: 'invalid_request_error' } });
+    // A provider error quoting the gateway's key reaches the client scrubbed; a refused request has no row.
+    provide('get', `${OPENAI}/models`, () => HttpResponse.json({ error: { message: `Incorrect API key provided: ${OPENAI_KEY}.` } }, { status: 401 }));
+    const denied = await call('/p/openai/models');
+    expect(denied.status).toBe(401);
+    expect(await denied.text()).toBe('{"error":{"message":"Incorrect API key provided: [redacted]."}}');
+    const { data } = await admin.getUsageLog({ client: gw.client, query: { search: 'req-pt-4', cache_mode: 'all' } });
+    expect(data?.total).toBe(0);
   });
 
   it('refuses an unknown provider, a path that climbs out, and a request without the key', async () => {

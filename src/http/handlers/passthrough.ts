@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { notFound } from '../../errors.ts';
 import { droppedReplyHeaders, PassthroughUsage, passthroughRequest, type PassthroughMethod } from '../../ingress/passthrough.ts';
 import type { Route } from '../../providers/registry.ts';
+import type { Redactor } from '../../redact.ts';
 import { SseSplitter } from '../../providers/sse.ts';
 import { ClientGone, type Exchange } from '../../providers/upstream.ts';
 import type { Handler, HandlerContext } from '../context.ts';
@@ -9,6 +10,8 @@ import type { Proxy, ProxyDeps } from '../proxy.ts';
 
 /** JSON replies up to this size are read for usage as they pass; larger ones go through unread. */
 const USAGE_READ_LIMIT = 8 * 1024 * 1024;
+/** Largest provider error body passed back. */
+const ERROR_LIMIT = 1024 * 1024;
 const passthroughPath = /^\/p\/([^/?]+)\/([^?]*)(\?.*)?$/;
 
 /** Replays of these cannot do anything twice, so they may be retried (as the original does). */
@@ -57,10 +60,11 @@ function pipeReply(ex: Exchange, res: ServerResponse, watch: PassthroughUsage): 
 /**
  * `/p/{provider}/{endpoint}`: the request goes to the provider's base URL with the gateway's
  * credentials, and the provider's status, headers and body come back untouched, streamed as they
- * arrive. One usage row for each reply below 400, with the usage it carries in a shape the gateway
- * knows, or none and a caveat; a JSON body's `model` is what budgets reserve against.
+ * arrive; error replies come back scrubbed of secrets. One usage row for each reply below 400,
+ * with the usage it carries in a shape the gateway knows, or none and a caveat; a JSON body's
+ * `model` is what budgets reserve against.
  */
-export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: ReadonlySet<string>) {
+export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: ReadonlySet<string>, redactor: Redactor) {
   function handler(method: PassthroughMethod): Handler {
     return async (ctx: HandlerContext) => {
       const m = passthroughPath.exec(ctx.req.url ?? '');
@@ -109,13 +113,20 @@ export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: R
         const headers: string[] = ['X-Request-ID', ctx.requestId];
         const raw = ex.res.rawHeaders;
         for (let i = 0; i < raw.length; i += 2) if (!droppedReplyHeaders.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
+        if (status >= 400) {
+          // An error reply is the provider's words about the gateway's request, and may quote its
+          // credential: it goes back whole but scrubbed, as every provider error does.
+          p.billable = false;
+          p.status = status;
+          const text = redactor.scrub((await ex.readAll(ERROR_LIMIT)).toString('utf8'));
+          ctx.res.writeHead(status, [...headers, 'Content-Length', String(Buffer.byteLength(text))]);
+          return void ctx.res.end(text);
+        }
         ctx.res.writeHead(status, headers);
         await pipeReply(ex, ctx.res, watch);
         p.status = status;
-        // A refused request is billed nothing: no row, and its reservation goes back. A row is
-        // journaled before the reply ends.
-        if (status < 400) await row(ex.clientGone ? 'client disconnected before the end of the reply; usage read from the rest of it' : undefined);
-        else p.billable = false;
+        // The row is journaled before the reply ends.
+        await row(ex.clientGone ? 'client disconnected before the end of the reply; usage read from the rest of it' : undefined);
         ctx.res.end();
       } catch (err) {
         // Once the provider's status went out, a failure can only cut the reply short; what it
