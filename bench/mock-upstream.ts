@@ -1,8 +1,10 @@
 /**
- * A local OpenAI-compatible provider for benchmarks and manual trials: /v1/models,
- * /v1/chat/completions (JSON, or SSE with `stream: true`) and /v1/embeddings, with payloads of
- * realistic size and usage (cached tokens included). A model named `…-<N>ms` answers after N ms
- * (and spaces its stream chunks N/20 ms apart); any other model answers at once.
+ * A local provider for benchmarks and manual trials: /v1/models, /v1/chat/completions (JSON, or
+ * SSE with `stream: true`), /v1/embeddings, and the Responses (/v1/responses) and Anthropic
+ * Messages (/v1/messages) APIs, streaming their typed events, so a gateway can be timed relaying
+ * each API natively and translating it. Payloads of realistic size and usage (cached tokens
+ * included). A model named `…-<N>ms` answers after N ms (and spaces its stream chunks N/20 ms
+ * apart); any other model answers at once.
  *
  *   PORT=9999 npx tsx bench/mock-upstream.ts
  */
@@ -54,6 +56,48 @@ async function stream(res: ServerResponse, model: string, includeUsage: boolean)
   res.end('data: [DONE]\n\n');
 }
 
+/** The same 20 words as a Responses API stream: created, item and part added, deltas, dones, completed with usage. */
+async function responsesStream(res: ServerResponse, model: string) {
+  const id = `resp_mock${++seq}`;
+  const item = `msg_mock${seq}`;
+  let n = 0;
+  const ev = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: n++, ...data })}\n\n`;
+  const response = { id, object: 'response', created_at: Math.floor(Date.now() / 1000), status: 'in_progress', model, output: [] as object[], usage: null as object | null };
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.write(ev('response.created', { response }) + ev('response.in_progress', { response }));
+  res.write(ev('response.output_item.added', { output_index: 0, item: { id: item, type: 'message', status: 'in_progress', role: 'assistant', content: [] } }));
+  res.write(ev('response.content_part.added', { item_id: item, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } }));
+  const gap = delayOf(model) / STREAM_CHUNKS;
+  let text = '';
+  for (let i = 0; i < STREAM_CHUNKS; i++) {
+    await sleep(gap);
+    const delta = `${words[i % words.length]} `;
+    text += delta;
+    res.write(ev('response.output_text.delta', { item_id: item, output_index: 0, content_index: 0, delta, logprobs: [] }));
+  }
+  const part = { type: 'output_text', text, annotations: [] };
+  res.write(ev('response.output_text.done', { item_id: item, output_index: 0, content_index: 0, text, logprobs: [] }) + ev('response.content_part.done', { item_id: item, output_index: 0, content_index: 0, part }));
+  const done = { id: item, type: 'message', status: 'completed', role: 'assistant', content: [part] };
+  res.write(ev('response.output_item.done', { output_index: 0, item: done }));
+  const responsesUsage = { input_tokens: usage.prompt_tokens, input_tokens_details: { cached_tokens: 1024 }, output_tokens: usage.completion_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: usage.total_tokens };
+  res.end(ev('response.completed', { response: { ...response, status: 'completed', output: [done], usage: responsesUsage } }));
+}
+
+/** The same 20 words as an Anthropic Messages stream, usage in message_start and message_delta. */
+async function messagesStream(res: ServerResponse, model: string) {
+  const ev = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const start = { id: `msg_mock${++seq}`, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 93, cache_read_input_tokens: 1024, cache_creation_input_tokens: 0, output_tokens: 1 } };
+  res.write(ev('message_start', { message: start }) + ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
+  const gap = delayOf(model) / STREAM_CHUNKS;
+  for (let i = 0; i < STREAM_CHUNKS; i++) {
+    await sleep(gap);
+    res.write(ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: `${words[i % words.length]} ` } }));
+  }
+  res.write(ev('content_block_stop', { index: 0 }) + ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: usage.completion_tokens } }));
+  res.end(ev('message_stop', {}));
+}
+
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
@@ -75,6 +119,14 @@ const server = createServer(async (req, res) => {
     const text = completion(model);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
+    return;
+  }
+  if (req.method === 'POST' && (path === '/v1/responses' || path === '/v1/messages')) {
+    const b = await body(req);
+    const model = String(b.model ?? 'gpt-4o-mini');
+    if (b.stream === true) return path === '/v1/responses' ? responsesStream(res, model) : messagesStream(res, model);
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: 'the mock streams these APIs only', type: 'invalid_request_error' } }));
     return;
   }
   if (req.method === 'POST' && path === '/v1/embeddings') {

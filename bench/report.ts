@@ -146,6 +146,30 @@ export function proxyTable(rows: TargetResult[]): string[] {
   ];
 }
 
+/**
+ * Streams of each client API through each gateway, beside the provider stream the gateway makes
+ * for it sent direct to the mock: what relaying or translating adds to the first token, and
+ * streams a second at c=16 as a share of direct's.
+ */
+export function apiStreamTable(rows: TargetResult[]): string[] {
+  const direct = rows.find((r) => r.id === 'direct')?.apiStreams;
+  const gateways = rows.filter((r) => r.id !== 'direct' && r.apiStreams?.length);
+  if (!gateways.length) return [];
+  return [
+    'Streams of each client API (direct: the request the gateway makes of the provider for it, sent to the mock):',
+    '',
+    '| target | API | TTFT p50 ms | added TTFT ms | stream total p50 ms | streams/s at c=16 | % of direct |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...gateways.flatMap((r) =>
+      r.apiStreams!.map((a) => {
+        const d = direct?.find((x) => x.id === a.id);
+        return `| ${r.label} | ${a.label} | ${f(a.stream.ttftP50Ms)} | ${d ? f(a.stream.ttftP50Ms - d.stream.ttftP50Ms, 3) : '–'} | ${f(a.stream.totalP50Ms)} | ${int(a.streamsPerSecond)} | ${d ? `${f((100 * a.streamsPerSecond) / d.streamsPerSecond, 0)}%` : '–'} |`;
+      }),
+    ),
+    '',
+  ];
+}
+
 /** The gateways' c=1 with their database's backends running; `added` over direct's paused runs. */
 export function sharedDbTable(rows: TargetResult[]): string[] {
   const sharedDb = rows.filter((r) => r.c1SharedDb);
@@ -240,6 +264,7 @@ function proxySection(p: PhaseRecord<TargetResult[]>): string {
     'Chat completions of ~4.5 KB (JSON replies ~1.2 KB; streams of 23 events) over loopback; wrk with one thread, closed loop. Every target is up from start to end. Throughput (c=16, c=128) is measured one target at a time, the others idle, in rounds: each round loads every target in turn (a short untimed load at c=16, then c=16, c=128 and c=128 of the 20 ms model), and each target shows its median round (by c=16 rate; peak RSS is the largest of all rounds), after a warm-up at c=16; a throughput target is checked on the median of the ratios of its rounds.' + placement + ' CPU per request (at c=16) is the target\'s own processes (not the mock\'s), PostgreSQL CPU every postgres process on the machine. Latency (c=1, streams) is measured next, on any CPU, in turn: one-second c=1 runs, each percentile the median of the runs\', each run started once the database is idle and run with its backends paused (SIGSTOP), as a database on another machine would be (the gateway still builds, queues and sends its rows; they are written after the run), and streams in blocks of ten to each target in turn (the first of a block untimed), so a busy moment of the machine lands on all targets. `added` is over direct to the mock.',
     '',
     ...proxyTable(rows),
+    ...apiStreamTable(rows),
     ...sharedDbTable(rows),
     ...runtimeTable(rows),
     ...(checks.length ? checkTable('gomodel-ts target', checks) : []),

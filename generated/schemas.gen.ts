@@ -1292,6 +1292,613 @@ export const openai_ModelListSchema = {
     }
 } as const;
 
+export const openai_CreateResponseRequestSchema = {
+    type: 'object',
+    required: [
+        'model'
+    ],
+    additionalProperties: true,
+    description: 'An OpenAI Responses API request. The gateway reads what it needs to route and account (`model`, `stream`, `max_output_tokens`) and forwards the rest: unchanged to providers that serve the Responses API, translated to chat completions for the others.',
+    properties: {
+        model: {
+            type: 'string',
+            minLength: 1,
+            description: 'A model id, or `provider/model` to pick a configured provider by name.'
+        },
+        input: {
+            description: 'A string, or a list of input items (messages, function calls and their outputs, reasoning items).',
+            oneOf: [
+                {
+                    type: 'string'
+                },
+                {
+                    type: 'array',
+                    items: {
+                        type: 'object',
+                        additionalProperties: true
+                    }
+                }
+            ]
+        },
+        instructions: {
+            type: 'string',
+            nullable: true
+        },
+        stream: {
+            type: 'boolean',
+            nullable: true
+        },
+        max_output_tokens: {
+            type: 'integer',
+            minimum: 1,
+            nullable: true
+        },
+        previous_response_id: {
+            type: 'string',
+            nullable: true,
+            description: 'Honoured by providers that store responses (native Responses API); refused with 400 `unsupported_parameter` for a translated provider, where the gateway stores nothing.'
+        },
+        tools: {
+            type: 'array',
+            items: {
+                type: 'object',
+                additionalProperties: true
+            }
+        },
+        store: {
+            type: 'boolean',
+            nullable: true
+        },
+        provider: {
+            type: 'string',
+            description: 'gomodel routing hint: the configured provider name to use. Removed before the request is forwarded.'
+        }
+    },
+    example: {
+        model: 'gpt-4.1-mini',
+        input: 'Say hello'
+    }
+} as const;
+
+export const openai_ResponseUsageSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'input_tokens',
+        'output_tokens',
+        'total_tokens'
+    ],
+    properties: {
+        input_tokens: {
+            type: 'integer'
+        },
+        input_tokens_details: {
+            type: 'object',
+            additionalProperties: true,
+            properties: {
+                cached_tokens: {
+                    type: 'integer'
+                }
+            }
+        },
+        output_tokens: {
+            type: 'integer'
+        },
+        output_tokens_details: {
+            type: 'object',
+            additionalProperties: true,
+            properties: {
+                reasoning_tokens: {
+                    type: 'integer'
+                }
+            }
+        },
+        total_tokens: {
+            type: 'integer'
+        }
+    },
+    nullable: true,
+    description: 'Token usage of a response; null until it completes.'
+} as const;
+
+export const openai_ResponseSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'id',
+        'object',
+        'created_at',
+        'status',
+        'model',
+        'output'
+    ],
+    description: 'A Responses API response object. `output` holds message, function_call and reasoning items; with `stream: true` the reply is an event stream of `openai.ResponseStreamEvent`s ending with `response.completed` (or `response.incomplete`), which carries the whole response and its usage.',
+    properties: {
+        id: {
+            type: 'string'
+        },
+        object: {
+            type: 'string',
+            enum: [
+                'response'
+            ]
+        },
+        created_at: {
+            type: 'integer'
+        },
+        status: {
+            type: 'string',
+            description: 'completed, incomplete, in_progress, failed, cancelled or queued'
+        },
+        model: {
+            type: 'string'
+        },
+        output: {
+            type: 'array',
+            items: {
+                type: 'object',
+                additionalProperties: true
+            }
+        },
+        usage: {
+            $ref: '#/components/schemas/openai.ResponseUsage'
+        },
+        error: {
+            type: 'object',
+            nullable: true,
+            additionalProperties: true
+        },
+        incomplete_details: {
+            type: 'object',
+            nullable: true,
+            additionalProperties: true
+        }
+    }
+} as const;
+
+export const openai_ResponseStreamEventSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'type',
+        'sequence_number'
+    ],
+    description: 'One event of a streamed response, sent as `event: <type>` and `data: <json>`: `response.created`, `response.in_progress`, `response.output_item.added`, `response.content_part.added`, `response.output_text.delta`, `response.reasoning_summary_text.delta`, `response.function_call_arguments.delta`, their `.done` events, `response.completed`; or `error`.',
+    properties: {
+        type: {
+            type: 'string'
+        },
+        sequence_number: {
+            type: 'integer'
+        }
+    }
+} as const;
+
+export const openai_ResponseDeletedSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'id',
+        'object',
+        'deleted'
+    ],
+    properties: {
+        id: {
+            type: 'string'
+        },
+        object: {
+            type: 'string'
+        },
+        deleted: {
+            type: 'boolean'
+        }
+    }
+} as const;
+
+export const openai_ResponseInputItemListSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'object',
+        'data'
+    ],
+    properties: {
+        object: {
+            type: 'string',
+            enum: [
+                'list'
+            ]
+        },
+        data: {
+            type: 'array',
+            items: {
+                type: 'object',
+                additionalProperties: true
+            }
+        },
+        first_id: {
+            type: 'string',
+            nullable: true
+        },
+        last_id: {
+            type: 'string',
+            nullable: true
+        },
+        has_more: {
+            type: 'boolean'
+        }
+    }
+} as const;
+
+export const openai_ResponseInputTokensRequestSchema = {
+    type: 'object',
+    required: [
+        'model'
+    ],
+    additionalProperties: true,
+    description: 'The body of a Responses request whose input tokens are to be counted.',
+    properties: {
+        model: {
+            type: 'string',
+            minLength: 1
+        },
+        input: {
+            description: 'A string, or a list of input items (messages, function calls and their outputs, reasoning items).',
+            oneOf: [
+                {
+                    type: 'string'
+                },
+                {
+                    type: 'array',
+                    items: {
+                        type: 'object',
+                        additionalProperties: true
+                    }
+                }
+            ]
+        },
+        provider: {
+            type: 'string'
+        }
+    }
+} as const;
+
+export const openai_ResponseInputTokensSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'object',
+        'input_tokens'
+    ],
+    properties: {
+        object: {
+            type: 'string',
+            enum: [
+                'response.input_tokens'
+            ]
+        },
+        input_tokens: {
+            type: 'integer',
+            minimum: 0
+        }
+    }
+} as const;
+
+export const anthropic_CreateMessageRequestSchema = {
+    type: 'object',
+    required: [
+        'model',
+        'messages'
+    ],
+    additionalProperties: true,
+    description: 'An Anthropic Messages API request. Forwarded unchanged to Anthropic (with the client\'s `anthropic-version` and `anthropic-beta` headers), translated to chat completions for every other provider. `max_tokens` defaults to ANTHROPIC_DEFAULT_MAX_TOKENS.',
+    properties: {
+        model: {
+            type: 'string',
+            minLength: 1,
+            description: 'A model id, or `provider/model` to pick a configured provider by name.'
+        },
+        messages: {
+            type: 'array',
+            minItems: 1,
+            items: {
+                type: 'object',
+                required: [
+                    'role',
+                    'content'
+                ],
+                additionalProperties: true,
+                properties: {
+                    role: {
+                        type: 'string',
+                        enum: [
+                            'user',
+                            'assistant'
+                        ]
+                    },
+                    content: {
+                        oneOf: [
+                            {
+                                type: 'string'
+                            },
+                            {
+                                type: 'array',
+                                items: {
+                                    type: 'object',
+                                    additionalProperties: true
+                                }
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+        system: {
+            oneOf: [
+                {
+                    type: 'string'
+                },
+                {
+                    type: 'array',
+                    items: {
+                        type: 'object',
+                        additionalProperties: true
+                    }
+                }
+            ]
+        },
+        tools: {
+            type: 'array',
+            items: {
+                type: 'object',
+                additionalProperties: true
+            }
+        },
+        provider: {
+            type: 'string',
+            description: 'gomodel routing hint: the configured provider name to use. Removed before the request is forwarded.'
+        },
+        max_tokens: {
+            type: 'integer',
+            minimum: 1,
+            nullable: true
+        },
+        stream: {
+            type: 'boolean',
+            nullable: true
+        },
+        thinking: {
+            type: 'object',
+            additionalProperties: true
+        }
+    },
+    example: {
+        model: 'claude-sonnet-4-5',
+        max_tokens: 256,
+        messages: [
+            {
+                role: 'user',
+                content: 'Say hello'
+            }
+        ]
+    }
+} as const;
+
+export const anthropic_CountTokensRequestSchema = {
+    type: 'object',
+    required: [
+        'model',
+        'messages'
+    ],
+    additionalProperties: true,
+    description: 'The body of a Messages request whose input tokens are to be counted.',
+    properties: {
+        model: {
+            type: 'string',
+            minLength: 1,
+            description: 'A model id, or `provider/model` to pick a configured provider by name.'
+        },
+        messages: {
+            type: 'array',
+            minItems: 1,
+            items: {
+                type: 'object',
+                required: [
+                    'role',
+                    'content'
+                ],
+                additionalProperties: true,
+                properties: {
+                    role: {
+                        type: 'string',
+                        enum: [
+                            'user',
+                            'assistant'
+                        ]
+                    },
+                    content: {
+                        oneOf: [
+                            {
+                                type: 'string'
+                            },
+                            {
+                                type: 'array',
+                                items: {
+                                    type: 'object',
+                                    additionalProperties: true
+                                }
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+        system: {
+            oneOf: [
+                {
+                    type: 'string'
+                },
+                {
+                    type: 'array',
+                    items: {
+                        type: 'object',
+                        additionalProperties: true
+                    }
+                }
+            ]
+        },
+        tools: {
+            type: 'array',
+            items: {
+                type: 'object',
+                additionalProperties: true
+            }
+        },
+        provider: {
+            type: 'string',
+            description: 'gomodel routing hint: the configured provider name to use. Removed before the request is forwarded.'
+        }
+    }
+} as const;
+
+export const anthropic_UsageSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'input_tokens',
+        'output_tokens'
+    ],
+    properties: {
+        input_tokens: {
+            type: 'integer',
+            description: 'Input tokens not read from or written to the prompt cache.'
+        },
+        cache_creation_input_tokens: {
+            type: 'integer',
+            nullable: true
+        },
+        cache_read_input_tokens: {
+            type: 'integer',
+            nullable: true
+        },
+        output_tokens: {
+            type: 'integer'
+        }
+    }
+} as const;
+
+export const anthropic_MessageSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'id',
+        'type',
+        'role',
+        'content',
+        'model',
+        'stop_reason',
+        'usage'
+    ],
+    description: 'An Anthropic message. With `stream: true` the reply is an event stream: `message_start`, per content block `content_block_start`, `content_block_delta`s and `content_block_stop`, then `message_delta` (stop reason and usage) and `message_stop`.',
+    properties: {
+        id: {
+            type: 'string'
+        },
+        type: {
+            type: 'string',
+            enum: [
+                'message'
+            ]
+        },
+        role: {
+            type: 'string',
+            enum: [
+                'assistant'
+            ]
+        },
+        content: {
+            type: 'array',
+            items: {
+                type: 'object',
+                additionalProperties: true
+            }
+        },
+        model: {
+            type: 'string'
+        },
+        stop_reason: {
+            type: 'string',
+            nullable: true
+        },
+        stop_sequence: {
+            type: 'string',
+            nullable: true
+        },
+        usage: {
+            $ref: '#/components/schemas/anthropic.Usage'
+        }
+    }
+} as const;
+
+export const anthropic_CountTokensResponseSchema = {
+    type: 'object',
+    additionalProperties: true,
+    required: [
+        'input_tokens'
+    ],
+    properties: {
+        input_tokens: {
+            type: 'integer',
+            minimum: 0
+        }
+    }
+} as const;
+
+export const anthropic_ErrorResponseSchema = {
+    type: 'object',
+    required: [
+        'type',
+        'error'
+    ],
+    additionalProperties: true,
+    description: 'Errors on /v1/messages come in Anthropic\'s envelope, which the Anthropic SDK reads.',
+    properties: {
+        type: {
+            type: 'string',
+            enum: [
+                'error'
+            ]
+        },
+        error: {
+            type: 'object',
+            required: [
+                'type',
+                'message'
+            ],
+            additionalProperties: true,
+            properties: {
+                type: {
+                    type: 'string',
+                    enum: [
+                        'invalid_request_error',
+                        'authentication_error',
+                        'permission_error',
+                        'not_found_error',
+                        'request_too_large',
+                        'rate_limit_error',
+                        'api_error',
+                        'overloaded_error',
+                        'timeout_error'
+                    ]
+                },
+                message: {
+                    type: 'string'
+                }
+            }
+        }
+    }
+} as const;
+
 export const budget_SettingsWritableSchema = {
     type: 'object',
     description: 'When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.',

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, Options as Options2, TDataShape } from './client/index.ts';
-import type { CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses } from './types.gen.ts';
+import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -67,6 +67,174 @@ export const listModels = <ThrowOnError extends boolean = false>(options?: Optio
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/v1/models',
     ...options
+});
+
+/**
+ * Create a model response (Responses API)
+ *
+ * Routes the request by `model`. Providers that serve the Responses API (openai, xai, openrouter) get it relayed unchanged and their reply comes back as sent; every other provider gets it translated to chat completions and the reply translated back. With `stream: true` the reply is the Responses API's typed event stream. One usage row per request, endpoint `/v1/responses`.
+ */
+export const createResponse = <ThrowOnError extends boolean = false>(options: Options<CreateResponseData, ThrowOnError>) => (options.client ?? client).post<CreateResponseResponses, CreateResponseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/responses',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Count the input tokens of a Responses request
+ *
+ * Asked of the provider when it serves the Responses API; otherwise estimated by the gateway (about four characters a token, the original gateway's heuristic). Records no usage: counting costs nothing.
+ */
+export const countResponseInputTokens = <ThrowOnError extends boolean = false>(options: Options<CountResponseInputTokensData, ThrowOnError>) => (options.client ?? client).post<CountResponseInputTokensResponses, CountResponseInputTokensErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/responses/input_tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a stored response
+ */
+export const deleteResponse = <ThrowOnError extends boolean = false>(options: Options<DeleteResponseData, ThrowOnError>) => (options.client ?? client).delete<DeleteResponseResponses, DeleteResponseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/responses/{id}',
+    ...options
+});
+
+/**
+ * Retrieve a stored response
+ *
+ * Asked of the provider that stored it (`provider`, or the first serving the Responses API). Responses made by translation are not stored: 404.
+ */
+export const getResponse = <ThrowOnError extends boolean = false>(options: Options<GetResponseData, ThrowOnError>) => (options.client ?? client).get<GetResponseResponses, GetResponseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/responses/{id}',
+    ...options
+});
+
+/**
+ * Cancel a background response
+ */
+export const cancelResponse = <ThrowOnError extends boolean = false>(options: Options<CancelResponseData, ThrowOnError>) => (options.client ?? client).post<CancelResponseResponses, CancelResponseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/responses/{id}/cancel',
+    ...options
+});
+
+/**
+ * List the input items of a stored response
+ */
+export const listResponseInputItems = <ThrowOnError extends boolean = false>(options: Options<ListResponseInputItemsData, ThrowOnError>) => (options.client ?? client).get<ListResponseInputItemsResponses, ListResponseInputItemsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/responses/{id}/input_items',
+    ...options
+});
+
+/**
+ * Create a message (Anthropic Messages API)
+ *
+ * Routes the request by `model`: relayed unchanged to Anthropic providers, translated to chat completions for every other provider (text, images, tools, system prompts, `cache_control`, thinking as reasoning). With `stream: true` the reply is Anthropic's event stream. Errors come in Anthropic's envelope. One usage row per request, endpoint `/v1/messages`.
+ */
+export const createMessage = <ThrowOnError extends boolean = false>(options: Options<CreateMessageData, ThrowOnError>) => (options.client ?? client).post<CreateMessageResponses, CreateMessageErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'x-api-key', type: 'apiKey' }],
+    url: '/v1/messages',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Count the input tokens of a Messages request
+ *
+ * Asked of Anthropic for Anthropic providers; estimated by the gateway for the others (about four characters a token). Records no usage.
+ */
+export const countMessageTokens = <ThrowOnError extends boolean = false>(options: Options<CountMessageTokensData, ThrowOnError>) => (options.client ?? client).post<CountMessageTokensResponses, CountMessageTokensErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'x-api-key', type: 'apiKey' }],
+    url: '/v1/messages/count_tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Provider passthrough (DELETE)
+ *
+ * Relays the request to the provider's base URL with the gateway's credentials (the client's Authorization and x-api-key are removed) and returns the provider's status, headers and body untouched, streams included. One usage row per request, endpoint `/p/{provider}/{endpoint}`: tokens and cost where the reply carries usage in a known shape (chat completions, Responses, Anthropic, Gemini), otherwise zero tokens, unknown cost and a caveat.
+ */
+export const passthroughDelete = <ThrowOnError extends boolean = false>(options: Options<PassthroughDeleteData, ThrowOnError>) => (options.client ?? client).delete<PassthroughDeleteResponses, PassthroughDeleteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/p/{provider}/{endpoint}',
+    ...options
+});
+
+/**
+ * Provider passthrough (GET)
+ *
+ * Relays the request to the provider's base URL with the gateway's credentials (the client's Authorization and x-api-key are removed) and returns the provider's status, headers and body untouched, streams included. One usage row per request, endpoint `/p/{provider}/{endpoint}`: tokens and cost where the reply carries usage in a known shape (chat completions, Responses, Anthropic, Gemini), otherwise zero tokens, unknown cost and a caveat.
+ */
+export const passthroughGet = <ThrowOnError extends boolean = false>(options: Options<PassthroughGetData, ThrowOnError>) => (options.client ?? client).get<PassthroughGetResponses, PassthroughGetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/p/{provider}/{endpoint}',
+    ...options
+});
+
+/**
+ * Provider passthrough (PATCH)
+ *
+ * Relays the request to the provider's base URL with the gateway's credentials (the client's Authorization and x-api-key are removed) and returns the provider's status, headers and body untouched, streams included. One usage row per request, endpoint `/p/{provider}/{endpoint}`: tokens and cost where the reply carries usage in a known shape (chat completions, Responses, Anthropic, Gemini), otherwise zero tokens, unknown cost and a caveat.
+ */
+export const passthroughPatch = <ThrowOnError extends boolean = false>(options: Options<PassthroughPatchData, ThrowOnError>) => (options.client ?? client).patch<PassthroughPatchResponses, PassthroughPatchErrors, ThrowOnError>({
+    bodySerializer: null,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/p/{provider}/{endpoint}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/octet-stream',
+        ...options.headers
+    }
+});
+
+/**
+ * Provider passthrough (POST)
+ *
+ * Relays the request to the provider's base URL with the gateway's credentials (the client's Authorization and x-api-key are removed) and returns the provider's status, headers and body untouched, streams included. One usage row per request, endpoint `/p/{provider}/{endpoint}`: tokens and cost where the reply carries usage in a known shape (chat completions, Responses, Anthropic, Gemini), otherwise zero tokens, unknown cost and a caveat.
+ */
+export const passthroughPost = <ThrowOnError extends boolean = false>(options: Options<PassthroughPostData, ThrowOnError>) => (options.client ?? client).post<PassthroughPostResponses, PassthroughPostErrors, ThrowOnError>({
+    bodySerializer: null,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/p/{provider}/{endpoint}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/octet-stream',
+        ...options.headers
+    }
+});
+
+/**
+ * Provider passthrough (PUT)
+ *
+ * Relays the request to the provider's base URL with the gateway's credentials (the client's Authorization and x-api-key are removed) and returns the provider's status, headers and body untouched, streams included. One usage row per request, endpoint `/p/{provider}/{endpoint}`: tokens and cost where the reply carries usage in a known shape (chat completions, Responses, Anthropic, Gemini), otherwise zero tokens, unknown cost and a caveat.
+ */
+export const passthroughPut = <ThrowOnError extends boolean = false>(options: Options<PassthroughPutData, ThrowOnError>) => (options.client ?? client).put<PassthroughPutResponses, PassthroughPutErrors, ThrowOnError>({
+    bodySerializer: null,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/p/{provider}/{endpoint}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/octet-stream',
+        ...options.headers
+    }
 });
 
 /**

@@ -466,6 +466,236 @@ export type OpenaiModelList = {
 };
 
 /**
+ * An OpenAI Responses API request. The gateway reads what it needs to route and account (`model`, `stream`, `max_output_tokens`) and forwards the rest: unchanged to providers that serve the Responses API, translated to chat completions for the others.
+ */
+export type OpenaiCreateResponseRequest = {
+    /**
+     * A model id, or `provider/model` to pick a configured provider by name.
+     */
+    model: string;
+    /**
+     * A string, or a list of input items (messages, function calls and their outputs, reasoning items).
+     */
+    input?: string | Array<{
+        [key: string]: unknown;
+    }>;
+    instructions?: string | null;
+    stream?: boolean | null;
+    max_output_tokens?: number | null;
+    /**
+     * Honoured by providers that store responses (native Responses API); refused with 400 `unsupported_parameter` for a translated provider, where the gateway stores nothing.
+     */
+    previous_response_id?: string | null;
+    tools?: Array<{
+        [key: string]: unknown;
+    }>;
+    store?: boolean | null;
+    /**
+     * gomodel routing hint: the configured provider name to use. Removed before the request is forwarded.
+     */
+    provider?: string;
+    [key: string]: unknown;
+};
+
+/**
+ * Token usage of a response; null until it completes.
+ */
+export type OpenaiResponseUsage = {
+    input_tokens: number;
+    input_tokens_details?: {
+        cached_tokens?: number;
+        [key: string]: unknown;
+    };
+    output_tokens: number;
+    output_tokens_details?: {
+        reasoning_tokens?: number;
+        [key: string]: unknown;
+    };
+    total_tokens: number;
+    [key: string]: unknown;
+} | null;
+
+/**
+ * A Responses API response object. `output` holds message, function_call and reasoning items; with `stream: true` the reply is an event stream of `openai.ResponseStreamEvent`s ending with `response.completed` (or `response.incomplete`), which carries the whole response and its usage.
+ */
+export type OpenaiResponse = {
+    id: string;
+    object: 'response';
+    created_at: number;
+    /**
+     * completed, incomplete, in_progress, failed, cancelled or queued
+     */
+    status: string;
+    model: string;
+    output: Array<{
+        [key: string]: unknown;
+    }>;
+    usage?: OpenaiResponseUsage;
+    error?: {
+        [key: string]: unknown;
+    } | null;
+    incomplete_details?: {
+        [key: string]: unknown;
+    } | null;
+    [key: string]: unknown;
+};
+
+/**
+ * One event of a streamed response, sent as `event: <type>` and `data: <json>`: `response.created`, `response.in_progress`, `response.output_item.added`, `response.content_part.added`, `response.output_text.delta`, `response.reasoning_summary_text.delta`, `response.function_call_arguments.delta`, their `.done` events, `response.completed`; or `error`.
+ */
+export type OpenaiResponseStreamEvent = {
+    type: string;
+    sequence_number: number;
+    [key: string]: unknown;
+};
+
+export type OpenaiResponseDeleted = {
+    id: string;
+    object: string;
+    deleted: boolean;
+    [key: string]: unknown;
+};
+
+export type OpenaiResponseInputItemList = {
+    object: 'list';
+    data: Array<{
+        [key: string]: unknown;
+    }>;
+    first_id?: string | null;
+    last_id?: string | null;
+    has_more?: boolean;
+    [key: string]: unknown;
+};
+
+/**
+ * The body of a Responses request whose input tokens are to be counted.
+ */
+export type OpenaiResponseInputTokensRequest = {
+    model: string;
+    /**
+     * A string, or a list of input items (messages, function calls and their outputs, reasoning items).
+     */
+    input?: string | Array<{
+        [key: string]: unknown;
+    }>;
+    provider?: string;
+    [key: string]: unknown;
+};
+
+export type OpenaiResponseInputTokens = {
+    object: 'response.input_tokens';
+    input_tokens: number;
+    [key: string]: unknown;
+};
+
+/**
+ * An Anthropic Messages API request. Forwarded unchanged to Anthropic (with the client's `anthropic-version` and `anthropic-beta` headers), translated to chat completions for every other provider. `max_tokens` defaults to ANTHROPIC_DEFAULT_MAX_TOKENS.
+ */
+export type AnthropicCreateMessageRequest = {
+    /**
+     * A model id, or `provider/model` to pick a configured provider by name.
+     */
+    model: string;
+    messages: Array<{
+        role: 'user' | 'assistant';
+        content: string | Array<{
+            [key: string]: unknown;
+        }>;
+        [key: string]: unknown;
+    }>;
+    system?: string | Array<{
+        [key: string]: unknown;
+    }>;
+    tools?: Array<{
+        [key: string]: unknown;
+    }>;
+    /**
+     * gomodel routing hint: the configured provider name to use. Removed before the request is forwarded.
+     */
+    provider?: string;
+    max_tokens?: number | null;
+    stream?: boolean | null;
+    thinking?: {
+        [key: string]: unknown;
+    };
+    [key: string]: unknown;
+};
+
+/**
+ * The body of a Messages request whose input tokens are to be counted.
+ */
+export type AnthropicCountTokensRequest = {
+    /**
+     * A model id, or `provider/model` to pick a configured provider by name.
+     */
+    model: string;
+    messages: Array<{
+        role: 'user' | 'assistant';
+        content: string | Array<{
+            [key: string]: unknown;
+        }>;
+        [key: string]: unknown;
+    }>;
+    system?: string | Array<{
+        [key: string]: unknown;
+    }>;
+    tools?: Array<{
+        [key: string]: unknown;
+    }>;
+    /**
+     * gomodel routing hint: the configured provider name to use. Removed before the request is forwarded.
+     */
+    provider?: string;
+    [key: string]: unknown;
+};
+
+export type AnthropicUsage = {
+    /**
+     * Input tokens not read from or written to the prompt cache.
+     */
+    input_tokens: number;
+    cache_creation_input_tokens?: number | null;
+    cache_read_input_tokens?: number | null;
+    output_tokens: number;
+    [key: string]: unknown;
+};
+
+/**
+ * An Anthropic message. With `stream: true` the reply is an event stream: `message_start`, per content block `content_block_start`, `content_block_delta`s and `content_block_stop`, then `message_delta` (stop reason and usage) and `message_stop`.
+ */
+export type AnthropicMessage = {
+    id: string;
+    type: 'message';
+    role: 'assistant';
+    content: Array<{
+        [key: string]: unknown;
+    }>;
+    model: string;
+    stop_reason: string | null;
+    stop_sequence?: string | null;
+    usage: AnthropicUsage;
+    [key: string]: unknown;
+};
+
+export type AnthropicCountTokensResponse = {
+    input_tokens: number;
+    [key: string]: unknown;
+};
+
+/**
+ * Errors on /v1/messages come in Anthropic's envelope, which the Anthropic SDK reads.
+ */
+export type AnthropicErrorResponse = {
+    type: 'error';
+    error: {
+        type: 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'not_found_error' | 'request_too_large' | 'rate_limit_error' | 'api_error' | 'overloaded_error' | 'timeout_error';
+        message: string;
+        [key: string]: unknown;
+    };
+    [key: string]: unknown;
+};
+
+/**
  * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
  */
 export type BudgetSettingsWritable = {
@@ -790,6 +1020,820 @@ export type ListModelsResponses = {
 };
 
 export type ListModelsResponse = ListModelsResponses[keyof ListModelsResponses];
+
+export type CreateResponseData = {
+    body: OpenaiCreateResponseRequest;
+    headers?: {
+        /**
+         * Slash-separated user path the request is attributed to (for usage and budgets), e.g. `/team/alpha`.
+         */
+        'X-GoModel-User-Path'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/v1/responses';
+};
+
+export type CreateResponseErrors = {
+    /**
+     * Invalid request, or a field that cannot be translated for the chosen provider (code `unsupported_parameter`)
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     */
+    403: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown model or provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * Request body too large
+     */
+    413: CoreOpenAiErrorEnvelope;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreOpenAiErrorEnvelope;
+    /**
+     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
+     */
+    429: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider failure or unusable provider reply
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     */
+    503: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type CreateResponseError = CreateResponseErrors[keyof CreateResponseErrors];
+
+export type CreateResponseResponses = {
+    /**
+     * A response, or an event stream when `stream` is true
+     */
+    200: OpenaiResponse;
+};
+
+export type CreateResponseResponse = CreateResponseResponses[keyof CreateResponseResponses];
+
+export type CountResponseInputTokensData = {
+    body: OpenaiResponseInputTokensRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/responses/input_tokens';
+};
+
+export type CountResponseInputTokensErrors = {
+    /**
+     * Invalid request, or a field that cannot be translated for the chosen provider (code `unsupported_parameter`)
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown model or provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * Request body too large
+     */
+    413: CoreOpenAiErrorEnvelope;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider failure or unusable provider reply
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     */
+    503: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type CountResponseInputTokensError = CountResponseInputTokensErrors[keyof CountResponseInputTokensErrors];
+
+export type CountResponseInputTokensResponses = {
+    /**
+     * The input token count
+     */
+    200: OpenaiResponseInputTokens;
+};
+
+export type CountResponseInputTokensResponse = CountResponseInputTokensResponses[keyof CountResponseInputTokensResponses];
+
+export type DeleteResponseData = {
+    body?: never;
+    path: {
+        /**
+         * The provider's response id.
+         */
+        id: string;
+    };
+    query?: {
+        /**
+         * The configured provider that holds the response; default: the first provider serving the Responses API natively.
+         */
+        provider?: string;
+    };
+    url: '/v1/responses/{id}';
+};
+
+export type DeleteResponseErrors = {
+    /**
+     * Invalid request, or the provider does not serve the Responses API natively
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider, or no such response at the provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider failure
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider unavailable
+     */
+    503: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type DeleteResponseError = DeleteResponseErrors[keyof DeleteResponseErrors];
+
+export type DeleteResponseResponses = {
+    /**
+     * Deleted
+     */
+    200: OpenaiResponseDeleted;
+};
+
+export type DeleteResponseResponse = DeleteResponseResponses[keyof DeleteResponseResponses];
+
+export type GetResponseData = {
+    body?: never;
+    path: {
+        /**
+         * The provider's response id.
+         */
+        id: string;
+    };
+    query?: {
+        /**
+         * The configured provider that holds the response; default: the first provider serving the Responses API natively.
+         */
+        provider?: string;
+    };
+    url: '/v1/responses/{id}';
+};
+
+export type GetResponseErrors = {
+    /**
+     * Invalid request, or the provider does not serve the Responses API natively
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider, or no such response at the provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider failure
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider unavailable
+     */
+    503: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type GetResponseError = GetResponseErrors[keyof GetResponseErrors];
+
+export type GetResponseResponses = {
+    /**
+     * The response
+     */
+    200: OpenaiResponse;
+};
+
+export type GetResponseResponse = GetResponseResponses[keyof GetResponseResponses];
+
+export type CancelResponseData = {
+    body?: never;
+    path: {
+        /**
+         * The provider's response id.
+         */
+        id: string;
+    };
+    query?: {
+        /**
+         * The configured provider that holds the response; default: the first provider serving the Responses API natively.
+         */
+        provider?: string;
+    };
+    url: '/v1/responses/{id}/cancel';
+};
+
+export type CancelResponseErrors = {
+    /**
+     * Invalid request, or the provider does not serve the Responses API natively
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider, or no such response at the provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider failure
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider unavailable
+     */
+    503: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type CancelResponseError = CancelResponseErrors[keyof CancelResponseErrors];
+
+export type CancelResponseResponses = {
+    /**
+     * The cancelled response
+     */
+    200: OpenaiResponse;
+};
+
+export type CancelResponseResponse = CancelResponseResponses[keyof CancelResponseResponses];
+
+export type ListResponseInputItemsData = {
+    body?: never;
+    path: {
+        /**
+         * The provider's response id.
+         */
+        id: string;
+    };
+    query?: {
+        /**
+         * The configured provider that holds the response; default: the first provider serving the Responses API natively.
+         */
+        provider?: string;
+        after?: string;
+        before?: string;
+        limit?: number;
+        order?: 'asc' | 'desc';
+    };
+    url: '/v1/responses/{id}/input_items';
+};
+
+export type ListResponseInputItemsErrors = {
+    /**
+     * Invalid request, or the provider does not serve the Responses API natively
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider, or no such response at the provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider failure
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider unavailable
+     */
+    503: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type ListResponseInputItemsError = ListResponseInputItemsErrors[keyof ListResponseInputItemsErrors];
+
+export type ListResponseInputItemsResponses = {
+    /**
+     * The input items
+     */
+    200: OpenaiResponseInputItemList;
+};
+
+export type ListResponseInputItemsResponse = ListResponseInputItemsResponses[keyof ListResponseInputItemsResponses];
+
+export type CreateMessageData = {
+    body: AnthropicCreateMessageRequest;
+    headers?: {
+        /**
+         * Slash-separated user path the request is attributed to (for usage and budgets), e.g. `/team/alpha`.
+         */
+        'X-GoModel-User-Path'?: string;
+        /**
+         * Passed to Anthropic as sent (default 2023-06-01).
+         */
+        'anthropic-version'?: string;
+        /**
+         * Passed to Anthropic as sent.
+         */
+        'anthropic-beta'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/v1/messages';
+};
+
+export type CreateMessageErrors = {
+    /**
+     * Invalid request, or a field that cannot be translated for the chosen provider (code `unsupported_parameter`)
+     */
+    400: AnthropicErrorResponse;
+    /**
+     * Missing or wrong API key
+     */
+    401: AnthropicErrorResponse;
+    /**
+     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     */
+    403: AnthropicErrorResponse;
+    /**
+     * Unknown model or provider
+     */
+    404: AnthropicErrorResponse;
+    /**
+     * Request body too large
+     */
+    413: AnthropicErrorResponse;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: AnthropicErrorResponse;
+    /**
+     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
+     */
+    429: AnthropicErrorResponse;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: AnthropicErrorResponse;
+    /**
+     * Provider failure or unusable provider reply
+     */
+    502: AnthropicErrorResponse;
+    /**
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     */
+    503: AnthropicErrorResponse;
+    /**
+     * Provider did not answer in time
+     */
+    504: AnthropicErrorResponse;
+};
+
+export type CreateMessageError = CreateMessageErrors[keyof CreateMessageErrors];
+
+export type CreateMessageResponses = {
+    /**
+     * A message, or an event stream when `stream` is true
+     */
+    200: AnthropicMessage;
+};
+
+export type CreateMessageResponse = CreateMessageResponses[keyof CreateMessageResponses];
+
+export type CountMessageTokensData = {
+    body: AnthropicCountTokensRequest;
+    headers?: {
+        /**
+         * Passed to Anthropic as sent (default 2023-06-01).
+         */
+        'anthropic-version'?: string;
+        /**
+         * Passed to Anthropic as sent.
+         */
+        'anthropic-beta'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/v1/messages/count_tokens';
+};
+
+export type CountMessageTokensErrors = {
+    /**
+     * Invalid request, or a field that cannot be translated for the chosen provider (code `unsupported_parameter`)
+     */
+    400: AnthropicErrorResponse;
+    /**
+     * Missing or wrong API key
+     */
+    401: AnthropicErrorResponse;
+    /**
+     * Unknown model or provider
+     */
+    404: AnthropicErrorResponse;
+    /**
+     * Request body too large
+     */
+    413: AnthropicErrorResponse;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: AnthropicErrorResponse;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: AnthropicErrorResponse;
+    /**
+     * Provider failure or unusable provider reply
+     */
+    502: AnthropicErrorResponse;
+    /**
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     */
+    503: AnthropicErrorResponse;
+    /**
+     * Provider did not answer in time
+     */
+    504: AnthropicErrorResponse;
+};
+
+export type CountMessageTokensError = CountMessageTokensErrors[keyof CountMessageTokensErrors];
+
+export type CountMessageTokensResponses = {
+    /**
+     * The input token count
+     */
+    200: AnthropicCountTokensResponse;
+};
+
+export type CountMessageTokensResponse = CountMessageTokensResponses[keyof CountMessageTokensResponses];
+
+export type PassthroughDeleteData = {
+    body?: never;
+    headers?: {
+        /**
+         * Slash-separated user path the request is attributed to (for usage and budgets), e.g. `/team/alpha`.
+         */
+        'X-GoModel-User-Path'?: string;
+    };
+    path: {
+        /**
+         * A configured provider name (or type).
+         */
+        provider: string;
+        /**
+         * The provider-native path under the provider's base URL, slashes included (`chat/completions`, `v1/messages`: a leading `v1/` is dropped when the base URL ends in /v1). URL-encode embedded `/` when using generated clients.
+         */
+        endpoint: string;
+    };
+    query?: never;
+    url: '/p/{provider}/{endpoint}';
+};
+
+export type PassthroughDeleteErrors = {
+    /**
+     * Invalid passthrough path
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider could not be reached or dropped the connection
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type PassthroughDeleteError = PassthroughDeleteErrors[keyof PassthroughDeleteErrors];
+
+export type PassthroughDeleteResponses = {
+    /**
+     * The provider's reply, untouched
+     */
+    default: Blob | File;
+};
+
+export type PassthroughDeleteResponse = PassthroughDeleteResponses[keyof PassthroughDeleteResponses];
+
+export type PassthroughGetData = {
+    body?: never;
+    headers?: {
+        /**
+         * Slash-separated user path the request is attributed to (for usage and budgets), e.g. `/team/alpha`.
+         */
+        'X-GoModel-User-Path'?: string;
+    };
+    path: {
+        /**
+         * A configured provider name (or type).
+         */
+        provider: string;
+        /**
+         * The provider-native path under the provider's base URL, slashes included (`chat/completions`, `v1/messages`: a leading `v1/` is dropped when the base URL ends in /v1). URL-encode embedded `/` when using generated clients.
+         */
+        endpoint: string;
+    };
+    query?: never;
+    url: '/p/{provider}/{endpoint}';
+};
+
+export type PassthroughGetErrors = {
+    /**
+     * Invalid passthrough path
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider could not be reached or dropped the connection
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type PassthroughGetError = PassthroughGetErrors[keyof PassthroughGetErrors];
+
+export type PassthroughGetResponses = {
+    /**
+     * The provider's reply, untouched
+     */
+    default: Blob | File;
+};
+
+export type PassthroughGetResponse = PassthroughGetResponses[keyof PassthroughGetResponses];
+
+export type PassthroughPatchData = {
+    body?: Blob | File;
+    headers?: {
+        /**
+         * Slash-separated user path the request is attributed to (for usage and budgets), e.g. `/team/alpha`.
+         */
+        'X-GoModel-User-Path'?: string;
+    };
+    path: {
+        /**
+         * A configured provider name (or type).
+         */
+        provider: string;
+        /**
+         * The provider-native path under the provider's base URL, slashes included (`chat/completions`, `v1/messages`: a leading `v1/` is dropped when the base URL ends in /v1). URL-encode embedded `/` when using generated clients.
+         */
+        endpoint: string;
+    };
+    query?: never;
+    url: '/p/{provider}/{endpoint}';
+};
+
+export type PassthroughPatchErrors = {
+    /**
+     * Invalid passthrough path
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider could not be reached or dropped the connection
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type PassthroughPatchError = PassthroughPatchErrors[keyof PassthroughPatchErrors];
+
+export type PassthroughPatchResponses = {
+    /**
+     * The provider's reply, untouched
+     */
+    default: Blob | File;
+};
+
+export type PassthroughPatchResponse = PassthroughPatchResponses[keyof PassthroughPatchResponses];
+
+export type PassthroughPostData = {
+    body?: Blob | File;
+    headers?: {
+        /**
+         * Slash-separated user path the request is attributed to (for usage and budgets), e.g. `/team/alpha`.
+         */
+        'X-GoModel-User-Path'?: string;
+    };
+    path: {
+        /**
+         * A configured provider name (or type).
+         */
+        provider: string;
+        /**
+         * The provider-native path under the provider's base URL, slashes included (`chat/completions`, `v1/messages`: a leading `v1/` is dropped when the base URL ends in /v1). URL-encode embedded `/` when using generated clients.
+         */
+        endpoint: string;
+    };
+    query?: never;
+    url: '/p/{provider}/{endpoint}';
+};
+
+export type PassthroughPostErrors = {
+    /**
+     * Invalid passthrough path
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider could not be reached or dropped the connection
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type PassthroughPostError = PassthroughPostErrors[keyof PassthroughPostErrors];
+
+export type PassthroughPostResponses = {
+    /**
+     * The provider's reply, untouched
+     */
+    default: Blob | File;
+};
+
+export type PassthroughPostResponse = PassthroughPostResponses[keyof PassthroughPostResponses];
+
+export type PassthroughPutData = {
+    body?: Blob | File;
+    headers?: {
+        /**
+         * Slash-separated user path the request is attributed to (for usage and budgets), e.g. `/team/alpha`.
+         */
+        'X-GoModel-User-Path'?: string;
+    };
+    path: {
+        /**
+         * A configured provider name (or type).
+         */
+        provider: string;
+        /**
+         * The provider-native path under the provider's base URL, slashes included (`chat/completions`, `v1/messages`: a leading `v1/` is dropped when the base URL ends in /v1). URL-encode embedded `/` when using generated clients.
+         */
+        endpoint: string;
+    };
+    query?: never;
+    url: '/p/{provider}/{endpoint}';
+};
+
+export type PassthroughPutErrors = {
+    /**
+     * Invalid passthrough path
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
+     * Missing or wrong API key
+     */
+    401: CoreOpenAiErrorEnvelope;
+    /**
+     * Unknown provider
+     */
+    404: CoreOpenAiErrorEnvelope;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider could not be reached or dropped the connection
+     */
+    502: CoreOpenAiErrorEnvelope;
+    /**
+     * Provider did not answer in time
+     */
+    504: CoreOpenAiErrorEnvelope;
+};
+
+export type PassthroughPutError = PassthroughPutErrors[keyof PassthroughPutErrors];
+
+export type PassthroughPutResponses = {
+    /**
+     * The provider's reply, untouched
+     */
+    default: Blob | File;
+};
+
+export type PassthroughPutResponse = PassthroughPutResponses[keyof PassthroughPutResponses];
 
 export type GetUsageStatusData = {
     body?: never;

@@ -12,8 +12,11 @@ import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
 import { dashboardRoute } from './http/dashboard.ts';
 import { budgetHandlers } from './http/handlers/budgets.ts';
+import { ingressHandlers } from './http/handlers/ingress.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
+import { passthroughHandlers } from './http/handlers/passthrough.ts';
 import { systemHandlers } from './http/handlers/system.ts';
+import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
@@ -116,21 +119,27 @@ export async function startGateway(
     await retryOnce(() => guard!.start());
   }
 
+  const proxyDeps = {
+    registry,
+    upstream,
+    recorder,
+    prices,
+    metrics,
+    log,
+    attribute,
+    guard,
+    includeUsage: config.usage.enforceReturningUsage,
+    anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
+    replySizeLimit: config.http.replySizeLimit,
+  };
+  const proxy = createProxy(proxyDeps);
+  // Headers that are the gateway's own (attribution) never reach a provider through passthrough.
+  const ownHeaders = new Set([config.userPathHeader, ...config.tagging.map((t) => t.header)].map((h) => h.toLowerCase()));
   const handlers = {
     ...systemHandlers(sql),
-    ...openaiHandlers({
-      registry,
-      upstream,
-      recorder,
-      prices,
-      metrics,
-      log,
-      attribute,
-      guard,
-      includeUsage: config.usage.enforceReturningUsage,
-      replySizeLimit: config.http.replySizeLimit,
-      anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
-    }),
+    ...openaiHandlers(proxyDeps, proxy),
+    ...ingressHandlers(proxyDeps, proxy),
+    ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
   } satisfies Handlers;

@@ -4,14 +4,17 @@ import { expect, it } from 'vitest';
 
 /**
  * The layers of src/, lowest first: a module may import its own layer or a lower one, never a
- * higher one (http → budgets → usage → providers → db/config → shared). budgets and usage are one
- * level in the guide; within it budgets use usage's money, dates and prices, so usage never imports
- * budgets. providers/types.ts is the vocabulary the layers share (house style), so it sits at the bottom.
+ * higher one (http → budgets → usage → ingress → providers → db/config → shared). budgets and usage
+ * are one level in the guide; within it budgets use usage's money, dates and prices, so usage never
+ * imports budgets. ingress translates the Responses and Messages APIs to and from the internal shape
+ * the providers speak, so it sits just above them. providers/types.ts is the vocabulary the layers
+ * share (house style), so it sits at the bottom.
  */
 const layers: [name: string, owns: (path: string) => boolean][] = [
   ['shared', (p) => ['src/errors.ts', 'src/log.ts', 'src/redact.ts', 'src/deadline.ts', 'src/env.ts', 'src/user-path.ts', 'src/providers/types.ts', 'openapi.json'].includes(p) || p.startsWith('generated/')],
   ['db/config', (p) => p === 'src/config.ts' || p.startsWith('src/db/')],
   ['providers', (p) => p.startsWith('src/providers/')],
+  ['ingress', (p) => p.startsWith('src/ingress/')],
   ['usage', (p) => p.startsWith('src/usage/')],
   ['budgets', (p) => p.startsWith('src/budgets/')],
   ['http', (p) => p === 'src/metrics.ts' || p.startsWith('src/http/')],

@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
 
 export interface StreamTiming {
-  /** From sending the request to the first chunk with non-empty `delta.content`. */
+  /** From sending the request to the first event carrying text (chat `delta.content`, Responses `output_text.delta`, Anthropic `text_delta`). */
   ttftMs: number;
   /** From sending the request to the end of the response. */
   totalMs: number;
@@ -11,10 +11,11 @@ export interface StreamTiming {
   reads: number;
 }
 
-const contentDelta = /"delta":\{[^}]*"content":"[^"]/;
+/** An event that carries text, in any of the three streaming APIs. */
+const contentDelta = /"delta":\{[^}]*"content":"[^"]|"type":"response\.output_text\.delta"|"type":"text_delta"/;
 
 /**
- * Streams one chat completion and timestamps its events as they arrive. A plain node:http client
+ * Streams one reply (chat completions, Responses or Messages) and timestamps its events as they arrive. A plain node:http client
  * with a keep-alive agent, so the client's own cost is small and the same for every target.
  */
 export function timeStream(url: string, headers: Record<string, string>, body: string, agent: Agent): Promise<StreamTiming> {
@@ -76,4 +77,28 @@ export async function timeStreamBlock(url: string, headers: Record<string, strin
     if (k > 0) timed.push(t);
   }
   return timed;
+}
+
+/**
+ * Streams completed per second with `connections` clients each streaming one after another for
+ * `seconds`: the streaming counterpart of wrk's requests per second.
+ */
+export async function streamRate(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number): Promise<{ streams: number; perSecond: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  let streams = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < until) {
+          await timeStream(url, headers, body, agent);
+          streams++;
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  return { streams, perSecond: streams / ((performance.now() - started) / 1000) };
 }

@@ -24,3 +24,13 @@ export function chatBody(model: string, stream: boolean): string {
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   });
 }
+
+/** The same conversation as a streamed Responses API request. */
+export function responsesBody(model: string): string {
+  return JSON.stringify({ model, instructions: system, input: user, temperature: 0.2, max_output_tokens: 256, stream: true });
+}
+
+/** The same conversation as a streamed Anthropic Messages request. */
+export function messagesBody(model: string): string {
+  return JSON.stringify({ model, system, messages: [{ role: 'user', content: user }], temperature: 0.2, max_tokens: 256, stream: true });
+}

@@ -4,10 +4,10 @@ import { ProcessSampler, cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
 import { pidsNamed, startServer, tsNode, type Server } from '../lib/processes.ts';
 import { freePort } from '../lib/ports.ts';
 import { backendPids, createDatabase, pauseBackends, untilIdle, type BenchDatabase } from '../lib/postgres.ts';
-import { STREAM_BLOCK, timeStreamBlock, type StreamTiming } from '../lib/sse-client.ts';
+import { STREAM_BLOCK, streamRate, timeStreamBlock, type StreamTiming } from '../lib/sse-client.ts';
 import { percentile } from '../lib/stats.ts';
 import { wrk } from '../lib/wrk.ts';
-import { chatBody, INSTANT, SLOW } from './payloads.ts';
+import { chatBody, INSTANT, messagesBody, responsesBody, SLOW } from './payloads.ts';
 import type { Runtime } from '../lib/runtimes.ts';
 import { proxyTargets, type Target, type TargetContext } from './targets.ts';
 
@@ -65,6 +65,16 @@ export interface StreamFigures {
   readsP50: number;
 }
 
+/** One client API's streams through a target: first token, total, and streams a second at c=16. */
+export interface ApiStreamFigures {
+  /** The case (`chat`, `responses-native`, …); direct to the mock runs the provider request the gateway makes for it. */
+  id: string;
+  label: string;
+  stream: StreamFigures;
+  /** Completed streams a second with 16 clients streaming. */
+  streamsPerSecond: number;
+}
+
 export interface TargetResult {
   /** The kind of target; a gateway's is shared by its runs under each runtime. */
   id: string;
@@ -85,6 +95,8 @@ export interface TargetResult {
   /** From the latency stage: streams in blocks of ten to each target in turn. */
   stream: StreamFigures;
   slowStream: StreamFigures;
+  /** Streams of each client API (gateways and direct only). */
+  apiStreams?: ApiStreamFigures[];
   /** RSS once started, before any load; peak RSS is the largest seen during the load. */
   idleRssMb: number;
   peakRssMb: number;
@@ -331,6 +343,53 @@ async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOp
 }
 
 /**
+ * Each client API a gateway serves, streamed: the path and body a client sends the gateway, and
+ * the request the gateway then makes of the mock, which direct-to-the-mock runs instead. The
+ * mock is both the OpenAI provider (chat completions, Responses) and the Anthropic one (Messages).
+ */
+const apiCases = [
+  { id: 'chat', label: 'chat completions', path: '/v1/chat/completions', body: chatBody(INSTANT, true), directPath: '/v1/chat/completions', directBody: chatBody(INSTANT, true) },
+  { id: 'responses-native', label: '/v1/responses relayed to OpenAI', path: '/v1/responses', body: responsesBody(INSTANT), directPath: '/v1/responses', directBody: responsesBody(INSTANT) },
+  { id: 'responses-translated', label: '/v1/responses translated for Anthropic', path: '/v1/responses', body: responsesBody(`anthropic/${INSTANT}`), directPath: '/v1/messages', directBody: messagesBody(INSTANT) },
+  { id: 'messages-native', label: '/v1/messages relayed to Anthropic', path: '/v1/messages', body: messagesBody(`anthropic/${INSTANT}`), directPath: '/v1/messages', directBody: messagesBody(INSTANT) },
+  { id: 'messages-translated', label: '/v1/messages translated for OpenAI', path: '/v1/messages', body: messagesBody(INSTANT), directPath: '/v1/chat/completions', directBody: chatBody(INSTANT, true) },
+];
+
+/**
+ * Streams of every client API through the gateways, beside the same provider streams direct to
+ * the mock: time to first token and total in blocks to each target in turn (as the latency stage
+ * times chat), then streams a second with 16 clients, each target in turn.
+ */
+async function apiStage(running: Running[], opts: ProxyOptions, log: (line: string) => void): Promise<Map<Running, ApiStreamFigures[]>> {
+  const targets = running.filter((r) => r.target.id === 'direct' || r.target.userPath);
+  log(`proxy: streams of each client API (${apiCases.map((c) => c.id).join(', ')}), ${opts.streams} timed and ${opts.seconds} s at c=16 each, on ${targets.length} targets`);
+  const out = new Map<Running, ApiStreamFigures[]>(targets.map((r) => [r, []]));
+  for (const c of apiCases) {
+    const request = (r: Running) => (r.target.id === 'direct' ? { url: r.server.url + c.directPath, body: c.directBody } : { url: r.server.url + c.path, body: c.body });
+    const agents = targets.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+    const timings = new Map<Running, StreamTiming[]>(targets.map((r) => [r, []]));
+    try {
+      for (let timed = 0; timed < opts.streams; timed += STREAM_BLOCK - 1) {
+        for (const [j, r] of targets.entries()) {
+          const { url, body } = request(r);
+          timings.get(r)!.push(...(await timeStreamBlock(url, r.headers, body, agents[j]!)));
+          r.answered += STREAM_BLOCK;
+        }
+      }
+    } finally {
+      for (const a of agents) a.destroy();
+    }
+    for (const r of targets) {
+      const { url, body } = request(r);
+      const rate = await streamRate(url, r.headers, body, 16, opts.seconds);
+      r.answered += rate.streams;
+      out.get(r)!.push({ id: c.id, label: c.label, stream: streamFigures(INSTANT, timings.get(r)!), streamsPerSecond: rate.perSecond });
+    }
+  }
+  return out;
+}
+
+/**
  * Every proxy target side by side, against one mock upstream, in one run, all of them up from
  * start to end: the throughput stage (each target pinned, loaded in turn, round after round,
  * each reporting its median round), then the latency stage, unpinned.
@@ -356,6 +415,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
       restore(await backendPids(db));
     }
     const latency = await latencyStage(running, db, opts, log);
+    const apis = await apiStage(running, opts, log);
     const measured = running.splice(0);
     // Stopping a gateway drains its recorder, so every row of its traffic is in the table.
     for (const r of measured) await r.server.stop();
@@ -378,6 +438,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
         c128Slow: p.c128Slow,
         stream: l.stream,
         slowStream: l.slowStream,
+        ...(apis.has(r) ? { apiStreams: apis.get(r) } : {}),
         idleRssMb: r.idleRssMb,
         peakRssMb: Math.max(...runs.map((x) => x.peakRssMb)),
         rounds: runs.map((x) => ({ c16Rps: x.c16.rps, c128Rps: x.c128.rps, peakRssMb: x.peakRssMb })),

@@ -44,6 +44,9 @@ function gatewayEnv(ctx: TargetContext, port: number, budget: boolean, dataDir: 
     GOMODEL_DATA_DIR: dataDir,
     OPENAI_BASE_URL: `${ctx.mock.url}/v1`,
     OPENAI_API_KEY: 'sk-mock',
+    // The mock speaks the Messages API too: `anthropic/…` models reach it natively over /v1/messages.
+    ANTHROPIC_BASE_URL: `${ctx.mock.url}/v1`,
+    ANTHROPIC_API_KEY: 'sk-ant-mock',
     ...(budget ? { SET_BUDGET_BENCH: 'daily=1000000' } : {}),
   };
 }

@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.ts';
+import { anthropicErrorBody } from '../ingress/errors.ts';
 
-/** Admin routes answer errors as `core.GatewayError`; everything else in the OpenAI envelope. */
-export type Dialect = 'admin' | 'openai';
+/** Admin routes answer errors as `core.GatewayError`, `/v1/messages` in Anthropic's envelope, everything else in OpenAI's. */
+export type Dialect = 'admin' | 'openai' | 'anthropic';
 
 export interface Reply {
   status?: number;
@@ -28,6 +29,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 export function errorBody(err: GatewayError, dialect: Dialect): unknown {
+  if (dialect === 'anthropic') return anthropicErrorBody(err);
   if (dialect === 'openai') return { error: { type: err.type, message: err.message, param: err.param, code: err.code } };
   return {
     type: err.type,

@@ -30,7 +30,11 @@ interface FastRoute {
   method: string;
   operationId: OperationId;
   secured: boolean;
+  /** Takes the key as `x-api-key` too, as the Anthropic SDK sends it. */
+  apiKeyHeader: boolean;
   handler: Handler;
+  /** How the body is read: validated JSON, bytes as sent (passthrough), or not at all. */
+  body: 'json' | 'raw' | 'none';
   validate: ValidateFunction | null;
 }
 
@@ -47,6 +51,13 @@ const routes = new Map<string, Map<string, OperationId>>();
 for (const [id, op] of Object.entries(operations) as [OperationId, (typeof operations)[OperationId]][]) {
   routes.set(op.path, (routes.get(op.path) ?? new Map<string, OperationId>()).set(op.method, id));
 }
+/**
+ * Paths with parameters (`/v1/responses/{id}`), each parameter one segment, as patterns; the
+ * passthrough's endpoint spans segments and has a dispatch of its own.
+ */
+const templates = [...routes]
+  .filter(([path]) => path.includes('{') && !path.startsWith('/p/'))
+  .map(([path, byMethod]) => [new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`), byMethod] as const);
 /** Paths whose every operation is open (the health checks). */
 const openPaths = new Set([...routes].filter(([, byMethod]) => [...byMethod.values()].every((id) => !operations[id].secured)).map(([path]) => path));
 
@@ -68,13 +79,22 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
   const ajv = new Ajv({ ...ajvOpts, allErrors: false });
   ajv.addSchema({ $id: 'openapi.json', components: { schemas: componentSchemas } });
   const fast = new Map<string, FastRoute>();
+  // `/p/{provider}/{endpoint}` by method: its endpoint spans segments, which no path template matches.
+  const passthrough = new Map<string, FastRoute>();
   for (const [id, op] of Object.entries(operations) as [OperationId, (typeof operations)[OperationId]][]) {
-    if (op.tag !== 'openai' && op.tag !== 'system') continue;
+    // Paths with parameters (`/v1/responses/{id}`) go through openapi-backend, which matches them.
+    if (op.tag === 'passthrough') {
+      passthrough.set(op.method, { method: op.method, operationId: id, secured: op.secured, apiKeyHeader: false, handler: handlers[id], body: op.method === 'GET' || op.method === 'DELETE' ? 'none' : 'raw', validate: null });
+      continue;
+    }
+    if ((op.tag !== 'openai' && op.tag !== 'anthropic' && op.tag !== 'system') || op.path.includes('{')) continue;
     fast.set(op.path, {
       method: op.method,
       operationId: id,
       secured: op.secured,
+      apiKeyHeader: op.tag === 'anthropic',
       handler: handlers[id],
+      body: op.requestBody ? 'json' : 'none',
       validate: op.requestBody ? ajv.compile({ $ref: `openapi.json#/components/schemas/${op.requestBody}` }) : null,
     });
   }
@@ -126,14 +146,15 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       });
     }
     if (route.secured) {
-      const reason = authenticate(req.headers.authorization);
+      const apiKey = route.apiKeyHeader && req.headers.authorization === undefined ? req.headers['x-api-key'] : undefined;
+      const reason = authenticate(typeof apiKey === 'string' ? `Bearer ${apiKey}` : req.headers.authorization);
       if (reason) throw new GatewayError('authentication_error', 401, reason);
     }
     let body: unknown;
     let rawBody = EMPTY;
+    if (route.validate && hasBody(req)) requireJson(req);
+    if (route.body !== 'none') rawBody = await readBody(req, opts.bodySizeLimit);
     if (route.validate) {
-      if (hasBody(req)) requireJson(req);
-      rawBody = await readBody(req, opts.bodySizeLimit);
       body = parseJsonBody(rawBody);
       if (!route.validate(body)) throw validationError(route.validate.errors ?? []);
     }
@@ -154,7 +175,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       const reason = authenticate(req.headers.authorization);
       if (reason) throw new GatewayError('authentication_error', 401, reason);
     }
-    const byMethod = routes.get(key);
+    const byMethod = routes.get(key) ?? templates.find(([pattern]) => pattern.test(key))?.[1];
     if (!byMethod) throw notFound(`no route for ${req.method} ${path}`, 'route_not_found');
     const id = byMethod.get(req.method ?? 'GET');
     if (!id) {
@@ -173,12 +194,12 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const dialect: Dialect = path.startsWith('/admin') ? 'admin' : 'openai';
+    const dialect: Dialect = path.startsWith('/admin') ? 'admin' : path.startsWith('/v1/messages') ? 'anthropic' : 'openai';
     try {
       let reply: Reply | void;
       // Responses on the fast dispatch carry X-Request-ID in the headers they are written with;
       // everything else may write its own, so it is set up front.
-      const route = fast.get(path);
+      const route = fast.get(path) ?? (path.startsWith('/p/') ? passthrough.get(req.method ?? '') : undefined);
       if (route) reply = await runFast(route, req, res, requestId);
       else {
         res.setHeader('X-Request-ID', requestId);
@@ -225,7 +246,8 @@ function answerUnparsable(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, s
   const e = tooLarge
     ? new GatewayError('invalid_request_error', 431, 'the request line and headers together exceed 16 KB', { code: 'headers_too_large' })
     : new GatewayError('invalid_request_error', 400, 'the request is not well-formed HTTP/1.1', { code: 'bad_http_request' });
-  const dialect: Dialect = /^[A-Z]+ \/admin(\/|\?| )/.test(err.rawPacket?.subarray(0, 64).toString('latin1') ?? '') ? 'admin' : 'openai';
+  const line = err.rawPacket?.subarray(0, 64).toString('latin1') ?? '';
+  const dialect: Dialect = /^[A-Z]+ \/admin(\/|\?| )/.test(line) ? 'admin' : /^[A-Z]+ \/v1\/messages(\/|\?| )/.test(line) ? 'anthropic' : 'openai';
   const body = JSON.stringify(errorBody(e, dialect));
   socket.end(
     `HTTP/1.1 ${e.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

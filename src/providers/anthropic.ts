@@ -41,7 +41,7 @@ const toFinishReason = (stopReason: unknown): string | null =>
   typeof stopReason === 'string' ? (finishReasons[stopReason] ?? 'stop') : null;
 
 /** HTTP statuses of Anthropic's error types, for errors that arrive inside a 200 stream. */
-const statusOfErrorType: Record<string, number> = {
+export const statusOfErrorType: Record<string, number> = {
   invalid_request_error: 400,
   authentication_error: 401,
   permission_error: 403,
@@ -212,7 +212,7 @@ function toAnthropicRequest(body: Obj, ctx: ChatContext): Obj {
  * `cache_creation.ephemeral_1h_input_tokens` were cached for an hour, at a dearer rate; web
  * searches (`server_tool_use.web_search_requests`) are billed per search.
  */
-function fromAnthropicUsage(usage: Obj): TokenUsage {
+export function fromAnthropicUsage(usage: Obj): TokenUsage {
   const cacheRead = num(usage.cache_read_input_tokens);
   const cacheWrite = num(usage.cache_creation_input_tokens);
   const inputTokens = num(usage.input_tokens) + cacheRead + cacheWrite;
@@ -395,8 +395,12 @@ class AnthropicStream implements StreamTranslator {
 export function createAnthropicAdapter(config: ProviderConfig, redactor = new Redactor([config.apiKey])): ProviderAdapter {
   const headers: Record<string, string> = { 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
   if (config.apiKey) headers['x-api-key'] = config.apiKey;
+  const authHeaders: Record<string, string> = { 'anthropic-version': headers['anthropic-version']! };
+  if (config.apiKey) authHeaders['x-api-key'] = config.apiKey;
   const adapter: ProviderAdapter = {
     config,
+    nativeApis: ['messages'],
+    authHeaders,
     chatRequest: (body, ctx): UpstreamRequest => ({
       method: 'POST',
       path: '/messages',

@@ -47,7 +47,7 @@ interface ModalityTokenCount {
   tokenCount?: number;
 }
 
-interface GeminiUsageMetadata {
+export interface GeminiUsageMetadata {
   promptTokenCount?: number;
   cachedContentTokenCount?: number;
   candidatesTokenCount?: number;
@@ -292,7 +292,7 @@ function byModality(details: unknown): Record<string, number> {
  * prompt and the candidates down by modality; audio, images (documents are billed as images) and
  * video go to `detail`, and every modality but text, the ordinary rate, to `raw`.
  */
-function fromGeminiUsage(u: GeminiUsageMetadata): TokenUsage {
+export function fromGeminiUsage(u: GeminiUsageMetadata): TokenUsage {
   const n = (v: unknown) => (typeof v === 'number' ? v : 0);
   const thoughts = n(u.thoughtsTokenCount);
   // promptTokenCount already includes the cached tokens; candidatesTokenCount excludes the thoughts.
@@ -457,6 +457,8 @@ export function createGeminiAdapter(config: ProviderConfig, redactor = new Redac
 
   return {
     config,
+    nativeApis: [],
+    authHeaders: auth,
 
     chatRequest(body, ctx) {
       const { contents, systemInstruction } = toGeminiContents(body.messages, ctx.model);

@@ -9,6 +9,8 @@ export interface OpenAiQuirks {
   streamUsage: boolean;
   /** Serves `/embeddings`. */
   embeddings: boolean;
+  /** Serves the Responses API at `/responses` (its documentation says so). */
+  responses?: boolean;
   /** Reports reasoning tokens outside `completion_tokens` (xAI). */
   reasoningOutsideCompletion?: boolean;
   /** Models that reject `max_tokens` and want `max_completion_tokens` (OpenAI reasoning models). */
@@ -18,15 +20,15 @@ export interface OpenAiQuirks {
 export type OpenAiCompatibleType = Exclude<ProviderType, 'anthropic' | 'gemini'>;
 
 export const openAiQuirks: Record<OpenAiCompatibleType, OpenAiQuirks> = {
-  openai: { streamUsage: true, embeddings: true, maxCompletionTokensModels: /^(o\d|gpt-5)/ },
+  openai: { streamUsage: true, embeddings: true, responses: true, maxCompletionTokensModels: /^(o\d|gpt-5)/ },
   groq: { streamUsage: true, embeddings: false },
   fireworks: { streamUsage: true, embeddings: true },
   // OpenRouter reports usage, with its exact charge (`usage.cost`), on every reply.
-  openrouter: { streamUsage: false, embeddings: true },
+  openrouter: { streamUsage: false, embeddings: true, responses: true },
   deepseek: { streamUsage: true, embeddings: false },
   // Z.ai puts usage in the last chunk of every stream and has no stream_options.
   zai: { streamUsage: false, embeddings: true },
-  xai: { streamUsage: true, embeddings: false, reasoningOutsideCompletion: true },
+  xai: { streamUsage: true, embeddings: false, responses: true, reasoningOutsideCompletion: true },
   minimax: { streamUsage: true, embeddings: false },
   xiaomi: { streamUsage: true, embeddings: false },
   opencode_go: { streamUsage: true, embeddings: false },
@@ -57,7 +59,7 @@ const detailPaths = [
  * Audio, image and video tokens (OpenAI's audio models, xAI, OpenRouter) and OpenRouter's web
  * searches are also read into `detail`, for the models that price them apart.
  */
-function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsideCompletion'>): TokenUsage | null {
+export function fromOpenAiUsage(u: unknown, quirks: Pick<OpenAiQuirks, 'reasoningOutsideCompletion'>): TokenUsage | null {
   if (!isObject(u)) return null;
   const prompt = isObject(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
   const completion = isObject(u.completion_tokens_details) ? u.completion_tokens_details : {};
@@ -104,8 +106,13 @@ export function createOpenAiCompatibleAdapter(
   const getHeaders: Record<string, string> = { ...headers };
   delete getHeaders['content-type'];
 
+  const authHeaders: Record<string, string> = { ...extraHeaders };
+  if (config.apiKey) authHeaders.authorization = `Bearer ${config.apiKey}`;
+
   return {
     config,
+    nativeApis: quirks.responses ? ['responses'] : [],
+    authHeaders,
 
     chatRequest(body, ctx: ChatContext): UpstreamRequest {
       const renameMaxTokens = quirks.maxCompletionTokensModels?.test(ctx.model) && body.max_tokens != null && body.max_completion_tokens == null;

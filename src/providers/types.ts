@@ -90,7 +90,7 @@ export interface UsageDetail {
 
 /** An HTTP request to a provider; `path` is appended to the provider's base URL. */
 export interface UpstreamRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   headers: Record<string, string>;
   body?: string | Buffer;
@@ -154,11 +154,22 @@ export interface EmbeddingsResult {
 }
 
 /**
+ * Ingress APIs besides chat completions. A provider that serves one at its base URL gets requests
+ * in it relayed as they are (`/responses`, `/messages`); any other provider gets them translated
+ * to chat completions and back (src/ingress).
+ */
+export type NativeApi = 'responses' | 'messages';
+
+/**
  * A provider adapter: pure functions from OpenAI-shaped requests to provider requests and from
  * provider replies to OpenAI-shaped replies. Adapters never do I/O; `upstream.ts` does.
  */
 export interface ProviderAdapter {
   readonly config: ProviderConfig;
+  /** The ingress APIs this provider serves natively. */
+  readonly nativeApis: readonly NativeApi[];
+  /** The gateway's credentials and the headers the provider always wants, for relayed and passthrough requests. */
+  readonly authHeaders: Readonly<Record<string, string>>;
   chatRequest(body: Record<string, unknown>, ctx: ChatContext): UpstreamRequest;
   chatResponse(json: unknown, ctx: ChatContext): ChatResult;
   chatStream(ctx: ChatContext): StreamTranslator;

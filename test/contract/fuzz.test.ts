@@ -35,6 +35,16 @@ beforeAll(async () => {
       /"stream"\s*:\s*true/.test(await request.text()) ? sseResponse(fixture('openai/stream.sse')) : HttpResponse.json(jsonFixture('openai/chat.json')),
     ),
     http.post('https://api.openai.com/v1/embeddings', () => HttpResponse.json(jsonFixture('openai/embeddings.json'))),
+    http.post('https://api.openai.com/v1/responses', async ({ request }) =>
+      /"stream"\s*:\s*true/.test(await request.text()) ? sseResponse(fixture('openai/responses-stream.sse')) : HttpResponse.json(jsonFixture('openai/responses.json')),
+    ),
+    http.post('https://api.openai.com/v1/responses/input_tokens', () => HttpResponse.json(jsonFixture('openai/responses-input-tokens.json'))),
+    http.get('https://api.openai.com/v1/responses/:id/input_items', () => HttpResponse.json({ object: 'list', data: [], first_id: null, last_id: null, has_more: false })),
+    http.post('https://api.openai.com/v1/responses/:id/cancel', () => HttpResponse.json(jsonFixture('openai/responses.json'))),
+    http.get('https://api.openai.com/v1/responses/:id', () => HttpResponse.json(jsonFixture('openai/responses.json'))),
+    http.delete('https://api.openai.com/v1/responses/:id', () => HttpResponse.json(jsonFixture('openai/responses-deleted.json'))),
+    // Passthrough reaches any path: OpenAI answers one it does not have with a 404.
+    http.all('https://api.openai.com/*', () => HttpResponse.json({ error: { message: 'Invalid URL', type: 'invalid_request_error', param: null, code: null } }, { status: 404 })),
   );
   gw = await startTestGateway({ GOMODEL_MASTER_KEY: KEY, OPENAI_API_KEY: 'sk-test', SET_BUDGET_: 'daily=1000', BODY_SIZE_LIMIT: '64K' });
 });

@@ -1,51 +1,11 @@
-import type { BudgetGuard, Reservation } from '../../budgets/guard.ts';
-import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
-import { oversizedReply, unusableReply } from '../../providers/errors.ts';
-import type { ProviderRegistry, Route } from '../../providers/registry.ts';
-import { SseSplitter } from '../../providers/sse.ts';
-import type { ChatContext, SseEvent, TokenUsage } from '../../providers/types.ts';
-import { ClientGone, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } from '../../providers/upstream.ts';
-import { usageRecord, type Completed } from '../../usage/entry.ts';
-import type { PriceBook } from '../../usage/pricing.ts';
-import type { UsageRecorder } from '../../usage/recorder.ts';
-import type { Attribution } from '../attribution.ts';
-import type { Handler, HandlerContext } from '../context.ts';
-import { errorBody, headerList, sendJson } from '../respond.ts';
+import { invalidRequest } from '../../errors.ts';
+import type { ChatContext, StreamTranslator } from '../../providers/types.ts';
+import type { Handler } from '../context.ts';
+import type { Proxy, ProxyDeps, StreamWriter, WriterStep } from '../proxy.ts';
+import { errorBody } from '../respond.ts';
 
-export interface ProxyDeps {
-  registry: ProviderRegistry;
-  upstream: Upstream;
-  recorder: UsageRecorder;
-  prices: PriceBook;
-  metrics: Metrics;
-  log: Logger;
-  attribute: (headers: HandlerContext['headers']) => Attribution;
-  /** null when BUDGETS_ENABLED=false. */
-  guard: BudgetGuard | null;
-  /** Ask providers for usage on streams (ENFORCE_RETURNING_USAGE_DATA). */
-  includeUsage: boolean;
-  anthropicDefaultMaxTokens: number;
-  /** Largest non-streaming reply, or stream event, held in memory (UPSTREAM_REPLY_SIZE_LIMIT). */
-  replySizeLimit: number;
-}
-
-/** Largest provider error body the gateway reads. */
-const ERROR_LIMIT = 1024 * 1024;
 const finishReason = /"finish_reason"\s*:\s*"/;
 const clientLeft = 'client disconnected before the reply; usage read from it';
-/** The metrics' model label for a model no provider lists or is configured with. */
-const OTHER_MODEL = 'other';
-const DONE = 'data: [DONE]';
-
-/** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
-const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
-
-function eventText(ev: SseEvent): string {
-  const data = ev.data.includes('\n') ? ev.data.replace(/\n/g, '\ndata: ') : ev.data;
-  return ev.event ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`;
-}
 
 /**
  * The official SDKs ask for base64 embeddings by default (little-endian float32). Providers whose
@@ -60,346 +20,92 @@ function toBase64Embeddings(response: Record<string, unknown>): Record<string, u
   return { ...response, data };
 }
 
-export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler; createEmbedding: Handler; listModels: Handler } {
-  const { registry, upstream, recorder, prices, metrics } = deps;
-
-  function route(body: Record<string, unknown>): Route {
-    const model = body.model as string;
-    const hint = typeof body.provider === 'string' && body.provider ? body.provider : undefined;
-    const r = registry.resolve(model, hint);
-    if (!r) {
-      if (hint) throw notFound(`unknown provider: ${hint}`, 'provider_not_found', 'provider');
-      throw notFound(`unsupported model: ${model}`, 'model_not_found', 'model');
-    }
-    return r;
-  }
-
-  /** Records the row; resolves once it is in the journal, which a response's last bytes wait for. */
-  function record(c: Completed & { reservation?: Reservation | null }): Promise<void> {
-    const row = usageRecord(c, prices);
-    const journaled = recorder.record(row);
-    if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
-    return journaled;
-  }
-
-  /** Times a proxied request for the metrics and writes its access-log line when it ends. */
-  function track(r: Route, endpoint: string, stream: boolean, requestId: string): (status: number) => void {
-    const started = performance.now();
-    // Only listed and configured models become label values: a client naming any model it likes
-    // (`openai/anything`) would otherwise add series without end.
-    const done = metrics.request(r.entry.config.name, r.entry.models.has(r.model) ? r.model : OTHER_MODEL, endpoint, stream);
-    return (status) => {
-      done(status);
-      // Checked first: the line's fields would be built for nothing above LOG_LEVEL=info.
-      if (deps.log.isLevelEnabled('info')) {
-        deps.log.info({ requestId, provider: r.entry.config.name, model: r.model, endpoint, stream, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'proxied');
+/**
+ * A chat completions stream as chat completions: OpenAI-compatible events pass through unchanged,
+ * Anthropic and Gemini events become the chunks their adapter makes; `[DONE]` ends it.
+ */
+export function chatWriter(translator: StreamTranslator): StreamWriter {
+  let sawDone = false;
+  // One step object for every event: the relay reads it before asking for the next.
+  const step: WriterStep = { out: null };
+  return {
+    get id() {
+      return translator.id;
+    },
+    get model() {
+      return translator.model;
+    },
+    event(ev) {
+      const t = translator.event(ev);
+      step.usage = t.usage;
+      step.error = t.error;
+      if (t.chunks === 'passthrough') {
+        step.out = null;
+        step.last = ev.data === '[DONE]';
+        if (step.last) sawDone = true;
+        step.complete = step.last || finishReason.test(ev.data);
+        return step;
       }
-    };
-  }
+      let out = '';
+      let complete = false;
+      for (const c of t.chunks) {
+        if ((c.choices as { finish_reason?: unknown }[] | undefined)?.some((ch) => ch.finish_reason)) complete = true;
+        out += `data: ${JSON.stringify(c)}\n\n`;
+      }
+      step.out = out;
+      step.last = false;
+      step.complete = complete;
+      return step;
+    },
+    end: () => (sawDone ? '' : 'data: [DONE]\n\n'),
+    fail: (err) => `data: ${JSON.stringify(errorBody(err, 'openai'))}\n\n`,
+  };
+}
 
-  /** An error status from the provider: its reply becomes the provider's mapped GatewayError. The provider bills no refused request. */
-  async function refuse(p: Proxied, r: Route, ex: Exchange): Promise<never> {
-    p.billable = false;
-    throw r.entry.adapter.error(ex.res.statusCode ?? 502, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
-  }
-
-  const refused = (ex: Exchange) => (ex.res.statusCode ?? 502) >= 400;
-
-  /** The provider's whole reply, parsed (read by the caller: an async function less on the path of every reply). */
-  function parseReply(ex: Exchange, raw: Buffer, provider: string): unknown {
-    try {
-      return JSON.parse(raw.toString('utf8'));
-    } catch {
-      // Not the SyntaxError as the cause: its message quotes the reply's first bytes, which may be a key.
-      throw unusableReply(provider, `reply of ${raw.length} bytes is not JSON (content-type ${ex.res.headers['content-type'] ?? 'none'})`);
-    }
-  }
-
-  /**
-   * Relays a provider's event stream to the client as it arrives: whole events pass through
-   * unchanged for OpenAI-compatible providers and are translated to chunks for the others; the
-   * last usage-bearing event wins. The provider is paused while the client reads slower than it
-   * sends. A stream that breaks or ends early is closed with an error event. Event listeners
-   * rather than an async iterator: one fewer promise and microtask hop per chunk on the path
-   * every streamed token takes.
-   */
-  async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, who: Attribution, reservation: Reservation | null): Promise<void> {
-    const { res } = ctx;
-    const up = ex.res;
-    const translator = r.entry.adapter.chatStream(cctx);
-    const splitter = new SseSplitter(deps.replySizeLimit);
-    let usage: TokenUsage | undefined;
-    let complete = false;
-    let failure: GatewayError | undefined;
-    res.writeHead(200, ['X-Request-ID', ctx.requestId, ...sseHeaders]);
-    // The headers leave with the first event, in the same write, when it came with the provider's
-    // headers (as it usually does): one client wakeup less before the first token. Otherwise they
-    // leave on their own at once, so a client waiting on a slow first event sees the stream open.
-    const openStream = setImmediate(() => res.flushHeaders());
-    await new Promise<void>((resolve) => {
-      let settled = false;
-      const finish = (err?: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearImmediate(openStream);
-        up.off('data', onData);
-        if (err !== undefined) {
-          const mapped = ex.failure(err);
-          if (!(mapped instanceof ClientGone)) failure = mapped as GatewayError;
-        }
-        up.destroy();
-        resolve();
-      };
-      const onData = (chunk: Buffer) => {
-        const pushed = splitter.push(chunk);
-        if (!pushed) {
-          failure = oversizedReply(r.entry.config.name, 'stream event', deps.replySizeLimit);
-          return finish();
-        }
-        const events = pushed.events;
-        let bytes = pushed.bytes;
-        // Blocks with no event (a provider's keep-alive comments) pass on too when relayed verbatim.
-        if (bytes.length === 0) return;
-        clearImmediate(openStream);
-        let out = '';
-        let verbatim = true;
-        for (const ev of events) {
-          const step = translator.event(ev);
-          if (step.usage) usage = step.usage;
-          if (step.error) {
-            failure = step.error;
-            verbatim = false;
-            break;
-          }
-          if (step.chunks === 'passthrough') {
-            // The stream's last bytes leave once its usage row is journaled (below). The bytes
-            // before them still pass unchanged when [DONE] ends the block, as it does.
-            if (ev.data === '[DONE]') {
-              complete = true;
-              const at = verbatim && ev === events[events.length - 1] ? bytes.lastIndexOf(DONE) : -1;
-              if (at >= 0) bytes = bytes.subarray(0, at);
-              else verbatim = false;
-              continue;
-            }
-            if (!complete && finishReason.test(ev.data)) complete = true;
-            out += eventText(ev);
-          } else {
-            verbatim = false;
-            for (const c of step.chunks) {
-              if ((c.choices as { finish_reason?: unknown }[] | undefined)?.some((ch) => ch.finish_reason)) complete = true;
-              out += `data: ${JSON.stringify(c)}\n\n`;
-            }
-          }
-        }
-        // Once the client is gone (a budgeted stream reads on for its usage), events are only read.
-        const text = verbatim ? bytes : out;
-        const flushed = res.destroyed || text.length === 0 || res.write(text);
-        if (failure) return finish();
-        if (!flushed && !res.destroyed) {
-          up.pause();
-          res.once('drain', () => up.resume());
-        }
-      };
-      up.on('data', onData);
-      up.on('end', () => finish());
-      up.on('error', finish);
-      // A destroyed response (client gone, timeout) may close without 'end' or 'error'.
-      up.on('close', () => finish(up.complete ? undefined : new Error('stream closed before it ended')));
-    });
-    if (!failure && !ex.clientGone && !complete) {
-      failure = new GatewayError('provider_error', 502, `provider ${r.entry.config.name} ended the stream before it was complete`, {
-        provider: r.entry.config.name,
-        code: 'stream_interrupted',
-      });
-    }
-    const cut = failure?.code === INTERRUPTED_BY_SHUTDOWN;
-    const caveat = cut
-      ? usage
-        ? 'interrupted by gateway shutdown'
-        : 'interrupted by gateway shutdown before the provider reported usage'
-      : usage
-        ? ex.clientGone
-          ? 'client disconnected before the end of the stream; usage read from the rest of it'
-          : undefined
-        : ex.clientGone
-          ? 'client disconnected before the provider reported usage'
-          : failure
-            ? 'stream failed before the provider reported usage'
-            : 'provider reported no usage for this stream';
-    const journaled = record({
-      requestId: ctx.requestId,
-      providerId: translator.id,
-      model: translator.model || r.model,
-      requestedModel: r.model,
-      provider: r.entry.config,
-      endpoint: '/v1/chat/completions',
-      userPath: who.userPath,
-      labels: who.labels,
-      usage: usage ?? null,
-      caveat,
-      reservation,
-    });
-    if (!res.destroyed) {
-      await journaled;
-      res.end(failure ? `data: ${JSON.stringify(errorBody(failure, 'openai'))}\n\n` : 'data: [DONE]\n\n');
-    }
-    if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
-  }
-
-  /**
-   * A proxied request under way, timed and logged when it ends (`end`). Unless `settled` says a
-   * usage row will settle its reservation against the budgets of its path, the reservation goes
-   * back then, or, when the provider may have billed the request (`billable`: it was sent, and
-   * neither refused nor unreachable), a row charging it settles it. The handlers run it inline
-   * (begin, try, catch `failed`, finally `end`) rather than through a wrapper taking a callback,
-   * and check the provider's status inline (`refused`): three async functions fewer on the path
-   * of every request.
-   */
-  interface Proxied {
-    done: (status: number) => void;
-    status: number;
-    reservation: Reservation | null;
-    settled: boolean;
-    billable: boolean;
-    /** Why the request ended without a reply, for the caveat of the row that charges it. */
-    lost: string;
-    route: Route;
-    endpoint: string;
-    requestId: string;
-    who: Attribution;
-  }
-
-  function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who };
-  }
-
-  /** Reserves the request's worst-case cost; a promise only when a lease must be topped up first. */
-  function reserve(who: Attribution, r: Route, body: Record<string, unknown>, bodyBytes: number): Reservation | null | Promise<Reservation | null> {
-    return deps.guard ? deps.guard.reserve(who.userPath, r.entry.config, r.model, body, bodyBytes) : null;
-  }
-
-  /** The row of a request that ended without a reply although the provider may bill it. */
-  function lostRow(p: Proxied): Completed & { reservation: Reservation | null } {
-    const { route: r, who } = p;
-    return {
-      requestId: p.requestId,
-      providerId: '',
-      model: r.model,
-      provider: r.entry.config,
-      endpoint: p.endpoint,
-      userPath: who.userPath,
-      labels: who.labels,
-      usage: null,
-      caveat: p.lost,
-      reservation: p.reservation,
-    };
-  }
-
-  /**
-   * Notes the status an error ends the request with; rethrows it unless the client went away. A
-   * request the shutdown cut while the provider had it gets its row whether or not a budget
-   * applies (the provider may bill it), journaled before the client sees the error.
-   */
-  async function failed(p: Proxied, err: unknown): Promise<void> {
-    p.status = err instanceof GatewayError ? err.status : err instanceof ClientGone ? 499 : 500;
-    if (err instanceof GatewayError && err.code === 'upstream_unreachable') p.billable = false;
-    const cut = err instanceof GatewayError && err.code === INTERRUPTED_BY_SHUTDOWN;
-    p.lost = err instanceof ClientGone
-      ? 'client disconnected before the provider replied'
-      : cut
-        ? 'interrupted by gateway shutdown before the provider replied'
-        : `no reply: ${(err as Error).message}`;
-    if (cut && p.billable && !p.settled) {
-      p.settled = true;
-      await record(lostRow(p));
-    }
-    if (!(err instanceof ClientGone)) throw err;
-  }
-
-  function end(p: Proxied): void {
-    if (p.reservation && !p.settled) {
-      if (!p.billable || !p.reservation.femto) deps.guard!.release(p.reservation);
-      else void record(lostRow(p));
-    }
-    p.done(p.status);
-  }
-
-  /** Sends the translated reply, or the provider's bytes unchanged when there is none. */
-  function reply(ctx: HandlerContext, response: Record<string, unknown> | null, raw: Buffer): void {
-    if (response) return sendJson(ctx.res, 200, response, undefined, ctx.requestId);
-    ctx.res.writeHead(200, headerList(ctx.requestId, undefined, 'application/json', raw.length));
-    ctx.res.end(raw);
-  }
+export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompletion: Handler; createEmbedding: Handler; listModels: Handler } {
+  const { registry, upstream } = deps;
 
   const createChatCompletion: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
     const who = deps.attribute(ctx.headers);
-    const r = route(body);
+    const r = proxy.route(body);
     const stream = body.stream === true;
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw: ctx.rawBody };
-    const p = begin(r, '/v1/chat/completions', stream, ctx.requestId, who);
-    try {
-      const reserved = reserve(who, r, body, ctx.rawBody.length);
-      const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
-      p.billable = true;
-      // A budgeted request's reply is read on if its client leaves: the provider bills it anyway.
-      const ex = await upstream.send(r.entry.config, r.entry.adapter.chatRequest(body, cctx), ctx.res, !stream, { drain: reservation !== null });
-      if (refused(ex)) await refuse(p, r, ex);
-      if (stream) {
-        if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
-          await ex.readAll(deps.replySizeLimit);
-          throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
-        }
-        p.settled = true;
-        return await relay(ex, r, cctx, ctx, who, reservation);
-      }
-      const raw = await ex.readAll(deps.replySizeLimit);
-      const result = r.entry.adapter.chatResponse(parseReply(ex, raw, r.entry.config.name), cctx);
-      p.settled = true;
-      await record({
-        requestId: ctx.requestId,
-        providerId: result.id,
-        model: result.model || r.model,
-        requestedModel: r.model,
-        provider: r.entry.config,
-        endpoint: '/v1/chat/completions',
-        userPath: who.userPath,
-        labels: who.labels,
-        usage: result.usage,
-        caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
-        reservation,
-      });
-      if (ex.clientGone) p.status = 499;
-      else reply(ctx, result.response, raw);
-    } catch (err) {
-      await failed(p, err);
-    } finally {
-      end(p);
-    }
+    const { adapter } = r.entry;
+    await proxy.call(ctx, {
+      route: r,
+      who,
+      endpoint: '/v1/chat/completions',
+      stream,
+      estimateFrom: body,
+      request: () => adapter.chatRequest(body, cctx),
+      writer: () => chatWriter(adapter.chatStream(cctx)),
+      result: (json) => adapter.chatResponse(json, cctx),
+    });
   };
 
   const createEmbedding: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
     const who = deps.attribute(ctx.headers);
-    const r = route(body);
+    const r = proxy.route(body);
     const { adapter, config } = r.entry;
     if (!adapter.embeddingsRequest || !adapter.embeddingsResponse) {
       throw invalidRequest(`provider ${config.name} (${config.type}) has no embeddings API`, 'model', 'unsupported_endpoint');
     }
     // Read before the adapter builds the provider request from the body.
     const encoding = body.encoding_format;
-    const p = begin(r, '/v1/embeddings', false, ctx.requestId, who);
+    const p = proxy.begin(r, '/v1/embeddings', false, ctx.requestId, who);
     try {
       // Embeddings produce no output tokens: the worst case is the input alone.
-      const reserved = reserve(who, r, { ...body, max_tokens: 0 }, ctx.rawBody.length);
+      const reserved = proxy.reserve(who, r, { ...body, max_tokens: 0 }, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
       p.billable = true;
       const ex = await upstream.send(config, adapter.embeddingsRequest(body, r.model), ctx.res, true, { drain: reservation !== null });
-      if (refused(ex)) await refuse(p, r, ex);
+      if (proxy.refused(ex)) await proxy.refuse(p, r, ex);
       const raw = await ex.readAll(deps.replySizeLimit);
-      const result = adapter.embeddingsResponse(parseReply(ex, raw, config.name), r.model);
+      const result = adapter.embeddingsResponse(proxy.parseReply(ex, raw, config.name), r.model);
       p.settled = true;
-      await record({
+      await proxy.record({
         requestId: ctx.requestId,
         providerId: '',
         model: result.model || r.model,
@@ -413,11 +119,11 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         reservation,
       });
       if (ex.clientGone) p.status = 499;
-      else reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+      else proxy.reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
     } catch (err) {
-      await failed(p, err);
+      await proxy.failed(p, err);
     } finally {
-      end(p);
+      proxy.end(p);
     }
   };
 
