@@ -710,6 +710,434 @@ export const budget_SettingsSchema = {
     }
 } as const;
 
+export const admin_authKeySchema = {
+    type: 'object',
+    description: 'A managed API key, without its secret.',
+    required: [
+        'id',
+        'name',
+        'user_path',
+        'labels',
+        'dashboard_access',
+        'active',
+        'redacted_value',
+        'created_at',
+        'updated_at'
+    ],
+    properties: {
+        id: {
+            type: 'string',
+            pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+        },
+        name: {
+            type: 'string'
+        },
+        description: {
+            type: 'string'
+        },
+        user_path: {
+            type: 'string',
+            description: 'The subtree the key\'s requests are bound to.'
+        },
+        labels: {
+            type: 'array',
+            items: {
+                type: 'string'
+            }
+        },
+        dashboard_access: {
+            type: 'boolean'
+        },
+        enabled: {
+            type: 'boolean',
+            description: 'False once deactivated.'
+        },
+        active: {
+            type: 'boolean',
+            description: 'Enabled and not expired: requests with the key are accepted.'
+        },
+        redacted_value: {
+            type: 'string',
+            example: 'sk_gom_…3f9a'
+        },
+        expires_at: {
+            type: 'string',
+            nullable: true
+        },
+        deactivated_at: {
+            type: 'string',
+            nullable: true
+        },
+        last_used_at: {
+            type: 'string',
+            nullable: true,
+            description: 'Written in batches: up to about ten seconds behind.'
+        },
+        rotated_at: {
+            type: 'string',
+            nullable: true
+        },
+        previous_value_expires_at: {
+            type: 'string',
+            nullable: true,
+            description: 'Until then the secret replaced by the last rotation is still accepted.'
+        },
+        created_at: {
+            type: 'string'
+        },
+        updated_at: {
+            type: 'string'
+        }
+    }
+} as const;
+
+export const admin_authKeyListSchema = {
+    type: 'array',
+    items: {
+        $ref: '#/components/schemas/admin.authKey'
+    }
+} as const;
+
+export const admin_createdAuthKeySchema = {
+    allOf: [
+        {
+            $ref: '#/components/schemas/admin.authKey'
+        },
+        {
+            type: 'object',
+            required: [
+                'value'
+            ],
+            properties: {
+                value: {
+                    type: 'string',
+                    description: 'The secret (`sk_gom_` and 43 base64url characters). Shown only in this response.',
+                    example: 'sk_gom_8mJ0bq7d3kVvX1p6yZq9Qw2sT4uR5nL0aE3cF7gH1iK'
+                }
+            }
+        }
+    ]
+} as const;
+
+export const admin_createAuthKeyRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    required: [
+        'name'
+    ],
+    properties: {
+        name: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 200
+        },
+        description: {
+            type: 'string',
+            maxLength: 2000
+        },
+        user_path: {
+            type: 'string',
+            description: 'Subtree the key binds its requests to; default `/`.'
+        },
+        labels: {
+            type: 'array',
+            maxItems: 64,
+            items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 128
+            },
+            description: 'Added to the usage row of every request made with the key.'
+        },
+        expires_at: {
+            type: 'string',
+            nullable: true,
+            description: 'After this instant the key is refused with 401 `auth_key_expired`.'
+        },
+        dashboard_access: {
+            type: 'boolean',
+            default: false
+        }
+    },
+    example: {
+        name: 'alpha-ci',
+        user_path: '/team/alpha',
+        labels: [
+            'ci'
+        ],
+        expires_at: '2027-06-30T00:00:00Z'
+    }
+} as const;
+
+export const admin_updateAuthKeyLabelsRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    required: [
+        'labels'
+    ],
+    properties: {
+        labels: {
+            type: 'array',
+            maxItems: 64,
+            items: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 128
+            },
+            description: 'Added to the usage row of every request made with the key.'
+        }
+    }
+} as const;
+
+export const admin_updateAuthKeyDashboardAccessRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    required: [
+        'dashboard_access'
+    ],
+    properties: {
+        dashboard_access: {
+            type: 'boolean'
+        }
+    }
+} as const;
+
+export const admin_rotateAuthKeyRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+        grace_seconds: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 2592000,
+            default: 3600,
+            description: 'How long the old secret stays valid (0: refused at once).'
+        }
+    }
+} as const;
+
+export const admin_rateLimitKeyRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Exactly one of `period` (minute, hour, day, concurrent) and `period_seconds` (a custom window; 0 caps requests in flight).',
+    properties: {
+        period: {
+            type: 'string',
+            example: 'minute'
+        },
+        period_seconds: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 2592000
+        }
+    }
+} as const;
+
+export const admin_upsertRateLimitRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    required: [
+        'limit_key'
+    ],
+    properties: {
+        scope: {
+            type: 'string',
+            enum: [
+                'user_path',
+                'auth_key'
+            ],
+            default: 'user_path',
+            description: '`user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).'
+        },
+        subject: {
+            type: 'string'
+        },
+        user_path: {
+            type: 'string'
+        },
+        limit_key: {
+            $ref: '#/components/schemas/admin.rateLimitKeyRequest'
+        },
+        max_requests: {
+            type: 'integer',
+            minimum: 1,
+            nullable: true,
+            description: 'Requests per window (in flight, for `concurrent`).'
+        },
+        max_tokens: {
+            type: 'integer',
+            minimum: 1,
+            nullable: true,
+            description: 'Tokens per window, counted when each request completes.'
+        }
+    },
+    example: {
+        user_path: '/team/alpha',
+        limit_key: {
+            period: 'minute'
+        },
+        max_requests: 600,
+        max_tokens: 200000
+    }
+} as const;
+
+export const admin_deleteRateLimitRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    required: [
+        'limit_key'
+    ],
+    properties: {
+        scope: {
+            type: 'string',
+            enum: [
+                'user_path',
+                'auth_key'
+            ],
+            default: 'user_path',
+            description: '`user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).'
+        },
+        subject: {
+            type: 'string'
+        },
+        user_path: {
+            type: 'string'
+        },
+        limit_key: {
+            $ref: '#/components/schemas/admin.rateLimitKeyRequest'
+        }
+    }
+} as const;
+
+export const admin_resetRateLimitRequestSchema = {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+        scope: {
+            type: 'string',
+            enum: [
+                'user_path',
+                'auth_key'
+            ],
+            default: 'user_path',
+            description: '`user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).'
+        },
+        subject: {
+            type: 'string'
+        },
+        user_path: {
+            type: 'string'
+        },
+        period: {
+            type: 'string'
+        },
+        period_seconds: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 2592000
+        }
+    }
+} as const;
+
+export const admin_resetRateLimitsRequestSchema = {
+    type: 'object',
+    properties: {
+        confirmation: {
+            type: 'string',
+            example: 'reset'
+        },
+        confirm: {
+            type: 'string',
+            description: 'Accepted in place of `confirmation`.'
+        }
+    }
+} as const;
+
+export const admin_resetRateLimitsResponseSchema = {
+    type: 'object',
+    properties: {
+        status: {
+            type: 'string',
+            example: 'ok'
+        }
+    }
+} as const;
+
+export const admin_rateLimitStatusResponseSchema = {
+    type: 'object',
+    description: 'A rule and its live counters across all replicas. `requests_used` and `tokens_used` are written in batches (at most about a second behind); `in_flight` counts requests under a `concurrent` rule.',
+    properties: {
+        scope: {
+            type: 'string'
+        },
+        subject: {
+            type: 'string'
+        },
+        user_path: {
+            type: 'string'
+        },
+        period_seconds: {
+            type: 'integer'
+        },
+        period_label: {
+            type: 'string'
+        },
+        max_requests: {
+            type: 'integer',
+            nullable: true
+        },
+        max_tokens: {
+            type: 'integer',
+            nullable: true
+        },
+        source: {
+            type: 'string'
+        },
+        created_at: {
+            type: 'string'
+        },
+        updated_at: {
+            type: 'string'
+        },
+        window_start: {
+            type: 'string'
+        },
+        window_end: {
+            type: 'string'
+        },
+        requests_used: {
+            type: 'integer'
+        },
+        requests_remaining: {
+            type: 'integer'
+        },
+        tokens_used: {
+            type: 'integer'
+        },
+        tokens_remaining: {
+            type: 'integer'
+        },
+        in_flight: {
+            type: 'integer'
+        }
+    }
+} as const;
+
+export const admin_rateLimitListResponseSchema = {
+    type: 'object',
+    properties: {
+        rate_limits: {
+            type: 'array',
+            items: {
+                $ref: '#/components/schemas/admin.rateLimitStatusResponse'
+            }
+        },
+        server_time: {
+            type: 'string'
+        }
+    }
+} as const;
+
 export const usage_SelfServiceSummarySchema = {
     type: 'object',
     description: 'Usage of the caller\'s path subtree over the window (UTC dates); costs null when no row had a known price.',

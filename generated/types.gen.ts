@@ -253,6 +253,175 @@ export type BudgetSettings = {
 };
 
 /**
+ * A managed API key, without its secret.
+ */
+export type AdminAuthKey = {
+    id: string;
+    name: string;
+    description?: string;
+    /**
+     * The subtree the key's requests are bound to.
+     */
+    user_path: string;
+    labels: Array<string>;
+    dashboard_access: boolean;
+    /**
+     * False once deactivated.
+     */
+    enabled?: boolean;
+    /**
+     * Enabled and not expired: requests with the key are accepted.
+     */
+    active: boolean;
+    redacted_value: string;
+    expires_at?: string | null;
+    deactivated_at?: string | null;
+    /**
+     * Written in batches: up to about ten seconds behind.
+     */
+    last_used_at?: string | null;
+    rotated_at?: string | null;
+    /**
+     * Until then the secret replaced by the last rotation is still accepted.
+     */
+    previous_value_expires_at?: string | null;
+    created_at: string;
+    updated_at: string;
+};
+
+export type AdminAuthKeyList = Array<AdminAuthKey>;
+
+export type AdminCreatedAuthKey = AdminAuthKey & {
+    /**
+     * The secret (`sk_gom_` and 43 base64url characters). Shown only in this response.
+     */
+    value: string;
+};
+
+export type AdminCreateAuthKeyRequest = {
+    name: string;
+    description?: string;
+    /**
+     * Subtree the key binds its requests to; default `/`.
+     */
+    user_path?: string;
+    /**
+     * Added to the usage row of every request made with the key.
+     */
+    labels?: Array<string>;
+    /**
+     * After this instant the key is refused with 401 `auth_key_expired`.
+     */
+    expires_at?: string | null;
+    dashboard_access?: boolean;
+};
+
+export type AdminUpdateAuthKeyLabelsRequest = {
+    /**
+     * Added to the usage row of every request made with the key.
+     */
+    labels: Array<string>;
+};
+
+export type AdminUpdateAuthKeyDashboardAccessRequest = {
+    dashboard_access: boolean;
+};
+
+export type AdminRotateAuthKeyRequest = {
+    /**
+     * How long the old secret stays valid (0: refused at once).
+     */
+    grace_seconds?: number;
+};
+
+/**
+ * Exactly one of `period` (minute, hour, day, concurrent) and `period_seconds` (a custom window; 0 caps requests in flight).
+ */
+export type AdminRateLimitKeyRequest = {
+    period?: string;
+    period_seconds?: number;
+};
+
+export type AdminUpsertRateLimitRequest = {
+    /**
+     * `user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).
+     */
+    scope?: 'user_path' | 'auth_key';
+    subject?: string;
+    user_path?: string;
+    limit_key: AdminRateLimitKeyRequest;
+    /**
+     * Requests per window (in flight, for `concurrent`).
+     */
+    max_requests?: number | null;
+    /**
+     * Tokens per window, counted when each request completes.
+     */
+    max_tokens?: number | null;
+};
+
+export type AdminDeleteRateLimitRequest = {
+    /**
+     * `user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).
+     */
+    scope?: 'user_path' | 'auth_key';
+    subject?: string;
+    user_path?: string;
+    limit_key: AdminRateLimitKeyRequest;
+};
+
+export type AdminResetRateLimitRequest = {
+    /**
+     * `user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).
+     */
+    scope?: 'user_path' | 'auth_key';
+    subject?: string;
+    user_path?: string;
+    period?: string;
+    period_seconds?: number;
+};
+
+export type AdminResetRateLimitsRequest = {
+    confirmation?: string;
+    /**
+     * Accepted in place of `confirmation`.
+     */
+    confirm?: string;
+};
+
+export type AdminResetRateLimitsResponse = {
+    status?: string;
+};
+
+/**
+ * A rule and its live counters across all replicas. `requests_used` and `tokens_used` are written in batches (at most about a second behind); `in_flight` counts requests under a `concurrent` rule.
+ */
+export type AdminRateLimitStatusResponse = {
+    scope?: string;
+    subject?: string;
+    user_path?: string;
+    period_seconds?: number;
+    period_label?: string;
+    max_requests?: number | null;
+    max_tokens?: number | null;
+    source?: string;
+    created_at?: string;
+    updated_at?: string;
+    window_start?: string;
+    window_end?: string;
+    requests_used?: number;
+    requests_remaining?: number;
+    tokens_used?: number;
+    tokens_remaining?: number;
+    in_flight?: number;
+};
+
+export type AdminRateLimitListResponse = {
+    rate_limits?: Array<AdminRateLimitStatusResponse>;
+    server_time?: string;
+};
+
+/**
  * Usage of the caller's path subtree over the window (UTC dates); costs null when no row had a known price.
  */
 export type UsageSelfServiceSummary = {
@@ -553,6 +722,11 @@ export type Granularity = 'second' | 'minute' | 'hour' | 'day';
  * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
  */
 export type Timezone = string;
+
+/**
+ * The key's id
+ */
+export type AuthKeyId = string;
 
 export type GetHealthData = {
     body?: never;
@@ -1177,6 +1351,519 @@ export type ResetAllBudgetsResponses = {
 };
 
 export type ResetAllBudgetsResponse = ResetAllBudgetsResponses[keyof ResetAllBudgetsResponses];
+
+export type ListAuthKeysData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/auth-keys';
+};
+
+export type ListAuthKeysErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ListAuthKeysError = ListAuthKeysErrors[keyof ListAuthKeysErrors];
+
+export type ListAuthKeysResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuthKeyList;
+};
+
+export type ListAuthKeysResponse = ListAuthKeysResponses[keyof ListAuthKeysResponses];
+
+export type CreateAuthKeyData = {
+    /**
+     * The key's name, binding and labels
+     */
+    body: AdminCreateAuthKeyRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/auth-keys';
+};
+
+export type CreateAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type CreateAuthKeyError = CreateAuthKeyErrors[keyof CreateAuthKeyErrors];
+
+export type CreateAuthKeyResponses = {
+    /**
+     * Created
+     */
+    201: AdminCreatedAuthKey;
+};
+
+export type CreateAuthKeyResponse = CreateAuthKeyResponses[keyof CreateAuthKeyResponses];
+
+export type DeleteAuthKeyData = {
+    body?: never;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}';
+};
+
+export type DeleteAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteAuthKeyError = DeleteAuthKeyErrors[keyof DeleteAuthKeyErrors];
+
+export type DeleteAuthKeyResponses = {
+    /**
+     * Deleted
+     */
+    204: void;
+};
+
+export type DeleteAuthKeyResponse = DeleteAuthKeyResponses[keyof DeleteAuthKeyResponses];
+
+export type UpdateAuthKeyLabelsData = {
+    /**
+     * The new labels
+     */
+    body: AdminUpdateAuthKeyLabelsRequest;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/labels';
+};
+
+export type UpdateAuthKeyLabelsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpdateAuthKeyLabelsError = UpdateAuthKeyLabelsErrors[keyof UpdateAuthKeyLabelsErrors];
+
+export type UpdateAuthKeyLabelsResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuthKey;
+};
+
+export type UpdateAuthKeyLabelsResponse = UpdateAuthKeyLabelsResponses[keyof UpdateAuthKeyLabelsResponses];
+
+export type UpdateAuthKeyDashboardAccessData = {
+    /**
+     * Whether the key may call /admin
+     */
+    body: AdminUpdateAuthKeyDashboardAccessRequest;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/dashboard-access';
+};
+
+export type UpdateAuthKeyDashboardAccessErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpdateAuthKeyDashboardAccessError = UpdateAuthKeyDashboardAccessErrors[keyof UpdateAuthKeyDashboardAccessErrors];
+
+export type UpdateAuthKeyDashboardAccessResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuthKey;
+};
+
+export type UpdateAuthKeyDashboardAccessResponse = UpdateAuthKeyDashboardAccessResponses[keyof UpdateAuthKeyDashboardAccessResponses];
+
+export type DeactivateAuthKeyData = {
+    body?: never;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/deactivate';
+};
+
+export type DeactivateAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeactivateAuthKeyError = DeactivateAuthKeyErrors[keyof DeactivateAuthKeyErrors];
+
+export type DeactivateAuthKeyResponses = {
+    /**
+     * Deactivated
+     */
+    204: void;
+};
+
+export type DeactivateAuthKeyResponse = DeactivateAuthKeyResponses[keyof DeactivateAuthKeyResponses];
+
+export type RotateAuthKeyData = {
+    /**
+     * How long the old secret stays valid
+     */
+    body?: AdminRotateAuthKeyRequest;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/rotate';
+};
+
+export type RotateAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type RotateAuthKeyError = RotateAuthKeyErrors[keyof RotateAuthKeyErrors];
+
+export type RotateAuthKeyResponses = {
+    /**
+     * OK
+     */
+    200: AdminCreatedAuthKey;
+};
+
+export type RotateAuthKeyResponse = RotateAuthKeyResponses[keyof RotateAuthKeyResponses];
+
+export type DeleteRateLimitData = {
+    /**
+     * Rate limit key
+     */
+    body: AdminDeleteRateLimitRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits';
+};
+
+export type DeleteRateLimitErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such rate limit (`rate_limit_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteRateLimitError = DeleteRateLimitErrors[keyof DeleteRateLimitErrors];
+
+export type DeleteRateLimitResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type DeleteRateLimitResponse = DeleteRateLimitResponses[keyof DeleteRateLimitResponses];
+
+export type ListRateLimitsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits';
+};
+
+export type ListRateLimitsErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ListRateLimitsError = ListRateLimitsErrors[keyof ListRateLimitsErrors];
+
+export type ListRateLimitsResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type ListRateLimitsResponse = ListRateLimitsResponses[keyof ListRateLimitsResponses];
+
+export type UpsertRateLimitData = {
+    /**
+     * Rate limit key and caps
+     */
+    body: AdminUpsertRateLimitRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits';
+};
+
+export type UpsertRateLimitErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpsertRateLimitError = UpsertRateLimitErrors[keyof UpsertRateLimitErrors];
+
+export type UpsertRateLimitResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type UpsertRateLimitResponse = UpsertRateLimitResponses[keyof UpsertRateLimitResponses];
+
+export type ResetRateLimitData = {
+    /**
+     * Rate limit key
+     */
+    body: AdminResetRateLimitRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits/reset-one';
+};
+
+export type ResetRateLimitErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such rate limit (`rate_limit_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ResetRateLimitError = ResetRateLimitErrors[keyof ResetRateLimitErrors];
+
+export type ResetRateLimitResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type ResetRateLimitResponse = ResetRateLimitResponses[keyof ResetRateLimitResponses];
+
+export type ResetAllRateLimitsData = {
+    /**
+     * Reset confirmation
+     */
+    body: AdminResetRateLimitsRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits/reset';
+};
+
+export type ResetAllRateLimitsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * The key has no dashboard access (`dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ResetAllRateLimitsError = ResetAllRateLimitsErrors[keyof ResetAllRateLimitsErrors];
+
+export type ResetAllRateLimitsResponses = {
+    /**
+     * OK
+     */
+    200: AdminResetRateLimitsResponse;
+};
+
+export type ResetAllRateLimitsResponse = ResetAllRateLimitsResponses[keyof ResetAllRateLimitsResponses];
 
 export type GetUsageSummaryData = {
     body?: never;

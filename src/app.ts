@@ -11,13 +11,19 @@ import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
 import { dashboardRoute } from './http/dashboard.ts';
+import { authKeyHandlers } from './http/handlers/auth-keys.ts';
 import { budgetHandlers } from './http/handlers/budgets.ts';
+import { rateLimitHandlers } from './http/handlers/rate-limits.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
 import { systemHandlers } from './http/handlers/system.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
+import { KeyRing } from './keys/ring.ts';
+import { AuthKeyStore } from './keys/store.ts';
 import { ProviderRegistry } from './providers/registry.ts';
+import { RateLimiter } from './ratelimits/limiter.ts';
+import { RateLimitStore } from './ratelimits/store.ts';
 import { Upstream } from './providers/upstream.ts';
 import { Redactor } from './redact.ts';
 import { PriceBook } from './usage/pricing.ts';
@@ -30,6 +36,9 @@ export interface Gateway {
   registry: ProviderRegistry;
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
+  keys: KeyRing;
+  /** null when RATE_LIMITS_ENABLED=false. */
+  limiter: RateLimiter | null;
   url: string;
   /**
    * Stops accepting connections and lets in-flight requests finish for SHUTDOWN_TIMEOUT; then
@@ -116,6 +125,20 @@ export async function startGateway(
     await retryOnce(() => guard!.start());
   }
 
+  const keyStore = new AuthKeyStore(sql);
+  const keys = new KeyRing(sql, keyStore, log);
+  await retryOnce(() => keys.start());
+
+  const rateLimitStore = new RateLimitStore(sql);
+  let limiterSql: Sql | null = null;
+  let limiter: RateLimiter | null = null;
+  if (config.rateLimits.enabled) {
+    await retryOnce(() => rateLimitStore.reconcile(config.rateLimits.definitions));
+    limiterSql = connect(database.url, 4, { asyncCommit: true });
+    limiter = new RateLimiter(limiterSql, rateLimitStore, { leaseTtlMs: config.rateLimits.leaseTtlMs }, log);
+    await retryOnce(() => limiter!.start());
+  }
+
   const handlers = {
     ...systemHandlers(sql),
     ...openaiHandlers({
@@ -133,6 +156,8 @@ export async function startGateway(
     }),
     ...usageHandlers(queries),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
+    ...authKeyHandlers({ store: keyStore, ring: keys }),
+    ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
   } satisfies Handlers;
 
   /** Routes outside the contract, tried in order before openapi-backend. */
@@ -188,6 +213,8 @@ export async function startGateway(
     recorder,
     registry,
     guard,
+    keys,
+    limiter,
     url: `http://127.0.0.1:${port}`,
     async close() {
       const deadline = Date.now() + config.shutdownTimeoutMs;
@@ -216,6 +243,9 @@ export async function startGateway(
       await within((async () => {
         await guard?.stop();
         await budgetSql?.end({ timeout: 1 });
+        await limiter?.stop();
+        await limiterSql?.end({ timeout: 1 });
+        await keys.stop();
       })(), MIN_DRAIN_MS);
     },
   };

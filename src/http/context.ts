@@ -12,6 +12,8 @@ export interface HandlerContext {
   headers: IncomingHttpHeaders;
   /** Query parameters, coerced to the types openapi.json declares. */
   query: Record<string, unknown>;
+  /** Path parameters (`{id}`), as strings. */
+  params?: Record<string, string>;
   /** Parsed JSON body, already validated against the operation's schema. */
   body: unknown;
   /** The body as received (empty without one). */

@@ -105,7 +105,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     });
     for (const [id, handler] of Object.entries(handlers) as [OperationId, Handler][]) {
       api.register(id, (c: Context, ctx: HandlerContext) =>
-        handler({ ...ctx, query: c.request.query as Record<string, unknown>, body: c.request.requestBody }),
+        handler({ ...ctx, query: c.request.query as Record<string, unknown>, params: c.request.params as Record<string, string>, body: c.request.requestBody }),
       );
     }
     api.register({

@@ -1,0 +1,145 @@
+import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
+import type { AuthKeyStore } from '../../keys/store.ts';
+import { rateLimitPeriod } from '../../config.ts';
+import { CONCURRENT, rateLimitPeriodLabel, type RateLimitScope } from '../../ratelimits/rules.ts';
+import type { RateLimitKey, RateLimitState, RateLimitStore } from '../../ratelimits/store.ts';
+import type { RateLimiter } from '../../ratelimits/limiter.ts';
+import { normalizeUserPath } from '../../user-path.ts';
+import type { Handler, HandlerContext } from '../context.ts';
+
+export interface RateLimitDeps {
+  store: RateLimitStore;
+  /** null when RATE_LIMITS_ENABLED=false. */
+  limiter: RateLimiter | null;
+  keys: AuthKeyStore;
+  now?: () => number;
+}
+
+interface KeyBody {
+  scope?: RateLimitScope;
+  subject?: string;
+  user_path?: string;
+}
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const unavailable = () => new GatewayError('invalid_request_error', 503, 'rate limits feature is unavailable', { code: 'feature_unavailable' });
+
+/** Exactly one of a period name and a number of seconds. */
+function periodOf(period: unknown, seconds: unknown, where: string): number {
+  const prefix = where ? `${where}.` : '';
+  if ((period === undefined) === (seconds === undefined)) throw invalidRequest(`give exactly one of ${prefix}period and ${prefix}period_seconds`, where || 'period');
+  if (seconds !== undefined) return seconds as number;
+  const named = typeof period === 'string' ? rateLimitPeriod(period) : undefined;
+  if (named === undefined) throw invalidRequest(`unknown period "${String(period)}": expected minute, hour, day, week or concurrent`, `${prefix}period`);
+  return named;
+}
+
+function subjectOf(b: KeyBody): { scope: RateLimitScope; subject: string } {
+  const scope = b.scope ?? 'user_path';
+  if (scope === 'auth_key') {
+    if (!b.subject || !uuid.test(b.subject)) throw invalidRequest('subject must be the id of a managed API key', 'subject');
+    return { scope, subject: b.subject.toLowerCase() };
+  }
+  if (b.user_path !== undefined && b.subject !== undefined && b.user_path !== b.subject) throw invalidRequest('give user_path or subject, not two different paths', 'user_path');
+  try {
+    return { scope, subject: normalizeUserPath(b.user_path ?? b.subject ?? '/') ?? '/' };
+  } catch (err) {
+    throw invalidRequest(`invalid user_path: ${(err as Error).message}`, 'user_path');
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function status(s: RateLimitState) {
+  const r = s.record;
+  const maxRequests = r.max_requests === null ? null : Number(r.max_requests);
+  const maxTokens = r.max_tokens === null ? null : Number(r.max_tokens);
+  const used = r.period_seconds === CONCURRENT ? s.inFlight : s.requests;
+  return {
+    scope: r.scope,
+    subject: r.subject,
+    ...(r.scope === 'user_path' ? { user_path: r.subject } : {}),
+    period_seconds: r.period_seconds,
+    period_label: rateLimitPeriodLabel(r.period_seconds),
+    max_requests: maxRequests,
+    max_tokens: maxTokens,
+    source: r.source,
+    created_at: r.created_at.toISOString(),
+    updated_at: r.updated_at.toISOString(),
+    ...(s.window ? { window_start: iso(s.window.start), window_end: iso(s.window.end) } : {}),
+    requests_used: used,
+    ...(maxRequests !== null ? { requests_remaining: Math.max(0, maxRequests - used) } : {}),
+    tokens_used: s.tokens,
+    ...(maxTokens !== null ? { tokens_remaining: Math.max(0, maxTokens - s.tokens) } : {}),
+    in_flight: s.inFlight,
+  };
+}
+
+export type RateLimitStatus = ReturnType<typeof status>;
+
+export function rateLimitHandlers(deps: RateLimitDeps) {
+  const { store, limiter } = deps;
+  const now = deps.now ?? Date.now;
+
+  async function list() {
+    const at = now();
+    return { body: { rate_limits: (await store.states(at)).map(status), server_time: iso(at) } };
+  }
+
+  /** Runs an admin operation, reloading this replica's rules after a change (others reload on the notification). */
+  const admin =
+    (run: (ctx: HandlerContext) => Promise<{ body: unknown }>, changes = true): Handler =>
+    async (ctx) => {
+      if (!limiter) throw unavailable();
+      const reply = await run(ctx);
+      if (changes) await limiter.refresh();
+      return reply;
+    };
+
+  async function keyOf(b: KeyBody, period: unknown, seconds: unknown, where: string): Promise<RateLimitKey> {
+    const { scope, subject } = subjectOf(b);
+    if (scope === 'auth_key' && !(await deps.keys.get(subject))) throw invalidRequest(`no API key with id ${subject}`, 'subject', 'auth_key_not_found');
+    return { scope, subject, periodSeconds: periodOf(period, seconds, where) };
+  }
+
+  const missing = (k: RateLimitKey) => notFound(`no ${rateLimitPeriodLabel(k.periodSeconds)} rate limit for ${k.scope} ${k.subject}`, 'rate_limit_not_found');
+
+  const listRateLimits = admin(list, false);
+
+  const upsertRateLimit = admin(async (ctx) => {
+    const b = ctx.body as KeyBody & { limit_key: { period?: unknown; period_seconds?: unknown }; max_requests?: number | null; max_tokens?: number | null };
+    const key = await keyOf(b, b.limit_key.period, b.limit_key.period_seconds, 'limit_key');
+    const maxRequests = b.max_requests ?? null;
+    const maxTokens = b.max_tokens ?? null;
+    if (maxRequests === null && maxTokens === null) throw invalidRequest('give max_requests, max_tokens or both', 'max_requests');
+    if (key.periodSeconds === CONCURRENT && (maxTokens !== null || maxRequests === null)) {
+      throw invalidRequest('a concurrent limit caps requests in flight: give max_requests only', 'max_tokens');
+    }
+    await store.upsert(key, maxRequests, maxTokens, 'manual');
+    return list();
+  });
+
+  const deleteRateLimit = admin(async (ctx) => {
+    const b = ctx.body as KeyBody & { limit_key: { period?: unknown; period_seconds?: unknown } };
+    const key = await keyOf(b, b.limit_key.period, b.limit_key.period_seconds, 'limit_key');
+    if (!(await store.remove(key))) throw missing(key);
+    return list();
+  });
+
+  const resetRateLimit = admin(async (ctx) => {
+    const b = ctx.body as KeyBody & { period?: unknown; period_seconds?: unknown };
+    const key = await keyOf(b, b.period, b.period_seconds, '');
+    if (!(await store.reset(key))) throw missing(key);
+    return list();
+  });
+
+  const resetAllRateLimits = admin(async (ctx) => {
+    const b = (ctx.body ?? {}) as { confirmation?: unknown; confirm?: unknown };
+    if ((b.confirmation ?? b.confirm) !== 'reset') throw invalidRequest('confirmation must be "reset"', 'confirmation');
+    await store.reset();
+    return { body: { status: 'ok' } };
+  });
+
+  return { listRateLimits, upsertRateLimit, deleteRateLimit, resetRateLimit, resetAllRateLimits };
+}
