@@ -80,6 +80,7 @@ export const componentSchemas = {
   "admin.rateLimitListResponse": schemas.admin_rateLimitListResponseSchema,
   "usage.SelfServiceSummary": schemas.usage_SelfServiceSummarySchema,
   "usage.SelfServiceBudget": schemas.usage_SelfServiceBudgetSchema,
+  "usage.SelfServiceRateLimit": schemas.usage_SelfServiceRateLimitSchema,
   "usage.SelfServiceStatus": schemas.usage_SelfServiceStatusSchema,
   "system.Health": schemas.system_HealthSchema,
   "system.Readiness": schemas.system_ReadinessSchema,

@@ -1224,6 +1224,71 @@ export const usage_SelfServiceBudgetSchema = {
     }
 } as const;
 
+export const usage_SelfServiceRateLimitSchema = {
+    type: 'object',
+    description: 'A rate limit and what is left of it across all replicas. Counts are written in batches (at most about a second behind).',
+    properties: {
+        scope: {
+            type: 'string'
+        },
+        subject: {
+            type: 'string'
+        },
+        user_path: {
+            type: 'string'
+        },
+        period_seconds: {
+            type: 'integer'
+        },
+        period_label: {
+            type: 'string'
+        },
+        max_requests: {
+            type: 'integer',
+            nullable: true
+        },
+        max_tokens: {
+            type: 'integer',
+            nullable: true
+        },
+        requests_used: {
+            type: 'integer'
+        },
+        requests_remaining: {
+            type: 'integer'
+        },
+        requests_usage_ratio: {
+            type: 'number',
+            description: 'requests_used / max_requests, present with a request cap.'
+        },
+        tokens_used: {
+            type: 'integer'
+        },
+        tokens_remaining: {
+            type: 'integer'
+        },
+        tokens_usage_ratio: {
+            type: 'number',
+            description: 'tokens_used / max_tokens, unclamped (tokens are counted after completion and may overshoot).'
+        },
+        in_flight: {
+            type: 'integer'
+        },
+        window_start: {
+            type: 'string'
+        },
+        window_end: {
+            type: 'string'
+        },
+        resets_in_seconds: {
+            type: 'integer'
+        },
+        exhausted: {
+            type: 'boolean'
+        }
+    }
+} as const;
+
 export const usage_SelfServiceStatusSchema = {
     type: 'object',
     properties: {
@@ -1246,9 +1311,9 @@ export const usage_SelfServiceStatusSchema = {
         rate_limits: {
             type: 'array',
             items: {
-                type: 'object'
+                $ref: '#/components/schemas/usage.SelfServiceRateLimit'
             },
-            description: 'Always empty: gomodel-ts has no rate limits. Kept for clients of the original gateway.'
+            description: 'Every rate limit that applies to the caller: those of its path and its ancestors\', and those of its managed key.'
         }
     }
 } as const;

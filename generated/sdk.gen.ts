@@ -70,9 +70,9 @@ export const listModels = <ThrowOnError extends boolean = false>(options?: Optio
 });
 
 /**
- * Self-service usage and budget status
+ * Self-service usage, budget and rate limit status
  *
- * Usage of the caller's user path (the `X-GoModel-User-Path` header, default `/`) over a window of UTC dates, and the live status of every budget that applies to it.
+ * Usage of the caller's user path over a window of UTC dates, and the live status of every budget and rate limit that applies to it. A managed key's path is the one it is bound to (the `X-GoModel-User-Path` header may narrow it to a path inside); with the master key, the header names the path (default `/`).
  */
 export const getUsageStatus = <ThrowOnError extends boolean = false>(options?: Options<GetUsageStatusData, ThrowOnError>) => (options?.client ?? client).get<GetUsageStatusResponses, GetUsageStatusErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

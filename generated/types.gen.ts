@@ -456,6 +456,36 @@ export type UsageSelfServiceBudget = {
     exceeded?: boolean;
 };
 
+/**
+ * A rate limit and what is left of it across all replicas. Counts are written in batches (at most about a second behind).
+ */
+export type UsageSelfServiceRateLimit = {
+    scope?: string;
+    subject?: string;
+    user_path?: string;
+    period_seconds?: number;
+    period_label?: string;
+    max_requests?: number | null;
+    max_tokens?: number | null;
+    requests_used?: number;
+    requests_remaining?: number;
+    /**
+     * requests_used / max_requests, present with a request cap.
+     */
+    requests_usage_ratio?: number;
+    tokens_used?: number;
+    tokens_remaining?: number;
+    /**
+     * tokens_used / max_tokens, unclamped (tokens are counted after completion and may overshoot).
+     */
+    tokens_usage_ratio?: number;
+    in_flight?: number;
+    window_start?: string;
+    window_end?: string;
+    resets_in_seconds?: number;
+    exhausted?: boolean;
+};
+
 export type UsageSelfServiceStatus = {
     user_path?: string;
     server_time?: string;
@@ -465,11 +495,9 @@ export type UsageSelfServiceStatus = {
      */
     budgets?: Array<UsageSelfServiceBudget>;
     /**
-     * Always empty: gomodel-ts has no rate limits. Kept for clients of the original gateway.
+     * Every rate limit that applies to the caller: those of its path and its ancestors', and those of its managed key.
      */
-    rate_limits?: Array<{
-        [key: string]: unknown;
-    }>;
+    rate_limits?: Array<UsageSelfServiceRateLimit>;
 };
 
 export type SystemHealth = {

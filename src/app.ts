@@ -155,7 +155,7 @@ export async function startGateway(
       anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     }),
     ...usageHandlers(queries),
-    ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
+    ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
     ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
   } satisfies Handlers;

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TaggingRule } from '../config.ts';
-import { invalidRequest } from '../errors.ts';
+import { GatewayError, invalidRequest } from '../errors.ts';
+import type { ActiveKey } from '../keys/ring.ts';
 import { normalizeUserPath } from '../user-path.ts';
 
 export interface Attribution {
@@ -17,21 +18,37 @@ const headerValue = (headers: IncomingHttpHeaders, name: string): string | undef
   return Array.isArray(v) ? v.join(',') : v;
 };
 
-/** Who a request is attributed to: the user-path header and the labels of the tagging headers. */
-export function createAttribution(userPathHeader: string, rules: readonly TaggingRule[]): (headers: IncomingHttpHeaders) => Attribution {
-  const key = userPathHeader.toLowerCase();
-  return (headers) => {
-    let userPath = '/';
-    const raw = headerValue(headers, key);
+const within = (path: string, root: string) => root === '/' || path === root || path.startsWith(`${root}/`);
+
+/**
+ * Who a request is attributed to: the user-path header and the labels of the tagging headers. A
+ * managed key binds the request to its user path: the header may only narrow it to a path inside
+ * the key's subtree (anything else is 403 `user_path_forbidden`), and the key's labels come first.
+ */
+export function createAttribution(userPathHeader: string, rules: readonly TaggingRule[]): (headers: IncomingHttpHeaders, key?: ActiveKey | null) => Attribution {
+  const header = userPathHeader.toLowerCase();
+  return (headers, key) => {
+    let userPath = key ? key.userPath : '/';
+    const raw = headerValue(headers, header);
     if (raw !== undefined) {
+      let named: string | null;
       try {
-        userPath = normalizeUserPath(raw) ?? '/';
+        named = normalizeUserPath(raw);
       } catch (err) {
         throw invalidRequest(`invalid ${userPathHeader} header: ${(err as Error).message}`, userPathHeader);
       }
+      if (named !== null) {
+        if (key && !within(named, key.userPath)) {
+          throw new GatewayError('invalid_request_error', 403, `this API key is bound to ${key.userPath}: ${userPathHeader} may only name a path inside it, not ${named}`, {
+            code: 'user_path_forbidden',
+            param: userPathHeader,
+          });
+        }
+        userPath = named;
+      }
     }
-    if (rules.length === 0) return { userPath, labels: [] };
-    const labels = new Set<string>();
+    if (rules.length === 0) return { userPath, labels: key?.labels.length ? [...key.labels] : [] };
+    const labels = new Set<string>(key?.labels);
     for (const rule of rules) {
       const value = headerValue(headers, rule.header);
       if (!value) continue;

@@ -5,17 +5,22 @@ import { periodSeconds } from '../../config.ts';
 import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
 import { addDecimals, formatScaled, parseDecimal } from '../../usage/decimal.ts';
 import { resolveDateRange } from '../../usage/dates.ts';
+import type { RateLimitStore } from '../../ratelimits/store.ts';
 import type { UsageQueries } from '../../usage/queries.ts';
 import { normalizeUserPath } from '../../user-path.ts';
+import type { ActiveKey } from '../../keys/ring.ts';
 import type { Attribution } from '../attribution.ts';
 import type { Handler, HandlerContext } from '../context.ts';
+import { appliesTo, selfServiceStatus } from './rate-limits.ts';
 
 export interface BudgetDeps {
   store: BudgetStore;
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
   queries: UsageQueries;
-  attribute: (headers: HandlerContext['headers']) => Attribution;
+  attribute: (headers: HandlerContext['headers'], key?: ActiveKey | null) => Attribution;
+  /** null when RATE_LIMITS_ENABLED=false. */
+  rateLimits: RateLimitStore | null;
   now?: () => number;
 }
 
@@ -150,10 +155,15 @@ export function budgetHandlers(deps: BudgetDeps) {
   /** Self-service: usage of the caller's path and the budgets that apply to it. */
   const getUsageStatus: Handler = async (ctx) => {
     const at = now();
-    const { userPath } = deps.attribute(ctx.headers);
+    const key = ctx.caller?.key ?? null;
+    const { userPath } = deps.attribute(ctx.headers, key);
     const range = resolveDateRange(ctx.query as { days?: number; start_date?: string; end_date?: string }, 'UTC', at);
     try {
-      const [totals, all] = await Promise.all([deps.queries.summary(range, { userPath, cacheMode: 'uncached' }), guard ? states(at) : []]);
+      const [totals, all, limits] = await Promise.all([
+        deps.queries.summary(range, { userPath, cacheMode: 'uncached' }),
+        guard ? states(at) : [],
+        deps.rateLimits ? deps.rateLimits.states(at) : [],
+      ]);
       const covering = all.filter((s) => s.record.user_path === '/' || userPath === s.record.user_path || userPath.startsWith(`${s.record.user_path}/`));
       return {
         body: {
@@ -189,7 +199,7 @@ export function budgetHandlers(deps: BudgetDeps) {
               exceeded: full.spent >= full.amount,
             };
           }),
-          rate_limits: [],
+          rate_limits: limits.filter((s) => appliesTo(s, userPath, key?.id ?? null)).map((s) => selfServiceStatus(s, at)),
         },
       };
     } catch (err) {

@@ -76,7 +76,34 @@ function status(s: RateLimitState) {
   };
 }
 
-export type RateLimitStatus = ReturnType<typeof status>;
+/** Whether a rule applies to a caller: a rule of its path or an ancestor's, or of its key. */
+export function appliesTo(s: RateLimitState, userPath: string, keyId: string | null): boolean {
+  const { scope, subject } = s.record;
+  if (scope === 'auth_key') return subject === keyId;
+  return subject === '/' || userPath === subject || userPath.startsWith(`${subject}/`);
+}
+
+/** A rule as GET /v1/usage shows it to the caller. */
+export function selfServiceStatus(s: RateLimitState, now: number) {
+  const full = status(s);
+  const { max_requests: maxRequests, max_tokens: maxTokens } = full;
+  return {
+    scope: full.scope,
+    subject: full.subject,
+    ...(full.user_path !== undefined ? { user_path: full.user_path } : {}),
+    period_seconds: full.period_seconds,
+    period_label: full.period_label,
+    max_requests: maxRequests,
+    max_tokens: maxTokens,
+    requests_used: full.requests_used,
+    ...(maxRequests !== null ? { requests_remaining: full.requests_remaining, requests_usage_ratio: full.requests_used / maxRequests } : {}),
+    tokens_used: full.tokens_used,
+    ...(maxTokens !== null ? { tokens_remaining: full.tokens_remaining, tokens_usage_ratio: full.tokens_used / maxTokens } : {}),
+    in_flight: full.in_flight,
+    ...(s.window ? { window_start: full.window_start, window_end: full.window_end, resets_in_seconds: Math.max(0, Math.ceil((s.window.end - now) / 1000)) } : {}),
+    exhausted: (maxRequests !== null && full.requests_used >= maxRequests) || (maxTokens !== null && full.tokens_used >= maxTokens),
+  };
+}
 
 export function rateLimitHandlers(deps: RateLimitDeps) {
   const { store, limiter } = deps;
