@@ -2,8 +2,8 @@ import { invalidRequest, notFound } from '../../errors.ts';
 import type { KeyRing } from '../../keys/ring.ts';
 import { redacted } from '../../keys/secret.ts';
 import type { AuthKeyRecord, AuthKeyStore } from '../../keys/store.ts';
-import { normalizeUserPath } from '../../user-path.ts';
 import type { Handler, HandlerContext } from '../context.ts';
+import { isUuid, userPathOf } from './admin-input.ts';
 
 export interface AuthKeyDeps {
   store: AuthKeyStore;
@@ -12,7 +12,6 @@ export interface AuthKeyDeps {
 }
 
 const DEFAULT_GRACE_SECONDS = 3600;
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -42,7 +41,7 @@ function view(r: AuthKeyRecord, now: number) {
 
 function idOf(ctx: HandlerContext): string {
   const id = ctx.params?.id ?? '';
-  if (!uuid.test(id)) throw missing(id);
+  if (!isUuid(id)) throw missing(id);
   return id;
 }
 
@@ -52,15 +51,6 @@ function labelsOf(value: unknown): string[] {
   const labels = [...new Set((value as string[] | undefined) ?? [])].map((l) => l.trim());
   for (const l of labels) if (!l || /[\u0000-\u001f\u007f]/.test(l)) throw invalidRequest('labels must be non-empty printable strings', 'labels');
   return labels;
-}
-
-function userPathOf(value: unknown): string {
-  if (value === undefined || value === null) return '/';
-  try {
-    return normalizeUserPath(String(value)) ?? '/';
-  } catch (err) {
-    throw invalidRequest(`invalid user_path: ${(err as Error).message}`, 'user_path');
-  }
 }
 
 function expiryOf(value: unknown, now: number): Date | null {

@@ -4,8 +4,8 @@ import { rateLimitPeriod } from '../../config.ts';
 import { CONCURRENT, rateLimitPeriodLabel, type RateLimitScope } from '../../ratelimits/rules.ts';
 import type { RateLimitKey, RateLimitState, RateLimitStore } from '../../ratelimits/store.ts';
 import type { RateLimiter } from '../../ratelimits/limiter.ts';
-import { normalizeUserPath } from '../../user-path.ts';
 import type { Handler, HandlerContext } from '../context.ts';
+import { isUuid, periodOf as periodOfKey, requireResetConfirmation, userPathOf } from './admin-input.ts';
 
 export interface RateLimitDeps {
   store: RateLimitStore;
@@ -21,32 +21,19 @@ interface KeyBody {
   user_path?: string;
 }
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const unavailable = () => new GatewayError('invalid_request_error', 503, 'rate limits feature is unavailable', { code: 'feature_unavailable' });
 
-/** Exactly one of a period name and a number of seconds. */
-function periodOf(period: unknown, seconds: unknown, where: string): number {
-  const prefix = where ? `${where}.` : '';
-  if ((period === undefined) === (seconds === undefined)) throw invalidRequest(`give exactly one of ${prefix}period and ${prefix}period_seconds`, where || 'period');
-  if (seconds !== undefined) return seconds as number;
-  const named = typeof period === 'string' ? rateLimitPeriod(period) : undefined;
-  if (named === undefined) throw invalidRequest(`unknown period "${String(period)}": expected minute, hour, day, week or concurrent`, `${prefix}period`);
-  return named;
-}
+const periodOf = (period: unknown, seconds: unknown, where: string) => periodOfKey(period, seconds, where, rateLimitPeriod, 'minute, hour, day, week or concurrent');
 
 function subjectOf(b: KeyBody): { scope: RateLimitScope; subject: string } {
   const scope = b.scope ?? 'user_path';
   if (scope === 'auth_key') {
-    if (!b.subject || !uuid.test(b.subject)) throw invalidRequest('subject must be the id of a managed API key', 'subject');
+    if (!isUuid(b.subject)) throw invalidRequest('subject must be the id of a managed API key', 'subject');
     return { scope, subject: b.subject.toLowerCase() };
   }
   if (b.user_path !== undefined && b.subject !== undefined && b.user_path !== b.subject) throw invalidRequest('give user_path or subject, not two different paths', 'user_path');
-  try {
-    return { scope, subject: normalizeUserPath(b.user_path ?? b.subject ?? '/') ?? '/' };
-  } catch (err) {
-    throw invalidRequest(`invalid user_path: ${(err as Error).message}`, 'user_path');
-  }
+  return { scope, subject: userPathOf(b.user_path ?? b.subject) };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -162,8 +149,7 @@ export function rateLimitHandlers(deps: RateLimitDeps) {
   });
 
   const resetAllRateLimits = admin(async (ctx) => {
-    const b = (ctx.body ?? {}) as { confirmation?: unknown; confirm?: unknown };
-    if ((b.confirmation ?? b.confirm) !== 'reset') throw invalidRequest('confirmation must be "reset"', 'confirmation');
+    requireResetConfirmation(ctx.body);
     await store.reset();
     return { body: { status: 'ok' } };
   });
