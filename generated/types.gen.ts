@@ -94,6 +94,14 @@ export type UsageUsageLogEntry = {
     total_tokens?: number;
     uncached_input_tokens?: number;
     user_path?: string;
+    /**
+     * The managed API key the request was made with.
+     */
+    auth_key_id?: string | null;
+    /**
+     * `master_key`, `api_key` or `no_key` (null on rows recorded before managed keys).
+     */
+    auth_method?: string | null;
 };
 
 export type UsageUsageLogResult = {
@@ -717,6 +725,11 @@ export type Label = string;
 export type UserPath = string;
 
 /**
+ * Filter by the managed API key requests were made with (its id)
+ */
+export type AuthKeyFilter = string;
+
+/**
  * Cache mode filter: uncached, cached, all (default uncached)
  */
 export type CacheMode = 'uncached' | 'cached' | 'all';
@@ -829,11 +842,11 @@ export type CreateChatCompletionErrors = {
      */
     400: CoreOpenAiErrorEnvelope;
     /**
-     * Missing or wrong API key
+     * Missing or wrong API key; a managed key deactivated, expired or rotated out (codes `auth_key_deactivated`, `auth_key_expired`, `auth_key_rotated`)
      */
     401: CoreOpenAiErrorEnvelope;
     /**
-     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
      */
     403: CoreOpenAiErrorEnvelope;
     /**
@@ -849,7 +862,7 @@ export type CreateChatCompletionErrors = {
      */
     415: CoreOpenAiErrorEnvelope;
     /**
-     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
+     * Upstream rate limit, a rate limit of the gateway (code `rate_limit_exceeded`, with Retry-After and x-ratelimit-* headers), or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
     /**
@@ -865,7 +878,7 @@ export type CreateChatCompletionErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -904,11 +917,11 @@ export type CreateEmbeddingErrors = {
      */
     400: CoreOpenAiErrorEnvelope;
     /**
-     * Missing or wrong API key
+     * Missing or wrong API key; a managed key deactivated, expired or rotated out (codes `auth_key_deactivated`, `auth_key_expired`, `auth_key_rotated`)
      */
     401: CoreOpenAiErrorEnvelope;
     /**
-     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
      */
     403: CoreOpenAiErrorEnvelope;
     /**
@@ -924,7 +937,7 @@ export type CreateEmbeddingErrors = {
      */
     415: CoreOpenAiErrorEnvelope;
     /**
-     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
+     * Upstream rate limit, a rate limit of the gateway (code `rate_limit_exceeded`, with Retry-After and x-ratelimit-* headers), or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
     /**
@@ -940,7 +953,7 @@ export type CreateEmbeddingErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -1029,6 +1042,10 @@ export type GetUsageStatusErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
+     * The user-path header names a path outside the managed key's (code `user_path_forbidden`)
+     */
+    403: CoreOpenAiErrorEnvelope;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreOpenAiErrorEnvelope;
@@ -1069,7 +1086,7 @@ export type DeleteBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -1118,6 +1135,10 @@ export type ListBudgetsErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreGatewayError;
@@ -1158,7 +1179,7 @@ export type UpsertBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -1203,6 +1224,10 @@ export type GetBudgetSettingsErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreGatewayError;
@@ -1240,7 +1265,7 @@ export type UpdateBudgetSettingsErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -1292,7 +1317,7 @@ export type ResetBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -1348,7 +1373,7 @@ export type ResetAllBudgetsErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -1393,9 +1418,13 @@ export type ListAuthKeysErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
      */
     403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1433,9 +1462,21 @@ export type CreateAuthKeyErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1475,13 +1516,17 @@ export type DeleteAuthKeyErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
      * No such key (`auth_key_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1524,13 +1569,25 @@ export type UpdateAuthKeyLabelsErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
      * No such key (`auth_key_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1573,13 +1630,25 @@ export type UpdateAuthKeyDashboardAccessErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
      * No such key (`auth_key_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1619,13 +1688,17 @@ export type DeactivateAuthKeyErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
      * No such key (`auth_key_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1668,13 +1741,25 @@ export type RotateAuthKeyErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
      * No such key (`auth_key_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1712,13 +1797,25 @@ export type DeleteRateLimitErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
      * No such rate limit (`rate_limit_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1749,9 +1846,13 @@ export type ListRateLimitsErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
      */
     403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1789,9 +1890,21 @@ export type UpsertRateLimitErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1829,13 +1942,25 @@ export type ResetRateLimitErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
      * No such rate limit (`rate_limit_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1873,9 +1998,21 @@ export type ResetAllRateLimitsErrors = {
      */
     401: CoreGatewayError;
     /**
-     * The key has no dashboard access (`dashboard_access_denied`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
     /**
      * The key store or rate limiter is unavailable
      */
@@ -1932,6 +2069,10 @@ export type GetUsageSummaryData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -1948,6 +2089,10 @@ export type GetUsageSummaryErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -1996,6 +2141,10 @@ export type GetDailyUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2012,6 +2161,10 @@ export type GetDailyUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2068,6 +2221,10 @@ export type GetModelUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2084,6 +2241,10 @@ export type GetModelUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2140,6 +2301,10 @@ export type GetUserPathUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2156,6 +2321,10 @@ export type GetUserPathUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2212,6 +2381,10 @@ export type GetLabelUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2228,6 +2401,10 @@ export type GetLabelUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2280,6 +2457,10 @@ export type GetUsageLogData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2308,6 +2489,10 @@ export type GetUsageLogErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2352,6 +2537,10 @@ export type GetTokenThroughputErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */

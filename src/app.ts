@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
 import { configuredSecrets, type Config } from './config.ts';
-import { GatewayError, StartupError } from './errors.ts';
+import { StartupError } from './errors.ts';
 import { connect, withArrayTypes, type Sql } from './db/sql.ts';
 import { within } from './deadline.ts';
 import type { Logger } from './log.ts';
@@ -78,7 +78,7 @@ export async function startGateway(
 ): Promise<Gateway> {
   const sql = await withArrayTypes(database.sql);
   if (!config.masterKey) {
-    log.warn('GOMODEL_MASTER_KEY is not set: every endpoint, including /admin, is open to anyone who can reach this port');
+    log.warn('GOMODEL_MASTER_KEY is not set: /admin is open to anyone who can reach this port, and /v1 too until a managed key exists');
   }
   if (config.providers.length === 0) log.warn('no provider is configured: set e.g. OPENAI_API_KEY (see README, Providers)');
 
@@ -102,7 +102,6 @@ export async function startGateway(
   const prices = new PriceBook(config.pricing);
   const attribute = createAttribution(config.userPathHeader, config.tagging);
   const queries = new UsageQueries(sql);
-  const authenticate = createAuthenticator(config.masterKey);
 
   const budgetStore = new BudgetStore(sql);
   let budgetSql: Sql | null = null;
@@ -134,10 +133,12 @@ export async function startGateway(
   let limiter: RateLimiter | null = null;
   if (config.rateLimits.enabled) {
     await retryOnce(() => rateLimitStore.reconcile(config.rateLimits.definitions));
-    limiterSql = connect(database.url, 4, { asyncCommit: true });
+    limiterSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
     limiter = new RateLimiter(limiterSql, rateLimitStore, { leaseTtlMs: config.rateLimits.leaseTtlMs }, log);
     await retryOnce(() => limiter!.start());
   }
+
+  const auth = createAuthenticator(config.masterKey, keys);
 
   const handlers = {
     ...systemHandlers(sql),
@@ -150,6 +151,7 @@ export async function startGateway(
       log,
       attribute,
       guard,
+      limiter,
       includeUsage: config.usage.enforceReturningUsage,
       replySizeLimit: config.http.replySizeLimit,
       anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
@@ -166,8 +168,7 @@ export async function startGateway(
   if (config.metrics.enabled) {
     extraRoutes.push(async (req, res, path) => {
       if (path !== config.metrics.path || req.method !== 'GET') return false;
-      const refused = config.metrics.auth ? authenticate(req.headers.authorization) : null;
-      if (refused) throw new GatewayError('authentication_error', 401, refused);
+      if (config.metrics.auth) auth.admin(req.headers);
       const text = await metrics.render();
       res.writeHead(200, { 'Content-Type': metrics.contentType });
       res.end(text);
@@ -178,7 +179,7 @@ export async function startGateway(
   const server = createHttpServer(handlers, {
     log,
     bodySizeLimit: config.bodySizeLimit,
-    authenticate,
+    auth,
     adminEnabled: config.adminEndpointsEnabled,
     extraRoutes: async (req, res, path) => {
       for (const route of extraRoutes) if (await route(req, res, path)) return true;

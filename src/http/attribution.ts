@@ -1,13 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TaggingRule } from '../config.ts';
 import { GatewayError, invalidRequest } from '../errors.ts';
-import type { ActiveKey } from '../keys/ring.ts';
+import { anonymous, type AuthMethod, type Caller } from './caller.ts';
 import { normalizeUserPath } from '../user-path.ts';
 
 export interface Attribution {
   /** Normalised user path; `/` when the request names none. */
   userPath: string;
   labels: string[];
+  authMethod: AuthMethod;
+  /** The managed key of an `api_key` request. */
+  authKeyId: string | null;
 }
 
 const MAX_LABELS = 64;
@@ -25,9 +28,10 @@ const within = (path: string, root: string) => root === '/' || path === root || 
  * managed key binds the request to its user path: the header may only narrow it to a path inside
  * the key's subtree (anything else is 403 `user_path_forbidden`), and the key's labels come first.
  */
-export function createAttribution(userPathHeader: string, rules: readonly TaggingRule[]): (headers: IncomingHttpHeaders, key?: ActiveKey | null) => Attribution {
+export function createAttribution(userPathHeader: string, rules: readonly TaggingRule[]): (headers: IncomingHttpHeaders, caller?: Caller) => Attribution {
   const header = userPathHeader.toLowerCase();
-  return (headers, key) => {
+  return (headers, caller = anonymous) => {
+    const { key } = caller;
     let userPath = key ? key.userPath : '/';
     const raw = headerValue(headers, header);
     if (raw !== undefined) {
@@ -47,7 +51,8 @@ export function createAttribution(userPathHeader: string, rules: readonly Taggin
         userPath = named;
       }
     }
-    if (rules.length === 0) return { userPath, labels: key?.labels.length ? [...key.labels] : [] };
+    const who = { userPath, labels: key?.labels.length ? [...key.labels] : [], authMethod: caller.method, authKeyId: key?.id ?? null };
+    if (rules.length === 0) return who;
     const labels = new Set<string>(key?.labels);
     for (const rule of rules) {
       const value = headerValue(headers, rule.header);
@@ -63,6 +68,7 @@ export function createAttribution(userPathHeader: string, rules: readonly Taggin
       }
     }
     if (labels.size > MAX_LABELS) throw invalidRequest(`a request may carry at most ${MAX_LABELS} labels`, rules[0]!.header);
-    return { userPath, labels: [...labels] };
+    who.labels = [...labels];
+    return who;
   };
 }

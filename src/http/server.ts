@@ -7,6 +7,8 @@ import spec from '../../openapi.json' with { type: 'json' };
 import { componentSchemas, operations, type OperationId } from '../../generated/operations.gen.ts';
 import { GatewayError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { Authenticator } from './auth.ts';
+import type { Caller } from './caller.ts';
 import { hasBody, refuseCrossSite, requireJson } from './admission.ts';
 import { parseJsonBody, readBody } from './body.ts';
 import type { Handler, HandlerContext, Handlers } from './context.ts';
@@ -16,8 +18,8 @@ import { validationError } from './validation.ts';
 export interface HttpOptions {
   log: Logger;
   bodySizeLimit: number;
-  /** Returns why a request may not proceed, or null. */
-  authenticate: (authorization: string | undefined) => string | null;
+  /** Who a request is, or the 401/403 refusing it. */
+  auth: Authenticator;
   adminEnabled: boolean;
   /** Routes served outside the contract (dashboard assets, metrics). */
   extraRoutes?: ExtraRoute;
@@ -47,6 +49,10 @@ const routes = new Map<string, Map<string, OperationId>>();
 for (const [id, op] of Object.entries(operations) as [OperationId, (typeof operations)[OperationId]][]) {
   routes.set(op.path, (routes.get(op.path) ?? new Map<string, OperationId>()).set(op.method, id));
 }
+/** Paths with parameters (`/admin/auth-keys/{id}`), each as a pattern a concrete path matches. */
+const templated = [...routes]
+  .filter(([path]) => path.includes('{'))
+  .map(([path, byMethod]) => ({ pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`), byMethod }));
 /** Paths whose every operation is open (the health checks). */
 const openPaths = new Set([...routes].filter(([, byMethod]) => [...byMethod.values()].every((id) => !operations[id].secured)).map(([path]) => path));
 
@@ -63,7 +69,7 @@ const writes = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * process that only proxies (and answers probes) never holds it: 15-18 MB of resident memory.
  */
 export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server {
-  const { log, authenticate } = opts;
+  const { log, auth } = opts;
 
   const ajv = new Ajv({ ...ajvOpts, allErrors: false });
   ajv.addSchema({ $id: 'openapi.json', components: { schemas: componentSchemas } });
@@ -125,10 +131,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
         headers: { Allow: route.method },
       });
     }
-    if (route.secured) {
-      const reason = authenticate(req.headers.authorization);
-      if (reason) throw new GatewayError('authentication_error', 401, reason);
-    }
+    const caller = route.secured ? auth.api(req.headers) : undefined;
     let body: unknown;
     let rawBody = EMPTY;
     if (route.validate) {
@@ -138,7 +141,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       if (!route.validate(body)) throw validationError(route.validate.errors ?? []);
     }
     // Awaited rather than returned: an async function returning a promise costs two more microtask turns.
-    return await route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, rawBody });
+    return await route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, rawBody, caller });
   }
 
   /**
@@ -148,13 +151,10 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
    * read: 100 unauthenticated 9.9 MB bodies at once took the process from 111 to 977 MB when
    * they were read and parsed first.
    */
-  function admit(req: IncomingMessage, path: string, dialect: Dialect): OperationId {
+  function admit(req: IncomingMessage, path: string, dialect: Dialect): { id: OperationId; caller: Caller | undefined } {
     const key = routePath(path);
-    if (!openPaths.has(key)) {
-      const reason = authenticate(req.headers.authorization);
-      if (reason) throw new GatewayError('authentication_error', 401, reason);
-    }
-    const byMethod = routes.get(key);
+    const caller = openPaths.has(key) ? undefined : dialect === 'admin' ? auth.admin(req.headers) : auth.api(req.headers);
+    const byMethod = routes.get(key) ?? templated.find((t) => t.pattern.test(key))?.byMethod;
     if (!byMethod) throw notFound(`no route for ${req.method} ${path}`, 'route_not_found');
     const id = byMethod.get(req.method ?? 'GET');
     if (!id) {
@@ -165,7 +165,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     }
     if (dialect === 'admin' && writes.has(req.method!)) refuseCrossSite(req);
     if (operations[id].requestBody && hasBody(req)) requireJson(req);
-    return id;
+    return { id, caller };
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -184,7 +184,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
         res.setHeader('X-Request-ID', requestId);
         if (opts.extraRoutes && (await opts.extraRoutes(req, res, path))) return;
         if (!opts.adminEnabled && dialect === 'admin') throw notFound('admin endpoints are disabled', 'route_not_found');
-        const id = admit(req, path, dialect);
+        const { id, caller } = admit(req, path, dialect);
         const raw = operations[id].requestBody ? await readBody(req, opts.bodySizeLimit) : EMPTY;
         const ctx: HandlerContext = {
           req,
@@ -195,6 +195,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
           query: {},
           body: parseJsonBody(raw),
           rawBody: raw,
+          caller,
         };
         const api = await contractApi();
         reply = (await api.handleRequest({ method: req.method ?? 'GET', path: url, headers: req.headers as Record<string, string>, body: ctx.body }, ctx)) as Reply | void;

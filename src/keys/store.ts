@@ -87,8 +87,8 @@ export class AuthKeyStore {
   }
 
   /**
-   * Gives the key a new secret; the one it replaces stays valid for `graceSeconds` (a secret
-   * replaced earlier and still in its grace is dropped: one previous secret at a time).
+   * Gives the key a new secret; the one it replaces stays valid for `graceSeconds`, and is then
+   * refused as rotated (a secret replaced earlier is forgotten: one previous secret at a time).
    */
   async rotate(id: string, graceSeconds: number): Promise<{ record: AuthKeyRecord; value: string } | null> {
     const value = newSecret();
@@ -96,8 +96,7 @@ export class AuthKeyStore {
       id,
       (sql) => sql<AuthKeyRecord[]>`
         update auth_keys
-           set previous_hash = case when ${graceSeconds} > 0 then secret_hash end,
-               previous_expires_at = case when ${graceSeconds} > 0 then now() + make_interval(secs => ${graceSeconds}) end,
+           set previous_hash = secret_hash, previous_expires_at = now() + make_interval(secs => ${graceSeconds}),
                secret_hash = ${secretDigest(value)}, secret_tail = ${secretTail(value)}, rotated_at = now(), updated_at = now()
          where id = ${id} and deactivated_at is null
          returning *`,

@@ -7,8 +7,8 @@ import { addDecimals, formatScaled, parseDecimal } from '../../usage/decimal.ts'
 import { resolveDateRange } from '../../usage/dates.ts';
 import type { RateLimitStore } from '../../ratelimits/store.ts';
 import type { UsageQueries } from '../../usage/queries.ts';
-import type { ActiveKey } from '../../keys/ring.ts';
 import type { Attribution } from '../attribution.ts';
+import type { Caller } from '../caller.ts';
 import type { Handler, HandlerContext } from '../context.ts';
 import { periodOf as periodOfKey, requireResetConfirmation, userPathOf } from './admin-input.ts';
 import { appliesTo, selfServiceStatus } from './rate-limits.ts';
@@ -18,7 +18,7 @@ export interface BudgetDeps {
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
   queries: UsageQueries;
-  attribute: (headers: HandlerContext['headers'], key?: ActiveKey | null) => Attribution;
+  attribute: (headers: HandlerContext['headers'], caller?: Caller) => Attribution;
   /** null when RATE_LIMITS_ENABLED=false. */
   rateLimits: RateLimitStore | null;
   now?: () => number;
@@ -134,8 +134,7 @@ export function budgetHandlers(deps: BudgetDeps) {
   /** Self-service: usage of the caller's path and the budgets that apply to it. */
   const getUsageStatus: Handler = async (ctx) => {
     const at = now();
-    const key = ctx.caller?.key ?? null;
-    const { userPath } = deps.attribute(ctx.headers, key);
+    const { userPath, authKeyId } = deps.attribute(ctx.headers, ctx.caller);
     const range = resolveDateRange(ctx.query as { days?: number; start_date?: string; end_date?: string }, 'UTC', at);
     try {
       const [totals, all, limits] = await Promise.all([
@@ -178,7 +177,7 @@ export function budgetHandlers(deps: BudgetDeps) {
               exceeded: full.spent >= full.amount,
             };
           }),
-          rate_limits: limits.filter((s) => appliesTo(s, userPath, key?.id ?? null)).map((s) => selfServiceStatus(s, at)),
+          rate_limits: limits.filter((s) => appliesTo(s, userPath, authKeyId)).map((s) => selfServiceStatus(s, at)),
         },
       };
     } catch (err) {

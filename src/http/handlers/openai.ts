@@ -9,8 +9,10 @@ import type { ChatContext, SseEvent, TokenUsage } from '../../providers/types.ts
 import { ClientGone, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } from '../../providers/upstream.ts';
 import { usageRecord, type Completed } from '../../usage/entry.ts';
 import type { PriceBook } from '../../usage/pricing.ts';
+import type { Admission, RateLimiter } from '../../ratelimits/limiter.ts';
 import type { UsageRecorder } from '../../usage/recorder.ts';
 import type { Attribution } from '../attribution.ts';
+import type { Caller } from '../caller.ts';
 import type { Handler, HandlerContext } from '../context.ts';
 import { errorBody, headerList, sendJson } from '../respond.ts';
 
@@ -21,9 +23,11 @@ export interface ProxyDeps {
   prices: PriceBook;
   metrics: Metrics;
   log: Logger;
-  attribute: (headers: HandlerContext['headers']) => Attribution;
+  attribute: (headers: HandlerContext['headers'], caller?: Caller) => Attribution;
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
+  /** null when RATE_LIMITS_ENABLED=false. */
+  limiter: RateLimiter | null;
   /** Ask providers for usage on streams (ENFORCE_RETURNING_USAGE_DATA). */
   includeUsage: boolean;
   anthropicDefaultMaxTokens: number;
@@ -74,11 +78,17 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     return r;
   }
 
-  /** Records the row; resolves once it is in the journal, which a response's last bytes wait for. */
-  function record(c: Completed & { reservation?: Reservation | null }): Promise<void> {
-    const row = usageRecord(c, prices);
+  /**
+   * Records the row of a request attributed to `who`; resolves once it is in the journal, which a
+   * response's last bytes wait for. The row settles the request's reservation, and its tokens
+   * count against its rate limits.
+   */
+  function record(c: Omit<Completed, 'userPath' | 'labels'> & { who: Attribution; reservation: Reservation | null; admission: Admission | null }): Promise<void> {
+    const { who } = c;
+    const row = usageRecord({ ...c, userPath: who.userPath, labels: who.labels, authMethod: who.authMethod, authKeyId: who.authKeyId }, prices);
     const journaled = recorder.record(row);
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
+    if (c.admission) deps.limiter!.finish(c.admission, row.total_tokens);
     return journaled;
   }
 
@@ -123,7 +133,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
    * rather than an async iterator: one fewer promise and microtask hop per chunk on the path
    * every streamed token takes.
    */
-  async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, who: Attribution, reservation: Reservation | null): Promise<void> {
+  async function relay(ex: Exchange, r: Route, cctx: ChatContext, ctx: HandlerContext, p: Proxied): Promise<void> {
     const { res } = ctx;
     const up = ex.res;
     const translator = r.entry.adapter.chatStream(cctx);
@@ -131,7 +141,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     let usage: TokenUsage | undefined;
     let complete = false;
     let failure: GatewayError | undefined;
-    res.writeHead(200, ['X-Request-ID', ctx.requestId, ...sseHeaders]);
+    res.writeHead(200, p.admission ? ['X-Request-ID', ctx.requestId, ...sseHeaders, ...Object.entries(p.admission.headers).flat()] : ['X-Request-ID', ctx.requestId, ...sseHeaders]);
     // The headers leave with the first event, in the same write, when it came with the provider's
     // headers (as it usually does): one client wakeup less before the first token. Otherwise they
     // leave on their own at once, so a client waiting on a slow first event sees the stream open.
@@ -233,11 +243,11 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       requestedModel: r.model,
       provider: r.entry.config,
       endpoint: '/v1/chat/completions',
-      userPath: who.userPath,
-      labels: who.labels,
+      who: p.who,
       usage: usage ?? null,
       caveat,
-      reservation,
+      reservation: p.reservation,
+      admission: p.admission,
     });
     if (!res.destroyed) {
       await journaled;
@@ -259,6 +269,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     done: (status: number) => void;
     status: number;
     reservation: Reservation | null;
+    /** What the request holds of its rate limits: released, with its tokens, when it ends. */
+    admission: Admission | null;
     settled: boolean;
     billable: boolean;
     /** Why the request ended without a reply, for the caveat of the row that charges it. */
@@ -270,7 +282,12 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who };
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who };
+  }
+
+  /** Admits the request under its rate limits; a promise only when a lease must be topped up first. */
+  function admit(who: Attribution): Admission | null | Promise<Admission> {
+    return deps.limiter ? deps.limiter.admit(who.userPath, who.authKeyId) : null;
   }
 
   /** Reserves the request's worst-case cost; a promise only when a lease must be topped up first. */
@@ -279,7 +296,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   /** The row of a request that ended without a reply although the provider may bill it. */
-  function lostRow(p: Proxied): Completed & { reservation: Reservation | null } {
+  function lostRow(p: Proxied): Parameters<typeof record>[0] {
     const { route: r, who } = p;
     return {
       requestId: p.requestId,
@@ -287,11 +304,11 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
       model: r.model,
       provider: r.entry.config,
       endpoint: p.endpoint,
-      userPath: who.userPath,
-      labels: who.labels,
+      who,
       usage: null,
       caveat: p.lost,
       reservation: p.reservation,
+      admission: p.admission,
     };
   }
 
@@ -317,28 +334,34 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
   }
 
   function end(p: Proxied): void {
-    if (p.reservation && !p.settled) {
-      if (!p.billable || !p.reservation.femto) deps.guard!.release(p.reservation);
-      else void record(lostRow(p));
+    if (!p.settled) {
+      if (p.reservation && p.billable && p.reservation.femto) void record(lostRow(p));
+      else {
+        if (p.reservation) deps.guard!.release(p.reservation);
+        if (p.admission) deps.limiter!.finish(p.admission, 0);
+      }
     }
     p.done(p.status);
   }
 
-  /** Sends the translated reply, or the provider's bytes unchanged when there is none. */
-  function reply(ctx: HandlerContext, response: Record<string, unknown> | null, raw: Buffer): void {
-    if (response) return sendJson(ctx.res, 200, response, undefined, ctx.requestId);
-    ctx.res.writeHead(200, headerList(ctx.requestId, undefined, 'application/json', raw.length));
+  /** Sends the translated reply, or the provider's bytes unchanged when there is none, with the rate limit headers. */
+  function reply(ctx: HandlerContext, p: Proxied, response: Record<string, unknown> | null, raw: Buffer): void {
+    const headers = p.admission?.headers;
+    if (response) return sendJson(ctx.res, 200, response, headers, ctx.requestId);
+    ctx.res.writeHead(200, headerList(ctx.requestId, headers, 'application/json', raw.length));
     ctx.res.end(raw);
   }
 
   const createChatCompletion: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
-    const who = deps.attribute(ctx.headers);
+    const who = deps.attribute(ctx.headers, ctx.caller);
     const r = route(body);
     const stream = body.stream === true;
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw: ctx.rawBody };
     const p = begin(r, '/v1/chat/completions', stream, ctx.requestId, who);
     try {
+      const admitted = admit(who);
+      p.admission = admitted instanceof Promise ? await admitted : admitted;
       const reserved = reserve(who, r, body, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
       p.billable = true;
@@ -351,7 +374,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
           throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
         }
         p.settled = true;
-        return await relay(ex, r, cctx, ctx, who, reservation);
+        return await relay(ex, r, cctx, ctx, p);
       }
       const raw = await ex.readAll(deps.replySizeLimit);
       const result = r.entry.adapter.chatResponse(parseReply(ex, raw, r.entry.config.name), cctx);
@@ -363,14 +386,14 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         requestedModel: r.model,
         provider: r.entry.config,
         endpoint: '/v1/chat/completions',
-        userPath: who.userPath,
-        labels: who.labels,
+        who,
         usage: result.usage,
         caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
         reservation,
+        admission: p.admission,
       });
       if (ex.clientGone) p.status = 499;
-      else reply(ctx, result.response, raw);
+      else reply(ctx, p, result.response, raw);
     } catch (err) {
       await failed(p, err);
     } finally {
@@ -380,7 +403,7 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
 
   const createEmbedding: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
-    const who = deps.attribute(ctx.headers);
+    const who = deps.attribute(ctx.headers, ctx.caller);
     const r = route(body);
     const { adapter, config } = r.entry;
     if (!adapter.embeddingsRequest || !adapter.embeddingsResponse) {
@@ -390,6 +413,8 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
     const encoding = body.encoding_format;
     const p = begin(r, '/v1/embeddings', false, ctx.requestId, who);
     try {
+      const admitted = admit(who);
+      p.admission = admitted instanceof Promise ? await admitted : admitted;
       // Embeddings produce no output tokens: the worst case is the input alone.
       const reserved = reserve(who, r, { ...body, max_tokens: 0 }, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
@@ -406,14 +431,14 @@ export function openaiHandlers(deps: ProxyDeps): { createChatCompletion: Handler
         requestedModel: r.model,
         provider: config,
         endpoint: '/v1/embeddings',
-        userPath: who.userPath,
-        labels: who.labels,
+        who,
         usage: result.usage,
         caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reports no token counts for embeddings',
         reservation,
+        admission: p.admission,
       });
       if (ex.clientGone) p.status = 499;
-      else reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+      else reply(ctx, p, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
     } catch (err) {
       await failed(p, err);
     } finally {
