@@ -423,6 +423,16 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     await rotated.getByRole('button', { name: 'Close' }).click();
     await expect.poll(() => keys.textContent()).toContain('old secret valid until');
 
+    // usage views filter by key: the log offers the key, and filtering by it finds none of the seeded rows
+    await page.getByRole('link', { name: 'Usage log' }).click();
+    const keyFilter = page.getByRole('form', { name: 'Filters' }).getByLabel('API key');
+    await expect.poll(() => keyFilter.locator('option').allTextContents()).toEqual(['Any key', `alpha-ci (sk_gom_…${fresh.slice(-4)})`]);
+    await keyFilter.selectOption({ label: `alpha-ci (sk_gom_…${fresh.slice(-4)})` });
+    await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('No requests match these filters.').waitFor();
+    expect(apiCalls.some((c) => c.path === '/admin/usage/log')).toBe(true);
+    await page.getByRole('link', { name: 'API keys' }).click();
+
     await keys.getByRole('button', { name: 'Deactivate key alpha-ci' }).click();
     await page.getByRole('dialog', { name: 'Deactivate alpha-ci?' }).getByRole('button', { name: 'Deactivate' }).click();
     await expect.poll(() => keys.textContent()).toContain('deactivated');
