@@ -72,6 +72,9 @@ it('scopes a rule to a managed key that exists', async () => {
   expect(put.data!.rate_limits!.find((r) => r.scope === 'auth_key')).toMatchObject({ subject: key.id, period_label: 'hour', max_requests: 5 });
   expect(await call('PUT', '/admin/rate-limits', { scope: 'auth_key', subject: '00000000-0000-4000-8000-000000000000', limit_key: { period: 'hour' }, max_requests: 5 }))
     .toMatchObject({ status: 400, body: { code: 'auth_key_not_found' } });
+  // deleting the key deletes its rules
+  await api.deleteAuthKey({ client: gw.client, path: { id: key.id } });
+  expect((await list()).rate_limits!.some((r) => r.scope === 'auth_key')).toBe(false);
 });
 
 it('refuses bad rules with a clear 400', async () => {

@@ -49,3 +49,17 @@ create table rate_limit_leases (
   primary key (holder, scope, subject, period_seconds),
   foreign key (scope, subject, period_seconds) references rate_limits on delete cascade
 );
+
+-- A deleted key takes its rate limits with it (a key's subject is its id as text, so no foreign key).
+create function gm_drop_key_rate_limits() returns trigger
+language plpgsql as $$
+begin
+  delete from rate_limits where scope = 'auth_key' and subject = old.id::text;
+  if found then
+    perform pg_notify('gomodel_rate_limits', 'changed');
+  end if;
+  return null;
+end $$;
+
+create trigger auth_keys_drop_rate_limits after delete on auth_keys
+  for each row execute function gm_drop_key_rate_limits();
