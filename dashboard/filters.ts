@@ -1,4 +1,6 @@
+import { listAuthKeys } from '../generated/sdk.gen.ts';
 import type { CacheMode } from '../generated/types.gen.ts';
+import { call } from './api.ts';
 import { h } from './dom.ts';
 import { field, numberInput, select } from './forms.ts';
 
@@ -33,4 +35,14 @@ export function rangeFields(days = 30): { element: HTMLElement; read(): RangeQue
 export function cacheModeField(): { element: HTMLElement; read(): CacheMode } {
   const control = select('cache_mode', [['uncached', 'Provider calls'], ['cached', 'Gateway cache hits'], ['all', 'Both']], 'uncached');
   return { element: field('Requests', control), read: () => control.value as CacheMode };
+}
+
+/** Which managed key's requests a usage query counts: any, or one (the list is loaded from the API). */
+export function keyField(signal: AbortSignal): { element: HTMLElement; read(): { auth_key_id?: string } } {
+  const control = select('auth_key_id', [['', 'Any key']], '');
+  void call(listAuthKeys({ signal })).then(
+    (keys) => control.append(...keys.map((k) => h('option', { value: k.id }, `${k.name} (${k.redacted_value})`))),
+    () => {},
+  );
+  return { element: field('API key', control), read: () => (control.value ? { auth_key_id: control.value } : {}) };
 }

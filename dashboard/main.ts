@@ -4,6 +4,7 @@ import { storedKey, forgetKey } from './session.ts';
 import { createSignIn } from './sign-in.ts';
 import { breakdownsView } from './views/breakdowns.ts';
 import { budgetsView } from './views/budgets.ts';
+import { keysView } from './views/keys.ts';
 import { logView } from './views/log.ts';
 import { overviewView } from './views/overview.ts';
 
@@ -19,7 +20,7 @@ configureApi(() => {
   showSignOut();
 });
 const main = document.querySelector<HTMLElement>('#main')!;
-const router = startRouter(main, { overview: overviewView, log: logView, breakdowns: breakdownsView, budgets: budgetsView }, 'overview');
+const router = startRouter(main, { overview: overviewView, log: logView, breakdowns: breakdownsView, budgets: budgetsView, keys: keysView }, 'overview');
 
 // The skip link moves focus without touching the hash, which is the router's.
 document.querySelector('.skip-link')!.addEventListener('click', (event) => {

@@ -15,7 +15,7 @@ export function createSignIn(onSignedIn: () => void): { open(): void } {
     'form',
     { onsubmit: (event: SubmitEvent) => void signIn(event) },
     h('h2', { id: 'sign-in-title' }, 'Sign in'),
-    h('p', { id: 'sign-in-help' }, 'Enter the gateway’s master key (GOMODEL_MASTER_KEY). It is kept in this browser tab only, and forgotten when the tab closes.'),
+    h('p', { id: 'sign-in-help' }, 'Enter the gateway’s master key (GOMODEL_MASTER_KEY), or an API key with dashboard access. It is kept in this browser tab only, and forgotten when the tab closes.'),
     h('div', { class: 'field' }, h('label', { for: 'master-key' }, 'Master key'), key, error),
     h('div', { class: 'actions' }, submit),
   );

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, Options as Options2, TDataShape } from './client/index.ts';
-import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses } from './types.gen.ts';
+import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -238,9 +238,9 @@ export const passthroughPut = <ThrowOnError extends boolean = false>(options: Op
 });
 
 /**
- * Self-service usage and budget status
+ * Self-service usage, budget and rate limit status
  *
- * Usage of the caller's user path (the `X-GoModel-User-Path` header, default `/`) over a window of UTC dates, and the live status of every budget that applies to it.
+ * Usage of the caller's user path over a window of UTC dates, and the live status of every budget and rate limit that applies to it. A managed key's path is the one it is bound to (the `X-GoModel-User-Path` header may narrow it to a path inside); with the master key, the header names the path (default `/`).
  */
 export const getUsageStatus = <ThrowOnError extends boolean = false>(options?: Options<GetUsageStatusData, ThrowOnError>) => (options?.client ?? client).get<GetUsageStatusResponses, GetUsageStatusErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -330,6 +330,166 @@ export const resetBudget = <ThrowOnError extends boolean = false>(options: Optio
 export const resetAllBudgets = <ThrowOnError extends boolean = false>(options: Options<ResetAllBudgetsData, ThrowOnError>) => (options.client ?? client).post<ResetAllBudgetsResponses, ResetAllBudgetsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/admin/budgets/reset',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List managed API keys
+ *
+ * Every managed key, newest first, with its secret redacted (`sk_gom_…abcd`) and when it was last used. The secret itself is never shown again after creation.
+ */
+export const listAuthKeys = <ThrowOnError extends boolean = false>(options?: Options<ListAuthKeysData, ThrowOnError>) => (options?.client ?? client).get<ListAuthKeysResponses, ListAuthKeysErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/auth-keys',
+    ...options
+});
+
+/**
+ * Create a managed API key
+ *
+ * Issues a key bound to a user path. The response carries the secret in `value`: it is shown only this once; the gateway keeps only its SHA-256 digest.
+ */
+export const createAuthKey = <ThrowOnError extends boolean = false>(options: Options<CreateAuthKeyData, ThrowOnError>) => (options.client ?? client).post<CreateAuthKeyResponses, CreateAuthKeyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/auth-keys',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a managed API key
+ *
+ * Removes the key at once on every replica. Usage rows keep its id in `auth_key_id`.
+ */
+export const deleteAuthKey = <ThrowOnError extends boolean = false>(options: Options<DeleteAuthKeyData, ThrowOnError>) => (options.client ?? client).delete<DeleteAuthKeyResponses, DeleteAuthKeyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/auth-keys/{id}',
+    ...options
+});
+
+/**
+ * Replace a key's labels
+ *
+ * Labels are added to the usage row of every request the key makes. `[]` clears them.
+ */
+export const updateAuthKeyLabels = <ThrowOnError extends boolean = false>(options: Options<UpdateAuthKeyLabelsData, ThrowOnError>) => (options.client ?? client).put<UpdateAuthKeyLabelsResponses, UpdateAuthKeyLabelsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/auth-keys/{id}/labels',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Grant or withdraw admin access
+ *
+ * A key with `dashboard_access` may call `/admin` and use the dashboard; others get 403 `dashboard_access_denied` there.
+ */
+export const updateAuthKeyDashboardAccess = <ThrowOnError extends boolean = false>(options: Options<UpdateAuthKeyDashboardAccessData, ThrowOnError>) => (options.client ?? client).put<UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyDashboardAccessErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/auth-keys/{id}/dashboard-access',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Deactivate a managed API key
+ *
+ * From now on the key (and a previous secret still in its rotation grace) is refused with 401 `auth_key_deactivated` on every replica.
+ */
+export const deactivateAuthKey = <ThrowOnError extends boolean = false>(options: Options<DeactivateAuthKeyData, ThrowOnError>) => (options.client ?? client).post<DeactivateAuthKeyResponses, DeactivateAuthKeyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/auth-keys/{id}/deactivate',
+    ...options
+});
+
+/**
+ * Rotate a key's secret
+ *
+ * Issues a new secret for the key (returned once in `value`). The old secret stays valid for `grace_seconds` (default 3600), so clients can move over; after that it is refused with 401 `auth_key_rotated`.
+ */
+export const rotateAuthKey = <ThrowOnError extends boolean = false>(options: Options<RotateAuthKeyData, ThrowOnError>) => (options.client ?? client).post<RotateAuthKeyResponses, RotateAuthKeyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/auth-keys/{id}/rotate',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete one rate limit
+ */
+export const deleteRateLimit = <ThrowOnError extends boolean = false>(options: Options<DeleteRateLimitData, ThrowOnError>) => (options.client ?? client).delete<DeleteRateLimitResponses, DeleteRateLimitErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/rate-limits',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List rate limits with live counters
+ *
+ * Every rule with its current window and what has been used of it across all replicas.
+ */
+export const listRateLimits = <ThrowOnError extends boolean = false>(options?: Options<ListRateLimitsData, ThrowOnError>) => (options?.client ?? client).get<ListRateLimitsResponses, ListRateLimitsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/rate-limits',
+    ...options
+});
+
+/**
+ * Create or update one rate limit
+ *
+ * Creates the rule of a scope, subject and period, or changes its caps; the window is not reset. The rule becomes `manual`: configuration never overwrites it.
+ */
+export const upsertRateLimit = <ThrowOnError extends boolean = false>(options: Options<UpsertRateLimitData, ThrowOnError>) => (options.client ?? client).put<UpsertRateLimitResponses, UpsertRateLimitErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/rate-limits',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Reset the counters of one rate limit
+ *
+ * Starts the rule's window afresh: its used requests and tokens restart from zero.
+ */
+export const resetRateLimit = <ThrowOnError extends boolean = false>(options: Options<ResetRateLimitData, ThrowOnError>) => (options.client ?? client).post<ResetRateLimitResponses, ResetRateLimitErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/rate-limits/reset-one',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Reset the counters of every rate limit
+ */
+export const resetAllRateLimits = <ThrowOnError extends boolean = false>(options: Options<ResetAllRateLimitsData, ThrowOnError>) => (options.client ?? client).post<ResetAllRateLimitsResponses, ResetAllRateLimitsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/rate-limits/reset',
     ...options,
     headers: {
         'Content-Type': 'application/json',

@@ -94,6 +94,14 @@ export type UsageUsageLogEntry = {
     total_tokens?: number;
     uncached_input_tokens?: number;
     user_path?: string;
+    /**
+     * The managed API key the request was made with.
+     */
+    auth_key_id?: string | null;
+    /**
+     * `master_key`, `api_key` or `no_key` (null on rows recorded before managed keys).
+     */
+    auth_method?: string | null;
 };
 
 export type UsageUsageLogResult = {
@@ -253,6 +261,175 @@ export type BudgetSettings = {
 };
 
 /**
+ * A managed API key, without its secret.
+ */
+export type AdminAuthKey = {
+    id: string;
+    name: string;
+    description?: string;
+    /**
+     * The subtree the key's requests are bound to.
+     */
+    user_path: string;
+    labels: Array<string>;
+    dashboard_access: boolean;
+    /**
+     * False once deactivated.
+     */
+    enabled?: boolean;
+    /**
+     * Enabled and not expired: requests with the key are accepted.
+     */
+    active: boolean;
+    redacted_value: string;
+    expires_at?: string | null;
+    deactivated_at?: string | null;
+    /**
+     * Written in batches: up to about ten seconds behind.
+     */
+    last_used_at?: string | null;
+    rotated_at?: string | null;
+    /**
+     * Until then the secret replaced by the last rotation is still accepted.
+     */
+    previous_value_expires_at?: string | null;
+    created_at: string;
+    updated_at: string;
+};
+
+export type AdminAuthKeyList = Array<AdminAuthKey>;
+
+export type AdminCreatedAuthKey = AdminAuthKey & {
+    /**
+     * The secret (`sk_gom_` and 43 base64url characters). Shown only in this response.
+     */
+    value: string;
+};
+
+export type AdminCreateAuthKeyRequest = {
+    name: string;
+    description?: string;
+    /**
+     * Subtree the key binds its requests to; default `/`.
+     */
+    user_path?: string;
+    /**
+     * Added to the usage row of every request made with the key.
+     */
+    labels?: Array<string>;
+    /**
+     * After this instant the key is refused with 401 `auth_key_expired`.
+     */
+    expires_at?: string | null;
+    dashboard_access?: boolean;
+};
+
+export type AdminUpdateAuthKeyLabelsRequest = {
+    /**
+     * Added to the usage row of every request made with the key.
+     */
+    labels: Array<string>;
+};
+
+export type AdminUpdateAuthKeyDashboardAccessRequest = {
+    dashboard_access: boolean;
+};
+
+export type AdminRotateAuthKeyRequest = {
+    /**
+     * How long the old secret stays valid (0: refused at once).
+     */
+    grace_seconds?: number;
+};
+
+/**
+ * Exactly one of `period` (minute, hour, day, concurrent) and `period_seconds` (a custom window; 0 caps requests in flight).
+ */
+export type AdminRateLimitKeyRequest = {
+    period?: string;
+    period_seconds?: number;
+};
+
+export type AdminUpsertRateLimitRequest = {
+    /**
+     * `user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).
+     */
+    scope?: 'user_path' | 'auth_key';
+    subject?: string;
+    user_path?: string;
+    limit_key: AdminRateLimitKeyRequest;
+    /**
+     * Requests per window (in flight, for `concurrent`).
+     */
+    max_requests?: number | null;
+    /**
+     * Tokens per window, counted when each request completes.
+     */
+    max_tokens?: number | null;
+};
+
+export type AdminDeleteRateLimitRequest = {
+    /**
+     * `user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).
+     */
+    scope?: 'user_path' | 'auth_key';
+    subject?: string;
+    user_path?: string;
+    limit_key: AdminRateLimitKeyRequest;
+};
+
+export type AdminResetRateLimitRequest = {
+    /**
+     * `user_path`: the rule covers a subtree (give `user_path` or `subject`); `auth_key`: requests made with one managed key (`subject` is its id).
+     */
+    scope?: 'user_path' | 'auth_key';
+    subject?: string;
+    user_path?: string;
+    period?: string;
+    period_seconds?: number;
+};
+
+export type AdminResetRateLimitsRequest = {
+    confirmation?: string;
+    /**
+     * Accepted in place of `confirmation`.
+     */
+    confirm?: string;
+};
+
+export type AdminResetRateLimitsResponse = {
+    status?: string;
+};
+
+/**
+ * A rule and its live counters across all replicas. `requests_used` and `tokens_used` are written in batches (at most about a second behind); `in_flight` counts requests under a `concurrent` rule.
+ */
+export type AdminRateLimitStatusResponse = {
+    scope?: string;
+    subject?: string;
+    user_path?: string;
+    period_seconds?: number;
+    period_label?: string;
+    max_requests?: number | null;
+    max_tokens?: number | null;
+    source?: string;
+    created_at?: string;
+    updated_at?: string;
+    window_start?: string;
+    window_end?: string;
+    requests_used?: number;
+    requests_remaining?: number;
+    tokens_used?: number;
+    tokens_remaining?: number;
+    in_flight?: number;
+};
+
+export type AdminRateLimitListResponse = {
+    rate_limits?: Array<AdminRateLimitStatusResponse>;
+    server_time?: string;
+};
+
+/**
  * Usage of the caller's path subtree over the window (UTC dates); costs null when no row had a known price.
  */
 export type UsageSelfServiceSummary = {
@@ -287,6 +464,36 @@ export type UsageSelfServiceBudget = {
     exceeded?: boolean;
 };
 
+/**
+ * A rate limit and what is left of it across all replicas. Counts are written in batches (at most about a second behind).
+ */
+export type UsageSelfServiceRateLimit = {
+    scope?: string;
+    subject?: string;
+    user_path?: string;
+    period_seconds?: number;
+    period_label?: string;
+    max_requests?: number | null;
+    max_tokens?: number | null;
+    requests_used?: number;
+    requests_remaining?: number;
+    /**
+     * requests_used / max_requests, present with a request cap.
+     */
+    requests_usage_ratio?: number;
+    tokens_used?: number;
+    tokens_remaining?: number;
+    /**
+     * tokens_used / max_tokens, unclamped (tokens are counted after completion and may overshoot).
+     */
+    tokens_usage_ratio?: number;
+    in_flight?: number;
+    window_start?: string;
+    window_end?: string;
+    resets_in_seconds?: number;
+    exhausted?: boolean;
+};
+
 export type UsageSelfServiceStatus = {
     user_path?: string;
     server_time?: string;
@@ -296,11 +503,9 @@ export type UsageSelfServiceStatus = {
      */
     budgets?: Array<UsageSelfServiceBudget>;
     /**
-     * Always empty: gomodel-ts has no rate limits. Kept for clients of the original gateway.
+     * Every rate limit that applies to the caller: those of its path and its ancestors', and those of its managed key.
      */
-    rate_limits?: Array<{
-        [key: string]: unknown;
-    }>;
+    rate_limits?: Array<UsageSelfServiceRateLimit>;
 };
 
 export type SystemHealth = {
@@ -750,6 +955,11 @@ export type Label = string;
 export type UserPath = string;
 
 /**
+ * Filter by the managed API key requests were made with (its id)
+ */
+export type AuthKeyFilter = string;
+
+/**
  * Cache mode filter: uncached, cached, all (default uncached)
  */
 export type CacheMode = 'uncached' | 'cached' | 'all';
@@ -783,6 +993,11 @@ export type Granularity = 'second' | 'minute' | 'hour' | 'day';
  * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
  */
 export type Timezone = string;
+
+/**
+ * The key's id
+ */
+export type AuthKeyId = string;
 
 export type GetHealthData = {
     body?: never;
@@ -857,11 +1072,11 @@ export type CreateChatCompletionErrors = {
      */
     400: CoreOpenAiErrorEnvelope;
     /**
-     * Missing or wrong API key
+     * Missing or wrong API key; a managed key deactivated, expired or rotated out (codes `auth_key_deactivated`, `auth_key_expired`, `auth_key_rotated`)
      */
     401: CoreOpenAiErrorEnvelope;
     /**
-     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
      */
     403: CoreOpenAiErrorEnvelope;
     /**
@@ -877,7 +1092,7 @@ export type CreateChatCompletionErrors = {
      */
     415: CoreOpenAiErrorEnvelope;
     /**
-     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
+     * Upstream rate limit, a rate limit of the gateway (code `rate_limit_exceeded`, with Retry-After and x-ratelimit-* headers), or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
     /**
@@ -893,7 +1108,7 @@ export type CreateChatCompletionErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -932,11 +1147,11 @@ export type CreateEmbeddingErrors = {
      */
     400: CoreOpenAiErrorEnvelope;
     /**
-     * Missing or wrong API key
+     * Missing or wrong API key; a managed key deactivated, expired or rotated out (codes `auth_key_deactivated`, `auth_key_expired`, `auth_key_rotated`)
      */
     401: CoreOpenAiErrorEnvelope;
     /**
-     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
      */
     403: CoreOpenAiErrorEnvelope;
     /**
@@ -952,7 +1167,7 @@ export type CreateEmbeddingErrors = {
      */
     415: CoreOpenAiErrorEnvelope;
     /**
-     * Upstream rate limit, or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
+     * Upstream rate limit, a rate limit of the gateway (code `rate_limit_exceeded`, with Retry-After and x-ratelimit-* headers), or a budget would be exceeded (code `budget_exceeded`, with Retry-After)
      */
     429: CoreOpenAiErrorEnvelope;
     /**
@@ -968,7 +1183,7 @@ export type CreateEmbeddingErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -1871,6 +2086,10 @@ export type GetUsageStatusErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
+     * The user-path header names a path outside the managed key's (code `user_path_forbidden`)
+     */
+    403: CoreOpenAiErrorEnvelope;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreOpenAiErrorEnvelope;
@@ -1911,7 +2130,7 @@ export type DeleteBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -1960,6 +2179,10 @@ export type ListBudgetsErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreGatewayError;
@@ -2000,7 +2223,7 @@ export type UpsertBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -2045,6 +2268,10 @@ export type GetBudgetSettingsErrors = {
      */
     401: CoreGatewayError;
     /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreGatewayError;
@@ -2082,7 +2309,7 @@ export type UpdateBudgetSettingsErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -2134,7 +2361,7 @@ export type ResetBudgetErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -2190,7 +2417,7 @@ export type ResetAllBudgetsErrors = {
      */
     401: CoreGatewayError;
     /**
-     * Cross-site request refused: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
      */
     403: CoreGatewayError;
     /**
@@ -2221,6 +2448,631 @@ export type ResetAllBudgetsResponses = {
 };
 
 export type ResetAllBudgetsResponse = ResetAllBudgetsResponses[keyof ResetAllBudgetsResponses];
+
+export type ListAuthKeysData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/auth-keys';
+};
+
+export type ListAuthKeysErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ListAuthKeysError = ListAuthKeysErrors[keyof ListAuthKeysErrors];
+
+export type ListAuthKeysResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuthKeyList;
+};
+
+export type ListAuthKeysResponse = ListAuthKeysResponses[keyof ListAuthKeysResponses];
+
+export type CreateAuthKeyData = {
+    /**
+     * The key's name, binding and labels
+     */
+    body: AdminCreateAuthKeyRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/auth-keys';
+};
+
+export type CreateAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type CreateAuthKeyError = CreateAuthKeyErrors[keyof CreateAuthKeyErrors];
+
+export type CreateAuthKeyResponses = {
+    /**
+     * Created
+     */
+    201: AdminCreatedAuthKey;
+};
+
+export type CreateAuthKeyResponse = CreateAuthKeyResponses[keyof CreateAuthKeyResponses];
+
+export type DeleteAuthKeyData = {
+    body?: never;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}';
+};
+
+export type DeleteAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteAuthKeyError = DeleteAuthKeyErrors[keyof DeleteAuthKeyErrors];
+
+export type DeleteAuthKeyResponses = {
+    /**
+     * Deleted
+     */
+    204: void;
+};
+
+export type DeleteAuthKeyResponse = DeleteAuthKeyResponses[keyof DeleteAuthKeyResponses];
+
+export type UpdateAuthKeyLabelsData = {
+    /**
+     * The new labels
+     */
+    body: AdminUpdateAuthKeyLabelsRequest;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/labels';
+};
+
+export type UpdateAuthKeyLabelsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpdateAuthKeyLabelsError = UpdateAuthKeyLabelsErrors[keyof UpdateAuthKeyLabelsErrors];
+
+export type UpdateAuthKeyLabelsResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuthKey;
+};
+
+export type UpdateAuthKeyLabelsResponse = UpdateAuthKeyLabelsResponses[keyof UpdateAuthKeyLabelsResponses];
+
+export type UpdateAuthKeyDashboardAccessData = {
+    /**
+     * Whether the key may call /admin
+     */
+    body: AdminUpdateAuthKeyDashboardAccessRequest;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/dashboard-access';
+};
+
+export type UpdateAuthKeyDashboardAccessErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpdateAuthKeyDashboardAccessError = UpdateAuthKeyDashboardAccessErrors[keyof UpdateAuthKeyDashboardAccessErrors];
+
+export type UpdateAuthKeyDashboardAccessResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuthKey;
+};
+
+export type UpdateAuthKeyDashboardAccessResponse = UpdateAuthKeyDashboardAccessResponses[keyof UpdateAuthKeyDashboardAccessResponses];
+
+export type DeactivateAuthKeyData = {
+    body?: never;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/deactivate';
+};
+
+export type DeactivateAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeactivateAuthKeyError = DeactivateAuthKeyErrors[keyof DeactivateAuthKeyErrors];
+
+export type DeactivateAuthKeyResponses = {
+    /**
+     * Deactivated
+     */
+    204: void;
+};
+
+export type DeactivateAuthKeyResponse = DeactivateAuthKeyResponses[keyof DeactivateAuthKeyResponses];
+
+export type RotateAuthKeyData = {
+    /**
+     * How long the old secret stays valid
+     */
+    body?: AdminRotateAuthKeyRequest;
+    path: {
+        /**
+         * The key's id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/auth-keys/{id}/rotate';
+};
+
+export type RotateAuthKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such key (`auth_key_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type RotateAuthKeyError = RotateAuthKeyErrors[keyof RotateAuthKeyErrors];
+
+export type RotateAuthKeyResponses = {
+    /**
+     * OK
+     */
+    200: AdminCreatedAuthKey;
+};
+
+export type RotateAuthKeyResponse = RotateAuthKeyResponses[keyof RotateAuthKeyResponses];
+
+export type DeleteRateLimitData = {
+    /**
+     * Rate limit key
+     */
+    body: AdminDeleteRateLimitRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits';
+};
+
+export type DeleteRateLimitErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such rate limit (`rate_limit_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteRateLimitError = DeleteRateLimitErrors[keyof DeleteRateLimitErrors];
+
+export type DeleteRateLimitResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type DeleteRateLimitResponse = DeleteRateLimitResponses[keyof DeleteRateLimitResponses];
+
+export type ListRateLimitsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits';
+};
+
+export type ListRateLimitsErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ListRateLimitsError = ListRateLimitsErrors[keyof ListRateLimitsErrors];
+
+export type ListRateLimitsResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type ListRateLimitsResponse = ListRateLimitsResponses[keyof ListRateLimitsResponses];
+
+export type UpsertRateLimitData = {
+    /**
+     * Rate limit key and caps
+     */
+    body: AdminUpsertRateLimitRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits';
+};
+
+export type UpsertRateLimitErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpsertRateLimitError = UpsertRateLimitErrors[keyof UpsertRateLimitErrors];
+
+export type UpsertRateLimitResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type UpsertRateLimitResponse = UpsertRateLimitResponses[keyof UpsertRateLimitResponses];
+
+export type ResetRateLimitData = {
+    /**
+     * Rate limit key
+     */
+    body: AdminResetRateLimitRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits/reset-one';
+};
+
+export type ResetRateLimitErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No such rate limit (`rate_limit_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ResetRateLimitError = ResetRateLimitErrors[keyof ResetRateLimitErrors];
+
+export type ResetRateLimitResponses = {
+    /**
+     * OK
+     */
+    200: AdminRateLimitListResponse;
+};
+
+export type ResetRateLimitResponse = ResetRateLimitResponses[keyof ResetRateLimitResponses];
+
+export type ResetAllRateLimitsData = {
+    /**
+     * Reset confirmation
+     */
+    body: AdminResetRateLimitsRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/rate-limits/reset';
+};
+
+export type ResetAllRateLimitsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The key store or rate limiter is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ResetAllRateLimitsError = ResetAllRateLimitsErrors[keyof ResetAllRateLimitsErrors];
+
+export type ResetAllRateLimitsResponses = {
+    /**
+     * OK
+     */
+    200: AdminResetRateLimitsResponse;
+};
+
+export type ResetAllRateLimitsResponse = ResetAllRateLimitsResponses[keyof ResetAllRateLimitsResponses];
 
 export type GetUsageSummaryData = {
     body?: never;
@@ -2261,6 +3113,10 @@ export type GetUsageSummaryData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2277,6 +3133,10 @@ export type GetUsageSummaryErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2325,6 +3185,10 @@ export type GetDailyUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2341,6 +3205,10 @@ export type GetDailyUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2397,6 +3265,10 @@ export type GetModelUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2413,6 +3285,10 @@ export type GetModelUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2469,6 +3345,10 @@ export type GetUserPathUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2485,6 +3365,10 @@ export type GetUserPathUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2541,6 +3425,10 @@ export type GetLabelUsageData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2557,6 +3445,10 @@ export type GetLabelUsageErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2609,6 +3501,10 @@ export type GetUsageLogData = {
          */
         user_path?: string;
         /**
+         * Filter by the managed API key requests were made with (its id)
+         */
+        auth_key_id?: string;
+        /**
          * Cache mode filter: uncached, cached, all (default uncached)
          */
         cache_mode?: 'uncached' | 'cached' | 'all';
@@ -2637,6 +3533,10 @@ export type GetUsageLogErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -2681,6 +3581,10 @@ export type GetTokenThroughputErrors = {
      * Unauthorized
      */
     401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */

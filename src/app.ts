@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
 import { configuredSecrets, type Config } from './config.ts';
-import { GatewayError, StartupError } from './errors.ts';
+import { StartupError } from './errors.ts';
 import { connect, withArrayTypes, type Sql } from './db/sql.ts';
 import { within } from './deadline.ts';
 import type { Logger } from './log.ts';
@@ -11,8 +11,10 @@ import { createAttribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
 import { dashboardRoute } from './http/dashboard.ts';
+import { authKeyHandlers } from './http/handlers/auth-keys.ts';
 import { budgetHandlers } from './http/handlers/budgets.ts';
 import { ingressHandlers } from './http/handlers/ingress.ts';
+import { rateLimitHandlers } from './http/handlers/rate-limits.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
 import { passthroughHandlers } from './http/handlers/passthrough.ts';
 import { systemHandlers } from './http/handlers/system.ts';
@@ -20,7 +22,11 @@ import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
+import { KeyRing } from './keys/ring.ts';
+import { AuthKeyStore } from './keys/store.ts';
 import { ProviderRegistry } from './providers/registry.ts';
+import { RateLimiter } from './ratelimits/limiter.ts';
+import { RateLimitStore } from './ratelimits/store.ts';
 import { Upstream } from './providers/upstream.ts';
 import { Redactor } from './redact.ts';
 import { PriceBook } from './usage/pricing.ts';
@@ -33,6 +39,9 @@ export interface Gateway {
   registry: ProviderRegistry;
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
+  keys: KeyRing;
+  /** null when RATE_LIMITS_ENABLED=false. */
+  limiter: RateLimiter | null;
   url: string;
   /**
    * Stops accepting connections and lets in-flight requests finish for SHUTDOWN_TIMEOUT; then
@@ -72,7 +81,7 @@ export async function startGateway(
 ): Promise<Gateway> {
   const sql = await withArrayTypes(database.sql);
   if (!config.masterKey) {
-    log.warn('GOMODEL_MASTER_KEY is not set: every endpoint, including /admin, is open to anyone who can reach this port');
+    log.warn('GOMODEL_MASTER_KEY is not set: /admin is open to anyone who can reach this port, and /v1 too until a managed key exists');
   }
   if (config.providers.length === 0) log.warn('no provider is configured: set e.g. OPENAI_API_KEY (see README, Providers)');
 
@@ -96,7 +105,6 @@ export async function startGateway(
   const prices = new PriceBook(config.pricing);
   const attribute = createAttribution(config.userPathHeader, config.tagging);
   const queries = new UsageQueries(sql);
-  const authenticate = createAuthenticator(config.masterKey);
 
   const budgetStore = new BudgetStore(sql);
   let budgetSql: Sql | null = null;
@@ -119,6 +127,22 @@ export async function startGateway(
     await retryOnce(() => guard!.start());
   }
 
+  const keyStore = new AuthKeyStore(sql);
+  const keys = new KeyRing(sql, keyStore, log);
+  await retryOnce(() => keys.start());
+
+  const rateLimitStore = new RateLimitStore(sql);
+  let limiterSql: Sql | null = null;
+  let limiter: RateLimiter | null = null;
+  if (config.rateLimits.enabled) {
+    await retryOnce(() => rateLimitStore.reconcile(config.rateLimits.definitions));
+    limiterSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
+    limiter = new RateLimiter(limiterSql, rateLimitStore, { leaseTtlMs: config.rateLimits.leaseTtlMs }, log);
+    await retryOnce(() => limiter!.start());
+  }
+
+  const auth = createAuthenticator(config.masterKey, keys);
+
   const proxyDeps = {
     registry,
     upstream,
@@ -128,6 +152,7 @@ export async function startGateway(
     log,
     attribute,
     guard,
+    limiter,
     includeUsage: config.usage.enforceReturningUsage,
     anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     replySizeLimit: config.http.replySizeLimit,
@@ -141,7 +166,9 @@ export async function startGateway(
     ...ingressHandlers(proxyDeps, proxy),
     ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
-    ...budgetHandlers({ store: budgetStore, guard, queries, attribute }),
+    ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
+    ...authKeyHandlers({ store: keyStore, ring: keys }),
+    ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
   } satisfies Handlers;
 
   /** Routes outside the contract, tried in order before openapi-backend. */
@@ -150,8 +177,7 @@ export async function startGateway(
   if (config.metrics.enabled) {
     extraRoutes.push(async (req, res, path) => {
       if (path !== config.metrics.path || req.method !== 'GET') return false;
-      const refused = config.metrics.auth ? authenticate(req.headers.authorization) : null;
-      if (refused) throw new GatewayError('authentication_error', 401, refused);
+      if (config.metrics.auth) auth.admin(req.headers);
       const text = await metrics.render();
       res.writeHead(200, { 'Content-Type': metrics.contentType });
       res.end(text);
@@ -162,7 +188,7 @@ export async function startGateway(
   const server = createHttpServer(handlers, {
     log,
     bodySizeLimit: config.bodySizeLimit,
-    authenticate,
+    auth,
     adminEnabled: config.adminEndpointsEnabled,
     extraRoutes: async (req, res, path) => {
       for (const route of extraRoutes) if (await route(req, res, path)) return true;
@@ -197,6 +223,8 @@ export async function startGateway(
     recorder,
     registry,
     guard,
+    keys,
+    limiter,
     url: `http://127.0.0.1:${port}`,
     async close() {
       const deadline = Date.now() + config.shutdownTimeoutMs;
@@ -225,6 +253,9 @@ export async function startGateway(
       await within((async () => {
         await guard?.stop();
         await budgetSql?.end({ timeout: 1 });
+        await limiter?.stop();
+        await limiterSql?.end({ timeout: 1 });
+        await keys.stop();
       })(), MIN_DRAIN_MS);
     },
   };

@@ -41,6 +41,14 @@ export interface BudgetDefinition {
   amount: number;
 }
 
+/** A rate limit of a user-path subtree from the configuration. `periodSeconds` 0 caps requests in flight. */
+export interface RateLimitDefinition {
+  userPath: string;
+  periodSeconds: number;
+  maxRequests: number | null;
+  maxTokens: number | null;
+}
+
 export interface RetryPolicy {
   maxRetries: number;
   initialBackoffMs: number;
@@ -101,6 +109,12 @@ export interface Config {
     leaseTtlMs: number;
     /** How far a budgeted request's provider reply is read once its client has gone, to learn its usage. */
     drain: { ms: number; bytes: number };
+  };
+  rateLimits: {
+    enabled: boolean;
+    definitions: RateLimitDefinition[];
+    /** How long a process's in-flight slots live without renewal (its process died) before they are freed. */
+    leaseTtlMs: number;
   };
   openrouter: { siteUrl: string; appName: string };
 }
@@ -185,9 +199,17 @@ interface YamlConfig {
   tagging?: { headers?: { header: string; prefix?: string; delimiter?: string; do_not_pass?: boolean }[] };
   pricing?: PriceOverride[];
   budgets?: { enabled?: boolean; user_paths?: { path: string; limits: { period?: string; period_seconds?: number; amount: number }[] }[] };
+  rate_limits?: { enabled?: boolean; user_paths?: { path: string; limits: YamlRateLimit[] }[] };
 }
 
-const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets']);
+interface YamlRateLimit {
+  period?: string;
+  period_seconds?: number;
+  max_requests?: number;
+  max_tokens?: number;
+}
+
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits']);
 
 function readYaml(env: Env): YamlConfig {
   const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
@@ -283,6 +305,72 @@ export function configuredSecrets(config: Pick<Config, 'masterKey' | 'providers'
   return secrets;
 }
 
+const rateLimitPeriods: Record<string, number> = {
+  concurrent: 0,
+  second: 1, seconds: 1,
+  minute: 60, minutes: 60, minutely: 60,
+  hour: 3600, hours: 3600, hourly: 3600,
+  day: 86_400, days: 86_400, daily: 86_400,
+  week: 604_800, weeks: 604_800, weekly: 604_800,
+};
+
+/** `minute`, `hour`, `day`, `week`, `concurrent` (and their plurals) → rate limit period seconds; 0 caps requests in flight. */
+export const rateLimitPeriod = (name: string): number | undefined => rateLimitPeriods[name.trim().toLowerCase()];
+
+/** `rpm=100` style names: r/t (requests, tokens) per m/h/d (minute, hour, day). */
+const rateShorthand: Record<string, [number, 'maxRequests' | 'maxTokens']> = {
+  rpm: [60, 'maxRequests'], tpm: [60, 'maxTokens'],
+  rph: [3600, 'maxRequests'], tph: [3600, 'maxTokens'],
+  rpd: [86_400, 'maxRequests'], tpd: [86_400, 'maxTokens'],
+  concurrent: [0, 'maxRequests'],
+};
+
+function rateLimitDefinitions(env: Env, yaml: YamlConfig): RateLimitDefinition[] {
+  const defs = new Map<string, RateLimitDefinition>();
+  const add = (path: string, seconds: number | undefined, field: 'maxRequests' | 'maxTokens', value: unknown, where: string) => {
+    const userPath = normalizeUserPath(path) ?? '/';
+    if (seconds === undefined || !Number.isInteger(seconds) || seconds < 0) throw new Error(`${where}: period must be minute, hour, day, concurrent or a period_seconds >= 0`);
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${where}: ${field === 'maxRequests' ? 'max_requests' : 'max_tokens'} must be a positive integer, got "${String(value)}"`);
+    if (seconds === 0 && field === 'maxTokens') throw new Error(`${where}: a concurrent limit caps requests in flight, not tokens`);
+    const key = `${userPath}\0${seconds}`;
+    const def = defs.get(key) ?? { userPath, periodSeconds: seconds, maxRequests: null, maxTokens: null };
+    def[field] = n;
+    defs.set(key, def);
+  };
+  const addLimit = (path: string, l: YamlRateLimit, where: string) => {
+    const seconds = l.period_seconds ?? (l.period !== undefined ? rateLimitPeriod(l.period) : undefined);
+    if (l.max_requests === undefined && l.max_tokens === undefined) throw new Error(`${where}: give max_requests, max_tokens or both`);
+    if (l.max_requests !== undefined) add(path, seconds, 'maxRequests', l.max_requests, where);
+    if (l.max_tokens !== undefined) add(path, seconds, 'maxTokens', l.max_tokens, where);
+  };
+  for (const up of yaml.rate_limits?.user_paths ?? []) for (const l of up.limits ?? []) addLimit(up.path, l, `config.yaml rate limit ${up.path}`);
+  for (const [key, value] of Object.entries(env)) {
+    if (/^SET_PROVIDER_RATE_LIMIT_/.test(key) && value?.trim()) throw new Error(`${key}: provider rate limits are not supported; limit user paths (SET_RATE_LIMIT_<PATH>) or keys`);
+    const m = /^SET_RATE_LIMIT_(.*)$/.exec(key);
+    if (!m || !value?.trim()) continue;
+    const path = `/${m[1]!.toLowerCase().split('__').join('/')}`;
+    if (value.trim().startsWith('[')) {
+      let limits: unknown;
+      try {
+        limits = JSON.parse(value);
+      } catch {
+        throw new Error(`${key}: not valid JSON`);
+      }
+      if (!Array.isArray(limits)) throw new Error(`${key}: expected a JSON array of {period, max_requests, max_tokens}`);
+      for (const l of limits as YamlRateLimit[]) addLimit(path, l, key);
+      continue;
+    }
+    for (const part of value.split(',')) {
+      const [name, n] = part.split('=').map((s) => s.trim());
+      const short = rateShorthand[name?.toLowerCase() ?? ''];
+      if (!short) throw new Error(`${key}: unknown limit "${name}" (known: ${Object.keys(rateShorthand).join(', ')})`);
+      add(path, short[0], short[1], n, key);
+    }
+  }
+  return [...defs.values()];
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = envString(env, 'GOMODEL_DATA_DIR', './data');
   const yaml = readYaml(env);
@@ -341,6 +429,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxOutputTokens: envInt(env, 'BUDGET_MAX_OUTPUT_TOKENS', 16_384, 1),
       leaseTtlMs: envDuration(env, 'BUDGET_LEASE_TTL', 60_000),
       drain: { ms: envDuration(env, 'BUDGET_DRAIN_TIMEOUT', 60_000), bytes: envBytes(env, 'BUDGET_DRAIN_BYTES', 16 * 1024 * 1024) },
+    },
+    rateLimits: {
+      enabled: envBool(env, 'RATE_LIMITS_ENABLED', yaml.rate_limits?.enabled ?? true),
+      definitions: rateLimitDefinitions(env, yaml),
+      leaseTtlMs: envDuration(env, 'RATE_LIMIT_LEASE_TTL', 15_000),
     },
     openrouter: { siteUrl: env.OPENROUTER_SITE_URL?.trim() ?? '', appName: env.OPENROUTER_APP_NAME?.trim() ?? '' },
   });

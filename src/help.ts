@@ -6,12 +6,13 @@ Usage: npm start            (or: node dist/src/main.js)
 
 Every setting is an environment variable; the main ones:
   PORT=8080                   HTTP port (0 picks a free one)
-  GOMODEL_MASTER_KEY          key every client must send as "Authorization: Bearer <key>" (unset: open to anyone)
+  GOMODEL_MASTER_KEY          admin key clients send as "Authorization: Bearer <key>" (unset: open to anyone
+                              until the first managed key is created at /admin/auth-keys)
   POSTGRES_URL                PostgreSQL to use (unset: an embedded PostgreSQL with its data in GOMODEL_DATA_DIR)
   GOMODEL_DATA_DIR=./data     embedded PostgreSQL data and usage journal
   OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, ...
                               enable a provider (<TYPE>_BASE_URL points it elsewhere, <TYPE>_MODELS lists models)
-  GOMODEL_CONFIG              YAML file with providers, tagging, pricing and budgets
+  GOMODEL_CONFIG              YAML file with providers, tagging, pricing, budgets and rate limits
   GOMODEL_WORKERS=1           gateway processes sharing the port ("auto": one per CPU)
   LOG_LEVEL=info              fatal, error, warn, info, debug, trace or silent
 

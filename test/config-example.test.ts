@@ -46,6 +46,16 @@ describe('config/config.example.yaml', () => {
     expect(load({ BUDGETS_ENABLED: 'false' }).budgets.enabled).toBe(false);
   });
 
+  it('defines the rate limits, windowed and concurrent', () => {
+    const { rateLimits } = load();
+    expect(rateLimits.enabled).toBe(true);
+    expect(rateLimits.definitions).toEqual([
+      { userPath: '/team/alpha', periodSeconds: 60, maxRequests: 600, maxTokens: 200_000 },
+      { userPath: '/team/alpha', periodSeconds: 0, maxRequests: 20, maxTokens: null },
+    ]);
+    expect(load({ RATE_LIMITS_ENABLED: 'false' }).rateLimits.enabled).toBe(false);
+  });
+
   it('sets prices the price book accepts and applies by provider name, type and model', () => {
     const prices = new PriceBook(load().pricing);
 

@@ -16,7 +16,8 @@ const layers: [name: string, owns: (path: string) => boolean][] = [
   ['providers', (p) => p.startsWith('src/providers/')],
   ['ingress', (p) => p.startsWith('src/ingress/')],
   ['usage', (p) => p.startsWith('src/usage/')],
-  ['budgets', (p) => p.startsWith('src/budgets/')],
+  // Managed keys and rate limits decide, as budgets do, whether a request may go on.
+  ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/')],
   ['http', (p) => p === 'src/metrics.ts' || p.startsWith('src/http/')],
   ['composition', (p) => ['src/main.ts', 'src/help.ts', 'src/app.ts', 'src/migrate-cli.ts'].includes(p)],
 ];

@@ -156,6 +156,8 @@ export function syntheticRow(rand: () => number, at: number, seq: number): Usage
     costs_calculation_caveat: noUsage ? 'stream failed before the provider reported usage' : priced ? '' : `no price for ${spec.provider}/${spec.model}`,
     budget_reservation_id: null,
     budget_reserved: null,
+    auth_key_id: null,
+    auth_method: 'master_key',
   };
 }
 

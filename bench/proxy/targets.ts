@@ -76,6 +76,32 @@ export function gateway(id: string, label: string, extraEnv: Record<string, stri
   };
 }
 
+/**
+ * A gateway target whose traffic carries a managed key (bound to the target's user path, created
+ * through the admin API once the gateway runs) instead of the master key.
+ */
+function withManagedKey(t: Target): Target {
+  let secret = '';
+  return {
+    ...t,
+    async start(ctx) {
+      const server = await t.start(ctx);
+      const res = await fetch(`${server.url}/admin/auth-keys`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${MASTER_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: `bench ${t.id}`, user_path: t.userPath }),
+      });
+      if (res.status !== 201) {
+        await server.stop();
+        throw new Error(`${t.id}: creating its managed key answered ${res.status}: ${await res.text()}`);
+      }
+      secret = ((await res.json()) as { value: string }).value;
+      return server;
+    },
+    headers: () => ({ Authorization: `Bearer ${secret}` }),
+  };
+}
+
 function nodeProxy(id: string, label: string, entry: string): Target {
   return {
     id,
@@ -120,10 +146,18 @@ const fetchProxy = nodeProxy('fetch', 'naive fetch proxy (buffered)', 'bench/pro
 /** What gomodel-ts is measured against; these run under the bench's Node whatever `--runtime` says. */
 export const referenceTargets: Target[] = [direct, bare, fetchProxy, portkey];
 
-const gateways: { id: string; label: string; env: Record<string, string>; budget?: boolean }[] = [
+const gateways: { id: string; label: string; env: Record<string, string>; budget?: boolean; managedKey?: boolean }[] = [
   { id: 'gomodel', label: 'gomodel-ts', env: {} },
   { id: 'gomodel-nobudget', label: 'gomodel-ts, no budget', env: {}, budget: false },
   { id: 'gomodel-cluster', label: 'gomodel-ts, 2 workers (cluster)', env: { GOMODEL_WORKERS: '2' } },
+  // Limits far above what the bench sends: every request takes from the request, token and
+  // concurrency leases of the shared limiter, and none is refused.
+  {
+    id: 'gomodel-keys',
+    label: 'gomodel-ts, managed key + rate limits',
+    env: { SET_RATE_LIMIT_BENCH: 'rpm=1000000000,tpm=1000000000000,concurrent=100000' },
+    managedKey: true,
+  },
 ];
 
 /** What `--targets` takes. */
@@ -132,6 +166,11 @@ export const targetIds = [direct, bare, fetchProxy, ...gateways, portkey].map((t
 /** Every proxy target in the reports' order, each gateway target once under each runtime (named after it when there are several). */
 export function proxyTargets(runtimes: Runtime[]): Target[] {
   const named = (label: string, runtime: Runtime) => (runtimes.length > 1 ? `${label}, ${runtime.name}` : label);
-  const gatewayTargets = gateways.flatMap((g) => runtimes.map((r) => gateway(g.id, named(g.label, r), g.env, g.budget, repo, r)));
+  const gatewayTargets = gateways.flatMap((g) =>
+    runtimes.map((r) => {
+      const t = gateway(g.id, named(g.label, r), g.env, g.budget, repo, r);
+      return g.managedKey ? withManagedKey(t) : t;
+    }),
+  );
   return [direct, bare, fetchProxy, ...gatewayTargets, portkey];
 }

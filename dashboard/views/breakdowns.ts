@@ -3,7 +3,7 @@ import type { GetModelUsageData } from '../../generated/types.gen.ts';
 import { call } from '../api.ts';
 import { h } from '../dom.ts';
 import { formatInt, formatProvider, formatUsd } from '../format.ts';
-import { cacheModeField, rangeFields } from '../filters.ts';
+import { cacheModeField, keyField, rangeFields } from '../filters.ts';
 import { clearErrors, field, formStatus, showError, textInput } from '../forms.ts';
 import type { View } from '../router.ts';
 import { pageHeading, row, section, table } from './shared.ts';
@@ -27,6 +27,7 @@ export const breakdownsView: View = {
     const range = rangeFields();
     const userPath = textInput('user_path', { placeholder: '/team' });
     const cacheMode = cacheModeField();
+    const key = keyField(signal);
     const status = formStatus();
     const form = h(
       'form',
@@ -35,7 +36,7 @@ export const breakdownsView: View = {
         void load();
       } },
       range.element,
-      h('fieldset', {}, h('legend', {}, 'Match'), field('User path', userPath, { hint: 'Includes everything below it.' }), cacheMode.element),
+      h('fieldset', {}, h('legend', {}, 'Match'), field('User path', userPath, { hint: 'Includes everything below it.' }), key.element, cacheMode.element),
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply')),
       status,
     );
@@ -52,7 +53,7 @@ export const breakdownsView: View = {
 
     async function load(): Promise<void> {
       clearErrors(form, status);
-      const query: BreakdownQuery = { ...range.read(), cache_mode: cacheMode.read() };
+      const query: BreakdownQuery = { ...range.read(), ...key.read(), cache_mode: cacheMode.read() };
       if (userPath.value.trim()) query.user_path = userPath.value.trim();
       try {
         const [byLabel, byModel, byPath] = await Promise.all([

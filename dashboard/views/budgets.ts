@@ -8,6 +8,7 @@ import { formStatus } from '../forms.ts';
 import type { View } from '../router.ts';
 import { budgetForm, namedPeriods } from './budget-form.ts';
 import { budgetSettingsForm } from './budget-settings.ts';
+import { rateLimitsSection } from './rate-limits.ts';
 import { errorRegion, loadInto, pageHeading, section } from './shared.ts';
 
 /** The key that names a budget in PUT, DELETE and reset-one bodies. */
@@ -30,6 +31,7 @@ export const budgetsView: View = {
       errors.element,
       section('Budgets', h('div', { class: 'toolbar' }, serverTime, resetAll), notice, list),
       section('Add or change a budget', form.element),
+      section('Rate limits', ...rateLimitsSection(signal)),
       section('Reset anchors', budgetSettingsForm(signal, () => void reload())),
     );
 

@@ -3,7 +3,7 @@ import type { GetUsageLogData, UsageUsageLogEntry } from '../../generated/types.
 import { call } from '../api.ts';
 import { h } from '../dom.ts';
 import { formatInt, formatProvider, formatTime, formatUsd } from '../format.ts';
-import { cacheModeField, rangeFields } from '../filters.ts';
+import { cacheModeField, keyField, rangeFields } from '../filters.ts';
 import { clearErrors, field, formStatus, select, showError, textInput } from '../forms.ts';
 import type { View } from '../router.ts';
 import { showLogEntry } from './log-entry.ts';
@@ -20,6 +20,7 @@ export const logView: View = {
     const provider = textInput('provider');
     const userPath = textInput('user_path', { placeholder: '/team' });
     const cacheMode = cacheModeField();
+    const key = keyField(signal);
     const search = h('input', { type: 'search', name: 'search', autocomplete: 'off' });
     const limit = select('limit', [['25', '25'], ['50', '50'], ['100', '100'], ['200', '200']], '50');
     const status = formStatus();
@@ -38,6 +39,7 @@ export const logView: View = {
         field('Model', model),
         field('Provider', provider, { hint: 'Type or configured name.' }),
         field('User path', userPath, { hint: 'Includes everything below it.' }),
+        key.element,
         cacheMode.element,
         field('Search', search, { hint: 'Model, provider, request or provider id.' }),
         field('Rows per page', limit),
@@ -54,7 +56,7 @@ export const logView: View = {
     root.append(pageHeading('Usage log'), section('Filters', form), section('Requests', results, pager));
 
     function query(): LogQuery {
-      const q: LogQuery = { ...range.read(), cache_mode: cacheMode.read(), limit: Number(limit.value), offset };
+      const q: LogQuery = { ...range.read(), ...key.read(), cache_mode: cacheMode.read(), limit: Number(limit.value), offset };
       for (const [key, input] of [['model', model], ['provider', provider], ['user_path', userPath], ['search', search]] as const) {
         if (input.value.trim()) q[key] = input.value.trim();
       }

@@ -1,12 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TaggingRule } from '../config.ts';
-import { invalidRequest } from '../errors.ts';
+import { GatewayError, invalidRequest } from '../errors.ts';
+import { anonymous, type AuthMethod, type Caller } from './caller.ts';
 import { normalizeUserPath } from '../user-path.ts';
 
 export interface Attribution {
   /** Normalised user path; `/` when the request names none. */
   userPath: string;
   labels: string[];
+  authMethod: AuthMethod;
+  /** The managed key of an `api_key` request. */
+  authKeyId: string | null;
 }
 
 const MAX_LABELS = 64;
@@ -17,21 +21,39 @@ const headerValue = (headers: IncomingHttpHeaders, name: string): string | undef
   return Array.isArray(v) ? v.join(',') : v;
 };
 
-/** Who a request is attributed to: the user-path header and the labels of the tagging headers. */
-export function createAttribution(userPathHeader: string, rules: readonly TaggingRule[]): (headers: IncomingHttpHeaders) => Attribution {
-  const key = userPathHeader.toLowerCase();
-  return (headers) => {
-    let userPath = '/';
-    const raw = headerValue(headers, key);
+const within = (path: string, root: string) => root === '/' || path === root || path.startsWith(`${root}/`);
+
+/**
+ * Who a request is attributed to: the user-path header and the labels of the tagging headers. A
+ * managed key binds the request to its user path: the header may only narrow it to a path inside
+ * the key's subtree (anything else is 403 `user_path_forbidden`), and the key's labels come first.
+ */
+export function createAttribution(userPathHeader: string, rules: readonly TaggingRule[]): (headers: IncomingHttpHeaders, caller?: Caller) => Attribution {
+  const header = userPathHeader.toLowerCase();
+  return (headers, caller = anonymous) => {
+    const { key } = caller;
+    let userPath = key ? key.userPath : '/';
+    const raw = headerValue(headers, header);
     if (raw !== undefined) {
+      let named: string | null;
       try {
-        userPath = normalizeUserPath(raw) ?? '/';
+        named = normalizeUserPath(raw);
       } catch (err) {
         throw invalidRequest(`invalid ${userPathHeader} header: ${(err as Error).message}`, userPathHeader);
       }
+      if (named !== null) {
+        if (key && !within(named, key.userPath)) {
+          throw new GatewayError('invalid_request_error', 403, `this API key is bound to ${key.userPath}: ${userPathHeader} may only name a path inside it, not ${named}`, {
+            code: 'user_path_forbidden',
+            param: userPathHeader,
+          });
+        }
+        userPath = named;
+      }
     }
-    if (rules.length === 0) return { userPath, labels: [] };
-    const labels = new Set<string>();
+    const who = { userPath, labels: key?.labels.length ? [...key.labels] : [], authMethod: caller.method, authKeyId: key?.id ?? null };
+    if (rules.length === 0) return who;
+    const labels = new Set<string>(key?.labels);
     for (const rule of rules) {
       const value = headerValue(headers, rule.header);
       if (!value) continue;
@@ -46,6 +68,7 @@ export function createAttribution(userPathHeader: string, rules: readonly Taggin
       }
     }
     if (labels.size > MAX_LABELS) throw invalidRequest(`a request may carry at most ${MAX_LABELS} labels`, rules[0]!.header);
-    return { userPath, labels: [...labels] };
+    who.labels = [...labels];
+    return who;
   };
 }

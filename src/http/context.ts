@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { OperationId } from '../../generated/operations.gen.ts';
 import type { Logger } from '../log.ts';
+import type { Caller } from './caller.ts';
 import type { Reply } from './respond.ts';
 
 /** What a handler gets: the raw exchange (streaming handlers write to `res` themselves) and parsed input. */
@@ -12,6 +13,10 @@ export interface HandlerContext {
   headers: IncomingHttpHeaders;
   /** Query parameters, coerced to the types openapi.json declares. */
   query: Record<string, unknown>;
+  /** Path parameters (`{id}`), as strings. */
+  params?: Record<string, string>;
+  /** Who the request authenticated as (absent on routes that need no key). */
+  caller?: Caller;
   /** Parsed JSON body, already validated against the operation's schema. */
   body: unknown;
   /** The body as received (empty without one). */

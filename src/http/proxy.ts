@@ -9,8 +9,10 @@ import type { SseEvent, TokenUsage, UpstreamRequest } from '../providers/types.t
 import { ClientGone, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } from '../providers/upstream.ts';
 import { usageRecord, type Completed } from '../usage/entry.ts';
 import type { PriceBook } from '../usage/pricing.ts';
+import type { Admission, RateLimiter } from '../ratelimits/limiter.ts';
 import type { UsageRecorder } from '../usage/recorder.ts';
 import type { Attribution } from './attribution.ts';
+import type { Caller } from './caller.ts';
 import type { HandlerContext } from './context.ts';
 import { headerList, sendJson } from './respond.ts';
 
@@ -21,9 +23,11 @@ export interface ProxyDeps {
   prices: PriceBook;
   metrics: Metrics;
   log: Logger;
-  attribute: (headers: HandlerContext['headers']) => Attribution;
+  attribute: (headers: HandlerContext['headers'], caller?: Caller) => Attribution;
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
+  /** null when RATE_LIMITS_ENABLED=false. */
+  limiter: RateLimiter | null;
   /** Ask providers for usage on streams (ENFORCE_RETURNING_USAGE_DATA). */
   includeUsage: boolean;
   anthropicDefaultMaxTokens: number;
@@ -121,6 +125,8 @@ export interface Proxied {
   done: (status: number) => void;
   status: number;
   reservation: Reservation | null;
+  /** What the request holds of its rate limits: released, with its tokens, when it ends. */
+  admission: Admission | null;
   settled: boolean;
   billable: boolean;
   /** Why the request ended without a reply, for the caveat of the row that charges it. */
@@ -131,7 +137,14 @@ export interface Proxied {
   who: Attribution;
 }
 
-/** The request path every model endpoint shares: routing, budgets, the provider exchange, relaying and usage rows. */
+/** What a usage row is made of: the request's attribution, what it holds of budgets and rate limits, its outcome. */
+export type RowOf = Omit<Completed, 'userPath' | 'labels' | 'authMethod' | 'authKeyId'> & {
+  who: Attribution;
+  reservation: Reservation | null;
+  admission: Admission | null;
+};
+
+/** The request path every model endpoint shares: routing, rate limits, budgets, the provider exchange, relaying and usage rows. */
 export function createProxy(deps: ProxyDeps) {
   const { registry, upstream, recorder, prices, metrics } = deps;
 
@@ -146,11 +159,17 @@ export function createProxy(deps: ProxyDeps) {
     return r;
   }
 
-  /** Records the row; resolves once it is in the journal, which a response's last bytes wait for. */
-  function record(c: Completed & { reservation?: Reservation | null }): Promise<void> {
-    const row = usageRecord(c, prices);
+  /**
+   * Records the row of a request attributed to `who`; resolves once it is in the journal, which a
+   * response's last bytes wait for. The row settles the request's reservation, and its tokens
+   * count against its rate limits.
+   */
+  function record(c: RowOf): Promise<void> {
+    const { who } = c;
+    const row = usageRecord({ ...c, userPath: who.userPath, labels: who.labels, authMethod: who.authMethod, authKeyId: who.authKeyId }, prices);
     const journaled = recorder.record(row);
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
+    if (c.admission) deps.limiter!.finish(c.admission, row.total_tokens);
     return journaled;
   }
 
@@ -195,7 +214,7 @@ export function createProxy(deps: ProxyDeps) {
    * listeners rather than an async iterator: one fewer promise and microtask hop per chunk on the
    * path every streamed token takes.
    */
-  async function relay(ex: Exchange, r: Route, writer: StreamWriter, endpoint: string, ctx: HandlerContext, who: Attribution, reservation: Reservation | null): Promise<void> {
+  async function relay(ex: Exchange, r: Route, writer: StreamWriter, ctx: HandlerContext, p: Proxied): Promise<void> {
     const { res } = ctx;
     const up = ex.res;
     const splitter = new SseSplitter(deps.replySizeLimit);
@@ -204,7 +223,7 @@ export function createProxy(deps: ProxyDeps) {
     let failure: GatewayError | undefined;
     /** The provider's last event, held until the row is journaled. */
     let last: Buffer | string = '';
-    res.writeHead(200, ['X-Request-ID', ctx.requestId, ...sseHeaders]);
+    res.writeHead(200, p.admission ? ['X-Request-ID', ctx.requestId, ...sseHeaders, ...Object.entries(p.admission.headers).flat()] : ['X-Request-ID', ctx.requestId, ...sseHeaders]);
     // The headers leave with the first event, in the same write, when it came with the provider's
     // headers (as it usually does): one client wakeup less before the first token. Otherwise they
     // leave on their own at once, so a client waiting on a slow first event sees the stream open.
@@ -304,12 +323,12 @@ export function createProxy(deps: ProxyDeps) {
       model: writer.model || r.model,
       requestedModel: r.model,
       provider: r.entry.config,
-      endpoint,
-      userPath: who.userPath,
-      labels: who.labels,
+      endpoint: p.endpoint,
+      who: p.who,
       usage: usage ?? null,
       caveat,
-      reservation,
+      reservation: p.reservation,
+      admission: p.admission,
     });
     if (!res.destroyed) {
       await journaled;
@@ -324,7 +343,12 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who };
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who };
+  }
+
+  /** Admits the request under its rate limits; a promise only when a lease must be topped up first. */
+  function admit(who: Attribution): Admission | null | Promise<Admission> {
+    return deps.limiter ? deps.limiter.admit(who.userPath, who.authKeyId) : null;
   }
 
   /** Reserves the request's worst-case cost; a promise only when a lease must be topped up first. */
@@ -333,7 +357,7 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   /** The row of a request that ended without a reply although the provider may bill it. */
-  function lostRow(p: Proxied): Completed & { reservation: Reservation | null } {
+  function lostRow(p: Proxied): RowOf {
     const { route: r, who } = p;
     return {
       requestId: p.requestId,
@@ -341,11 +365,11 @@ export function createProxy(deps: ProxyDeps) {
       model: r.model,
       provider: r.entry.config,
       endpoint: p.endpoint,
-      userPath: who.userPath,
-      labels: who.labels,
+      who,
       usage: null,
       caveat: p.lost,
       reservation: p.reservation,
+      admission: p.admission,
     };
   }
 
@@ -371,17 +395,21 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   function end(p: Proxied): void {
-    if (p.reservation && !p.settled) {
-      if (!p.billable || !p.reservation.femto) deps.guard!.release(p.reservation);
-      else void record(lostRow(p));
+    if (!p.settled) {
+      if (p.reservation && p.billable && p.reservation.femto) void record(lostRow(p));
+      else {
+        if (p.reservation) deps.guard!.release(p.reservation);
+        if (p.admission) deps.limiter!.finish(p.admission, 0);
+      }
     }
     p.done(p.status);
   }
 
-  /** Sends the translated reply, or the provider's bytes unchanged when there is none. */
-  function reply(ctx: HandlerContext, response: Record<string, unknown> | null, raw: Buffer): void {
-    if (response) return sendJson(ctx.res, 200, response, undefined, ctx.requestId);
-    ctx.res.writeHead(200, headerList(ctx.requestId, undefined, 'application/json', raw.length));
+  /** Sends the translated reply, or the provider's bytes unchanged when there is none, with the rate limit headers. */
+  function reply(ctx: HandlerContext, p: Proxied, response: Record<string, unknown> | null, raw: Buffer): void {
+    const headers = p.admission?.headers;
+    if (response) return sendJson(ctx.res, 200, response, headers, ctx.requestId);
+    ctx.res.writeHead(200, headerList(ctx.requestId, headers, 'application/json', raw.length));
     ctx.res.end(raw);
   }
 
@@ -390,6 +418,8 @@ export function createProxy(deps: ProxyDeps) {
     const { route: r, who, stream } = c;
     const p = begin(r, c.endpoint, stream, ctx.requestId, who);
     try {
+      const admitted = admit(who);
+      p.admission = admitted instanceof Promise ? await admitted : admitted;
       const reserved = reserve(who, r, c.estimateFrom, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
       p.billable = true;
@@ -402,7 +432,7 @@ export function createProxy(deps: ProxyDeps) {
           throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
         }
         p.settled = true;
-        return await relay(ex, r, c.writer(), c.endpoint, ctx, who, reservation);
+        return await relay(ex, r, c.writer(), ctx, p);
       }
       const raw = await ex.readAll(deps.replySizeLimit);
       const result = c.result(parseReply(ex, raw, r.entry.config.name));
@@ -414,14 +444,14 @@ export function createProxy(deps: ProxyDeps) {
         requestedModel: r.model,
         provider: r.entry.config,
         endpoint: c.endpoint,
-        userPath: who.userPath,
-        labels: who.labels,
+        who,
         usage: result.usage,
         caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
         reservation,
+        admission: p.admission,
       });
       if (ex.clientGone) p.status = 499;
-      else reply(ctx, result.response, raw);
+      else reply(ctx, p, result.response, raw);
     } catch (err) {
       await failed(p, err);
     } finally {
@@ -429,7 +459,7 @@ export function createProxy(deps: ProxyDeps) {
     }
   }
 
-  return { route, record, begin, reserve, failed, end, refuse, refused, parseReply, reply, call };
+  return { route, record, begin, admit, reserve, failed, end, refuse, refused, parseReply, reply, call };
 }
 
 export type Proxy = ReturnType<typeof createProxy>;

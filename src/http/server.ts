@@ -7,6 +7,8 @@ import spec from '../../openapi.json' with { type: 'json' };
 import { componentSchemas, operations, type OperationId } from '../../generated/operations.gen.ts';
 import { GatewayError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { Authenticator } from './auth.ts';
+import type { Caller } from './caller.ts';
 import { hasBody, refuseCrossSite, requireJson } from './admission.ts';
 import { parseJsonBody, readBody } from './body.ts';
 import type { Handler, HandlerContext, Handlers } from './context.ts';
@@ -16,8 +18,8 @@ import { validationError } from './validation.ts';
 export interface HttpOptions {
   log: Logger;
   bodySizeLimit: number;
-  /** Returns why a request may not proceed, or null. */
-  authenticate: (authorization: string | undefined) => string | null;
+  /** Who a request is, or the 401/403 refusing it. */
+  auth: Authenticator;
   adminEnabled: boolean;
   /** Routes served outside the contract (dashboard assets, metrics). */
   extraRoutes?: ExtraRoute;
@@ -30,8 +32,6 @@ interface FastRoute {
   method: string;
   operationId: OperationId;
   secured: boolean;
-  /** Takes the key as `x-api-key` too, as the Anthropic SDK sends it. */
-  apiKeyHeader: boolean;
   handler: Handler;
   /** How the body is read: validated JSON, bytes as sent (passthrough), or not at all. */
   body: 'json' | 'raw' | 'none';
@@ -74,7 +74,7 @@ const writes = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * process that only proxies (and answers probes) never holds it: 15-18 MB of resident memory.
  */
 export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server {
-  const { log, authenticate } = opts;
+  const { log, auth } = opts;
 
   const ajv = new Ajv({ ...ajvOpts, allErrors: false });
   ajv.addSchema({ $id: 'openapi.json', components: { schemas: componentSchemas } });
@@ -84,7 +84,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
   for (const [id, op] of Object.entries(operations) as [OperationId, (typeof operations)[OperationId]][]) {
     // Paths with parameters (`/v1/responses/{id}`) go through openapi-backend, which matches them.
     if (op.tag === 'passthrough') {
-      passthrough.set(op.method, { method: op.method, operationId: id, secured: op.secured, apiKeyHeader: false, handler: handlers[id], body: op.method === 'GET' || op.method === 'DELETE' ? 'none' : 'raw', validate: null });
+      passthrough.set(op.method, { method: op.method, operationId: id, secured: op.secured, handler: handlers[id], body: op.method === 'GET' || op.method === 'DELETE' ? 'none' : 'raw', validate: null });
       continue;
     }
     if ((op.tag !== 'openai' && op.tag !== 'anthropic' && op.tag !== 'system') || op.path.includes('{')) continue;
@@ -92,7 +92,6 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       method: op.method,
       operationId: id,
       secured: op.secured,
-      apiKeyHeader: op.tag === 'anthropic',
       handler: handlers[id],
       body: op.requestBody ? 'json' : 'none',
       validate: op.requestBody ? ajv.compile({ $ref: `openapi.json#/components/schemas/${op.requestBody}` }) : null,
@@ -125,7 +124,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     });
     for (const [id, handler] of Object.entries(handlers) as [OperationId, Handler][]) {
       api.register(id, (c: Context, ctx: HandlerContext) =>
-        handler({ ...ctx, query: c.request.query as Record<string, unknown>, body: c.request.requestBody }),
+        handler({ ...ctx, query: c.request.query as Record<string, unknown>, params: c.request.params as Record<string, string>, body: c.request.requestBody }),
       );
     }
     api.register({
@@ -145,11 +144,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
         headers: { Allow: route.method },
       });
     }
-    if (route.secured) {
-      const apiKey = route.apiKeyHeader && req.headers.authorization === undefined ? req.headers['x-api-key'] : undefined;
-      const reason = authenticate(typeof apiKey === 'string' ? `Bearer ${apiKey}` : req.headers.authorization);
-      if (reason) throw new GatewayError('authentication_error', 401, reason);
-    }
+    const caller = route.secured ? auth.api(req.headers) : undefined;
     let body: unknown;
     let rawBody = EMPTY;
     if (route.validate && hasBody(req)) requireJson(req);
@@ -159,7 +154,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       if (!route.validate(body)) throw validationError(route.validate.errors ?? []);
     }
     // Awaited rather than returned: an async function returning a promise costs two more microtask turns.
-    return await route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, rawBody });
+    return await route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, rawBody, caller });
   }
 
   /**
@@ -169,12 +164,9 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
    * read: 100 unauthenticated 9.9 MB bodies at once took the process from 111 to 977 MB when
    * they were read and parsed first.
    */
-  function admit(req: IncomingMessage, path: string, dialect: Dialect): OperationId {
+  function admit(req: IncomingMessage, path: string, dialect: Dialect): { id: OperationId; caller: Caller | undefined } {
     const key = routePath(path);
-    if (!openPaths.has(key)) {
-      const reason = authenticate(req.headers.authorization);
-      if (reason) throw new GatewayError('authentication_error', 401, reason);
-    }
+    const caller = openPaths.has(key) ? undefined : dialect === 'admin' ? auth.admin(req.headers) : auth.api(req.headers);
     const byMethod = routes.get(key) ?? templates.find(([pattern]) => pattern.test(key))?.[1];
     if (!byMethod) throw notFound(`no route for ${req.method} ${path}`, 'route_not_found');
     const id = byMethod.get(req.method ?? 'GET');
@@ -186,7 +178,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     }
     if (dialect === 'admin' && writes.has(req.method!)) refuseCrossSite(req);
     if (operations[id].requestBody && hasBody(req)) requireJson(req);
-    return id;
+    return { id, caller };
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -205,7 +197,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
         res.setHeader('X-Request-ID', requestId);
         if (opts.extraRoutes && (await opts.extraRoutes(req, res, path))) return;
         if (!opts.adminEnabled && dialect === 'admin') throw notFound('admin endpoints are disabled', 'route_not_found');
-        const id = admit(req, path, dialect);
+        const { id, caller } = admit(req, path, dialect);
         const raw = operations[id].requestBody ? await readBody(req, opts.bodySizeLimit) : EMPTY;
         const ctx: HandlerContext = {
           req,
@@ -216,6 +208,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
           query: {},
           body: parseJsonBody(raw),
           rawBody: raw,
+          caller,
         };
         const api = await contractApi();
         reply = (await api.handleRequest({ method: req.method ?? 'GET', path: url, headers: req.headers as Record<string, string>, body: ctx.body }, ctx)) as Reply | void;

@@ -21,6 +21,9 @@ export interface Completed {
   caveat?: string;
   /** What the request took from its budgets; the row settles it. */
   reservation?: HeldReservation | null;
+  /** How the request authenticated, and with which managed key. */
+  authMethod?: string;
+  authKeyId?: string | null;
 }
 
 /** What a usage row needs of a budgets/guard Reservation: its lease id and amount (USD, and femto-USD). */
@@ -95,5 +98,7 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     // A request that reserved nothing (an unpriced model) has nothing to settle.
     budget_reservation_id: c.reservation?.femto ? c.reservation.id : null,
     budget_reserved: c.reservation?.femto ? c.reservation.amount : null,
+    auth_key_id: c.authKeyId ?? null,
+    auth_method: c.authMethod ?? null,
   };
 }

@@ -14,6 +14,8 @@ export interface UsageFilters {
   label?: string;
   /** Normalised user path; the filter matches the path and its descendants. */
   userPath?: string;
+  /** Rows of requests made with this managed key. */
+  authKeyId?: string;
   cacheMode: CacheMode;
   /** Rows whose model, provider or provider name is one of these (a log search). */
   search?: SearchMatches;
@@ -40,7 +42,7 @@ export interface Totals {
 
 type Fragment = PendingQuery<Row[]>;
 
-type Dimension = 'model' | 'provider' | 'provider_name' | 'user_path' | 'label';
+type Dimension = 'model' | 'provider' | 'provider_name' | 'user_path' | 'label' | 'auth_key_id';
 
 /** The cubes of migration 0003, smallest first: `usage_<name>_daily` and `usage_<name>_hourly`. */
 export const cubes: { name: string; dims: readonly Dimension[]; quarterHour?: true }[] = [
@@ -179,6 +181,7 @@ export class UsageQueries {
       ${f.model !== undefined ? s`and model = ${f.model}` : s``}
       ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
       ${f.label !== undefined ? s`and label = ${f.label}` : s``}
+      ${f.authKeyId !== undefined ? s`and auth_key_id = ${f.authKeyId}` : s``}
       ${f.search !== undefined ? s`and ${this.searchMatch(f.search)}` : s``}
       ${path}
       ${this.cache(f.cacheMode)}`;
@@ -198,6 +201,8 @@ export class UsageQueries {
     if (f.provider !== undefined) needed.add('provider').add('provider_name');
     if (f.search !== undefined) needed.add('model').add('provider').add('provider_name');
     if (f.label !== undefined) needed.add('label');
+    // No rollup has a key dimension: a key's usage is read from its rows (an index on key and time).
+    if (f.authKeyId !== undefined) needed.add('auth_key_id');
     const subtree = f.userPath !== undefined && f.userPath !== '/' ? f.userPath : undefined;
     if (subtree !== undefined) needed.add('user_path');
     const dims = [...needed];
@@ -277,19 +282,22 @@ export class UsageQueries {
   }
 
   /** Totals per local day, ISO week, month or year, oldest first, only periods with rows. */
-  async periods(range: DateRange, f: { userPath?: string; cacheMode: CacheMode }, interval: Interval, tz: string) {
+  async periods(range: DateRange, f: { userPath?: string; authKeyId?: string; cacheMode: CacheMode }, interval: Interval, tz: string) {
     const s = this.sql;
     const path = f.userPath ?? '/';
     const cols = measures(s);
     // The whole gateway also has hour and day totals, usable where no local midnight of the
-    // range falls inside one of their buckets; a subtree has only its 15-minute rollup.
-    const coarse = path === '/' ? totalsGrains(range, tz) : [];
-    const parts = spans(range.start, range.rowsEnd, [...coarse, QUARTER_HOUR]).map(({ grain, from, to }) => {
+    // range falls inside one of their buckets; a subtree has only its 15-minute rollup; a key's
+    // usage only its rows.
+    const coarse = path === '/' && f.authKeyId === undefined ? totalsGrains(range, tz) : [];
+    const grains = f.authKeyId === undefined ? [...coarse, QUARTER_HOUR] : [];
+    const parts = spans(range.start, range.rowsEnd, grains).map(({ grain, from, to }) => {
       const a = new Date(from);
       const b = new Date(to);
       if (grain === null) {
         return s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage
-          where "timestamp" >= ${a} and "timestamp" < ${b} ${this.subtree(path)} ${this.cache(f.cacheMode)}`;
+          where "timestamp" >= ${a} and "timestamp" < ${b} ${this.subtree(path)} ${this.cache(f.cacheMode)}
+          ${f.authKeyId !== undefined ? s`and auth_key_id = ${f.authKeyId}` : s``}`;
       }
       if (grain === QUARTER_HOUR) return this.subtreeQuarters(path, a, b, f.cacheMode, s`bucket as t`);
       return s`select bucket as t, requests, ${cols} from ${s(grain === DAY ? 'usage_totals_daily' : 'usage_totals_hourly')}
@@ -317,6 +325,7 @@ export class UsageQueries {
       ${f.model !== undefined ? s`and model = ${f.model}` : s``}
       ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
       ${f.label !== undefined ? s`and labels @> array[${f.label}]::text[]` : s``}
+      ${f.authKeyId !== undefined ? s`and auth_key_id = ${f.authKeyId}` : s``}
       ${this.subtree(f.userPath)} ${this.cache(f.cacheMode)}`;
     if (!search) {
       const [rows, total] = await Promise.all([

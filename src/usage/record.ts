@@ -33,11 +33,16 @@ export interface UsageRecord {
   budget_reservation_id: string | null;
   /** That worst case (USD), which leaves the lease when the row is written. */
   budget_reserved: string | null;
+  /** The managed key an `api_key` request authenticated with. */
+  auth_key_id: string | null;
+  /** `master_key`, `api_key` or `no_key`; null on rows from before managed keys. */
+  auth_method: string | null;
 }
 
 export const usageColumns = [
   'id', 'request_id', 'provider_id', 'timestamp', 'model', 'provider', 'provider_name', 'endpoint', 'user_path',
   'cache_type', 'labels', 'input_tokens', 'output_tokens', 'total_tokens', 'uncached_input_tokens',
   'cached_input_tokens', 'cache_write_input_tokens', 'reasoning_tokens', 'raw_data', 'input_cost', 'output_cost',
-  'total_cost', 'cost_source', 'costs_calculation_caveat', 'budget_reservation_id', 'budget_reserved',
+  'total_cost', 'cost_source', 'costs_calculation_caveat', 'budget_reservation_id', 'budget_reserved', 'auth_key_id',
+  'auth_method',
 ] as const satisfies readonly (keyof UsageRecord)[];

@@ -93,6 +93,8 @@ export function rowLine(r: UsageRecord): string {
     str(r.costs_calculation_caveat),
     str(r.budget_reservation_id),
     str(r.budget_reserved),
+    str(r.auth_key_id),
+    str(r.auth_method),
     END,
   ].join('\t');
 }
@@ -110,7 +112,11 @@ export function journaledRowLine(line: string): string | null {
       return null;
     }
   }
-  return line.endsWith(`\t${END}`) && line.split('\t').length === FIELDS ? line : null;
+  if (!line.endsWith(`\t${END}`)) return null;
+  const fields = line.split('\t').length;
+  if (fields === FIELDS) return line;
+  // A journal written before usage rows named their key: its rows have the two columns as NULL.
+  return fields === FIELDS - 2 ? `${line.slice(0, -END.length)}${NULL}\t${NULL}\t${END}` : null;
 }
 
 const casts: Partial<Record<(typeof usageColumns)[number], string>> = {
@@ -129,6 +135,7 @@ const casts: Partial<Record<(typeof usageColumns)[number], string>> = {
   total_cost: 'numeric',
   budget_reservation_id: 'uuid',
   budget_reserved: 'numeric',
+  auth_key_id: 'uuid',
 };
 
 /** SQL selecting the columns of a batch of row lines bound as `$1`. */

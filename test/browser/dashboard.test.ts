@@ -362,6 +362,87 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     expect((await getBudgetSettings({ client: gw.client })).data).toMatchObject({ daily_reset_hour: 6, weekly_reset_weekday: 5 });
   });
 
+  it('shows rate limits with their live counters next to the budgets, and adds one', async () => {
+    const form = page.getByRole('form', { name: 'Rate limit' });
+    await form.getByLabel('User path').fill('/team/alpha');
+    await form.getByLabel('Period', { exact: true }).selectOption('minute');
+    await form.getByLabel('Max requests').fill('60');
+    await form.getByRole('button', { name: 'Save rate limit' }).click();
+    const table = page.getByRole('region', { name: 'Rate limits with live counters' });
+    await expect.poll(() => table.textContent()).toContain('0 / 60');
+    // a request counted by the limiter shows up without reloading the page
+    await gw.limiter!.admit('/team/alpha/x', null);
+    await gw.limiter!.sync();
+    await expect.poll(() => table.textContent(), { timeout: 5000 }).toContain('1 / 60');
+    await form.getByLabel('Max requests').fill('');
+    await form.getByRole('button', { name: 'Save rate limit' }).click();
+    const maxRequests = form.getByLabel('Max requests');
+    await expect.poll(() => maxRequests.getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator(`#${await maxRequests.getAttribute('id')}-error`).textContent()).toBe('give max_requests, max_tokens or both');
+    await screenshot(page, 'rate-limits');
+    await table.getByRole('button', { name: 'Delete rate limit /team/alpha · minute' }).click();
+    await page.getByRole('dialog', { name: 'Delete /team/alpha · minute?' }).getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => table.textContent()).toContain('No rate limits.');
+  });
+
+  it('creates a key and shows its secret once, with a copy button; relabels, rotates, deactivates and deletes it', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByText('No keys yet').waitFor();
+    const form = page.getByRole('form', { name: 'New API key' });
+    await form.getByLabel('Name').fill('alpha-ci');
+    await form.getByLabel('User path').fill('/team/alpha');
+    await form.getByLabel('Labels').fill('ci, alpha');
+    await form.getByRole('button', { name: 'Create key' }).click();
+    const shown = page.getByRole('dialog', { name: 'Key “alpha-ci” created' });
+    const secret = await shown.getByLabel('Secret').inputValue();
+    expect(secret).toMatch(/^sk_gom_[A-Za-z0-9_-]{43}$/);
+    await shown.getByRole('button', { name: 'Copy' }).click();
+    await expect.poll(() => shown.getByRole('status').textContent()).toBe('Copied.');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    await screenshot(page, 'key-created');
+    await shown.getByRole('button', { name: 'Close' }).click();
+    await shown.waitFor({ state: 'detached' });
+
+    const keys = page.getByRole('region', { name: 'API keys' });
+    await expect.poll(() => keys.textContent()).toContain(`sk_gom_…${secret.slice(-4)}`);
+    expect(await page.content()).not.toContain(secret);
+    expect(await keys.textContent()).toContain('ci, alpha');
+
+    await keys.getByRole('button', { name: 'Labels of key alpha-ci' }).click();
+    const labels = page.getByRole('form', { name: 'Labels of alpha-ci' });
+    await labels.getByLabel('Labels').fill('ci, nightly');
+    await labels.getByRole('button', { name: 'Save labels' }).click();
+    await expect.poll(() => keys.textContent()).toContain('ci, nightly');
+
+    await keys.getByRole('button', { name: 'Rotate key alpha-ci' }).click();
+    await page.getByRole('dialog', { name: 'Rotate alpha-ci?' }).getByRole('button', { name: 'Rotate' }).click();
+    const rotated = page.getByRole('dialog', { name: 'New secret for “alpha-ci”' });
+    const fresh = await rotated.getByLabel('Secret').inputValue();
+    expect(fresh).not.toBe(secret);
+    await rotated.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => keys.textContent()).toContain('old secret valid until');
+
+    // usage views filter by key: the log offers the key, and filtering by it finds none of the seeded rows
+    await page.getByRole('link', { name: 'Usage log' }).click();
+    const keyFilter = page.getByRole('form', { name: 'Filters' }).getByLabel('API key');
+    await expect.poll(() => keyFilter.locator('option').allTextContents()).toEqual(['Any key', `alpha-ci (sk_gom_…${fresh.slice(-4)})`]);
+    await keyFilter.selectOption({ label: `alpha-ci (sk_gom_…${fresh.slice(-4)})` });
+    await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('No requests match these filters.').waitFor();
+    expect(apiCalls.some((c) => c.path === '/admin/usage/log')).toBe(true);
+    await page.getByRole('link', { name: 'API keys' }).click();
+
+    await keys.getByRole('button', { name: 'Deactivate key alpha-ci' }).click();
+    await page.getByRole('dialog', { name: 'Deactivate alpha-ci?' }).getByRole('button', { name: 'Deactivate' }).click();
+    await expect.poll(() => keys.textContent()).toContain('deactivated');
+    await screenshot(page, 'keys');
+    await keys.getByRole('button', { name: 'Delete key alpha-ci' }).click();
+    await page.getByRole('dialog', { name: 'Delete alpha-ci?' }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No keys yet').waitFor();
+    await page.getByRole('link', { name: 'Budgets' }).click();
+  });
+
   it('sent the key and the browser time zone with every API call', () => {
     const signedIn = apiCalls.slice(apiCalls.findIndex((c) => c.authorization === `Bearer ${KEY}`));
     expect(signedIn.length).toBeGreaterThan(20);

@@ -49,7 +49,22 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   getLabelUsage: {},
   getUsageLog: {},
   getTokenThroughput: { query: 'granularity=minute' },
+  listAuthKeys: {},
+  createAuthKey: { body: { name: 'contract', user_path: '/contract' } },
+  updateAuthKeyLabels: { body: { labels: ['a'] } },
+  updateAuthKeyDashboardAccess: { body: { dashboard_access: true } },
+  deactivateAuthKey: {},
+  rotateAuthKey: { body: { grace_seconds: 60 } },
+  deleteAuthKey: {},
+  listRateLimits: {},
+  upsertRateLimit: { body: { user_path: '/contract', limit_key: { period: 'minute' }, max_requests: 10 } },
+  deleteRateLimit: { body: { user_path: '/contract', limit_key: { period: 'minute' } } },
+  resetRateLimit: { body: { user_path: '/contract', period: 'minute' } },
+  resetAllRateLimits: { body: { confirmation: 'reset' } },
 };
+
+/** Operations on one managed key address a key id that does not exist: they answer 404 as documented. */
+const ABSENT_KEY = '00000000-0000-4000-8000-000000000000';
 
 describe('openapi.json', () => {
   // The gateway starts openapi-backend in quick mode, which skips this check.
@@ -71,7 +86,7 @@ describe('openapi.json', () => {
 
   it.each(Object.entries(operations))('%s is dispatched to its handler and answers as documented', async (id, op) => {
     const sample = samples[id as keyof typeof operations];
-    const res = await fetch(`${gw.url}${op.path}${sample.query ? `?${sample.query}` : ''}`, {
+    const res = await fetch(`${gw.url}${op.path.replace('{id}', ABSENT_KEY)}${sample.query ? `?${sample.query}` : ''}`, {
       method: op.method,
       headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
       body: sample.body ? JSON.stringify(sample.body) : undefined,

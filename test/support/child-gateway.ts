@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Sql } from '../../src/db/sql.ts';
 import { createTestDatabase } from './gateway.ts';
-import { startLocalProvider } from './local-provider.ts';
+import { startLocalProvider, type LocalProvider } from './local-provider.ts';
 import { freePort, spawnGateway as spawnProcess } from './process.ts';
 import { realFetch } from './real-fetch.ts';
 import { TcpProxy } from './tcp-proxy.ts';
@@ -52,6 +52,7 @@ export async function untilListening(gw: ChildGateway, timeoutMs = 30_000): Prom
 export interface ProcessRig {
   sql: Sql;
   proxy: TcpProxy;
+  provider: LocalProvider;
   /** The environment pointing a gateway at all three. */
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -66,6 +67,7 @@ export async function processRig(providerDelayMs = 0): Promise<ProcessRig> {
   return {
     sql,
     proxy,
+    provider,
     env: { POSTGRES_URL: proxy.through(db.url), OPENAI_BASE_URL: provider.baseUrl, OPENAI_API_KEY: 'sk-local', GOMODEL_DATA_DIR: dir },
     async stop() {
       for (const proc of running) proc.kill('SIGKILL');

@@ -8,6 +8,11 @@ export const localUsage = { prompt_tokens: 12, completion_tokens: 5, total_token
 export interface LocalProvider {
   /** The OpenAI base URL (…/v1). */
   baseUrl: string;
+  /** Added to every reply's delay; a test may change it between requests. */
+  extraDelayMs: number;
+  /** Completions being answered now, and the most at once since `maxInFlight` was last reset. */
+  inFlight: number;
+  maxInFlight: number;
   close(): void;
 }
 
@@ -32,6 +37,7 @@ function reply(res: ServerResponse, model: string, stream: boolean): void {
  * (a stream stops after its first chunk, a JSON reply never starts).
  */
 export async function startLocalProvider(maxDelayMs = 0): Promise<LocalProvider> {
+  const provider = { extraDelayMs: 0, inFlight: 0, maxInFlight: 0 };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -42,16 +48,19 @@ export async function startLocalProvider(maxDelayMs = 0): Promise<LocalProvider>
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model: string; stream?: boolean };
       if (body.model === 'hang' && !body.stream) return;
-      setTimeout(() => reply(res, body.model, body.stream === true), Math.random() * maxDelayMs);
+      provider.inFlight++;
+      provider.maxInFlight = Math.max(provider.maxInFlight, provider.inFlight);
+      res.once('close', () => provider.inFlight--);
+      setTimeout(() => reply(res, body.model, body.stream === true), provider.extraDelayMs + Math.random() * maxDelayMs);
     });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return {
+  return Object.assign(provider, {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     close: () => {
       server.closeAllConnections();
       server.close();
     },
-  };
+  });
 }

@@ -33,6 +33,8 @@ export function usageRow(overrides: Partial<UsageRecord> = {}): UsageRecord {
     costs_calculation_caveat: '',
     budget_reservation_id: null,
     budget_reserved: null,
+    auth_key_id: null,
+    auth_method: 'master_key',
     ...overrides,
   };
 }

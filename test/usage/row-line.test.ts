@@ -31,6 +31,8 @@ const row: UsageRecord = {
   costs_calculation_caveat: 'caveat-20',
   budget_reservation_id: '0190b2c4-0000-7000-8000-000000000021',
   budget_reserved: '0.22',
+  auth_key_id: '0190b2c4-0000-7000-8000-000000000023',
+  auth_method: 'api_key',
 };
 
 /** How a line writes the columns that are not written as their plain text. */
@@ -51,4 +53,13 @@ it('writes missing and null fields as \\N (rows of earlier versions spill files 
   // A JSON spill line carries its timestamp as text.
   const line = journaledRowLine(JSON.stringify(before))!;
   expect(line.split('\t')[usageColumns.indexOf('timestamp')]).toBe(before.timestamp.toISOString());
+});
+
+it('reads a journal line written before rows named their key, with the two columns NULL', () => {
+  const line = rowLine(row);
+  const fields = line.split('\t');
+  const before = [...fields.slice(0, usageColumns.indexOf('auth_key_id')), '.'].join('\t');
+  const read = journaledRowLine(before)!.split('\t');
+  expect(read).toEqual([...fields.slice(0, usageColumns.indexOf('auth_key_id')), '\\N', '\\N', '.']);
+  expect(journaledRowLine(fields.slice(0, -4).concat('.').join('\t'))).toBeNull();
 });

@@ -5,43 +5,28 @@ import { periodSeconds } from '../../config.ts';
 import { GatewayError, invalidRequest, notFound } from '../../errors.ts';
 import { addDecimals, formatScaled, parseDecimal } from '../../usage/decimal.ts';
 import { resolveDateRange } from '../../usage/dates.ts';
+import type { RateLimitStore } from '../../ratelimits/store.ts';
 import type { UsageQueries } from '../../usage/queries.ts';
-import { normalizeUserPath } from '../../user-path.ts';
 import type { Attribution } from '../attribution.ts';
+import type { Caller } from '../caller.ts';
 import type { Handler, HandlerContext } from '../context.ts';
+import { periodOf as periodOfKey, requireResetConfirmation, userPathOf } from './admin-input.ts';
+import { appliesTo, selfServiceStatus } from './rate-limits.ts';
 
 export interface BudgetDeps {
   store: BudgetStore;
   /** null when BUDGETS_ENABLED=false. */
   guard: BudgetGuard | null;
   queries: UsageQueries;
-  attribute: (headers: HandlerContext['headers']) => Attribution;
+  attribute: (headers: HandlerContext['headers'], caller?: Caller) => Attribution;
+  /** null when RATE_LIMITS_ENABLED=false. */
+  rateLimits: RateLimitStore | null;
   now?: () => number;
 }
 
 const unavailable = () => new GatewayError('invalid_request_error', 503, 'budgets feature is unavailable', { code: 'feature_unavailable' });
 
-function userPathOf(value: unknown): string {
-  if (value === undefined || value === null) return '/';
-  if (typeof value !== 'string') throw invalidRequest('user_path must be a string', 'user_path');
-  try {
-    return normalizeUserPath(value) ?? '/';
-  } catch (err) {
-    throw invalidRequest(`invalid user_path: ${(err as Error).message}`, 'user_path');
-  }
-}
-
-/** Exactly one of a period name and a number of seconds. */
-function periodOf(period: unknown, seconds: unknown, where: string): number {
-  const prefix = where ? `${where}.` : '';
-  if ((period === undefined) === (seconds === undefined)) {
-    throw invalidRequest(`give exactly one of ${prefix}period and ${prefix}period_seconds`, where || 'period');
-  }
-  if (seconds !== undefined) return seconds as number;
-  const named = typeof period === 'string' ? periodSeconds(period) : undefined;
-  if (!named) throw invalidRequest(`unknown period "${String(period)}": expected hourly, daily, weekly or monthly`, `${prefix}period`);
-  return named;
-}
+const periodOf = (period: unknown, seconds: unknown, where: string) => periodOfKey(period, seconds, where, periodSeconds, 'hourly, daily, weekly or monthly');
 
 function amountOf(value: unknown): string {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidRequest('amount must be a number of USD greater than 0', 'amount');
@@ -141,8 +126,7 @@ export function budgetHandlers(deps: BudgetDeps) {
   });
 
   const resetAllBudgets = admin(async (ctx) => {
-    const b = (ctx.body ?? {}) as { confirmation?: unknown; confirm?: unknown };
-    if ((b.confirmation ?? b.confirm) !== 'reset') throw invalidRequest('confirmation must be "reset"', 'confirmation');
+    requireResetConfirmation(ctx.body);
     await store.reset();
     return { body: { status: 'ok' } };
   });
@@ -150,10 +134,14 @@ export function budgetHandlers(deps: BudgetDeps) {
   /** Self-service: usage of the caller's path and the budgets that apply to it. */
   const getUsageStatus: Handler = async (ctx) => {
     const at = now();
-    const { userPath } = deps.attribute(ctx.headers);
+    const { userPath, authKeyId } = deps.attribute(ctx.headers, ctx.caller);
     const range = resolveDateRange(ctx.query as { days?: number; start_date?: string; end_date?: string }, 'UTC', at);
     try {
-      const [totals, all] = await Promise.all([deps.queries.summary(range, { userPath, cacheMode: 'uncached' }), guard ? states(at) : []]);
+      const [totals, all, limits] = await Promise.all([
+        deps.queries.summary(range, { userPath, cacheMode: 'uncached' }),
+        guard ? states(at) : [],
+        deps.rateLimits ? deps.rateLimits.states(at) : [],
+      ]);
       const covering = all.filter((s) => s.record.user_path === '/' || userPath === s.record.user_path || userPath.startsWith(`${s.record.user_path}/`));
       return {
         body: {
@@ -189,7 +177,7 @@ export function budgetHandlers(deps: BudgetDeps) {
               exceeded: full.spent >= full.amount,
             };
           }),
-          rate_limits: [],
+          rate_limits: limits.filter((s) => appliesTo(s, userPath, authKeyId)).map((s) => selfServiceStatus(s, at)),
         },
       };
     } catch (err) {

@@ -78,7 +78,7 @@ export function ingressHandlers(deps: ProxyDeps, proxy: Proxy) {
     const defaults: Obj = api.name === 'messages' ? { max_tokens: deps.anthropicDefaultMaxTokens } : {};
     return async (ctx) => {
       const body = ctx.body as Obj;
-      const who = deps.attribute(ctx.headers);
+      const who = deps.attribute(ctx.headers, ctx.caller);
       const r = proxy.route(body);
       const stream = body.stream === true;
       const { adapter } = r.entry;
@@ -116,12 +116,12 @@ export function ingressHandlers(deps: ProxyDeps, proxy: Proxy) {
 
   /** Sends a request the provider answers for itself (no tokens used) and its reply back unchanged. */
   async function forward(ctx: HandlerContext, r: Route, req: UpstreamRequest, endpoint: string): Promise<void> {
-    const p = proxy.begin(r, endpoint, false, ctx.requestId, deps.attribute(ctx.headers));
+    const p = proxy.begin(r, endpoint, false, ctx.requestId, deps.attribute(ctx.headers, ctx.caller));
     try {
       // Counting, reading, cancelling and deleting are all safe to repeat.
       const ex = await upstream.send(r.entry.config, req, ctx.res, true);
       if (proxy.refused(ex)) await proxy.refuse(p, r, ex);
-      proxy.reply(ctx, null, await ex.readAll(deps.replySizeLimit));
+      proxy.reply(ctx, p, null, await ex.readAll(deps.replySizeLimit));
     } catch (err) {
       await proxy.failed(p, err);
     } finally {

@@ -67,7 +67,7 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
 
   const createChatCompletion: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
-    const who = deps.attribute(ctx.headers);
+    const who = deps.attribute(ctx.headers, ctx.caller);
     const r = proxy.route(body);
     const stream = body.stream === true;
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw: ctx.rawBody };
@@ -86,7 +86,7 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
 
   const createEmbedding: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
-    const who = deps.attribute(ctx.headers);
+    const who = deps.attribute(ctx.headers, ctx.caller);
     const r = proxy.route(body);
     const { adapter, config } = r.entry;
     if (!adapter.embeddingsRequest || !adapter.embeddingsResponse) {
@@ -96,6 +96,8 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
     const encoding = body.encoding_format;
     const p = proxy.begin(r, '/v1/embeddings', false, ctx.requestId, who);
     try {
+      const admitted = proxy.admit(who);
+      p.admission = admitted instanceof Promise ? await admitted : admitted;
       // Embeddings produce no output tokens: the worst case is the input alone.
       const reserved = proxy.reserve(who, r, { ...body, max_tokens: 0 }, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
@@ -112,14 +114,14 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
         requestedModel: r.model,
         provider: config,
         endpoint: '/v1/embeddings',
-        userPath: who.userPath,
-        labels: who.labels,
+        who,
         usage: result.usage,
         caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reports no token counts for embeddings',
         reservation,
+        admission: p.admission,
       });
       if (ex.clientGone) p.status = 499;
-      else proxy.reply(ctx, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+      else proxy.reply(ctx, p, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
     } catch (err) {
       await proxy.failed(p, err);
     } finally {

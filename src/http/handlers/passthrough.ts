@@ -85,7 +85,7 @@ export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: R
       const model = typeof body.model === 'string' ? body.model : '';
       const r: Route = { entry, model };
       const endpoint = `/p/${m[1]}/${m[2]}`;
-      const who = deps.attribute(ctx.headers);
+      const who = deps.attribute(ctx.headers, ctx.caller);
       const p = proxy.begin(r, endpoint, body.stream === true, ctx.requestId, who);
       const watch = new PassthroughUsage(entry.adapter);
       const row = (caveat: string | undefined) => {
@@ -96,14 +96,16 @@ export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: R
           model: watch.model || model,
           provider: entry.config,
           endpoint,
-          userPath: who.userPath,
-          labels: who.labels,
+          who,
           usage: watch.usage,
           caveat: watch.usage ? caveat : (caveat ?? 'passthrough reply carries no usage the gateway reads'),
           reservation: p.reservation,
+          admission: p.admission,
         });
       };
       try {
+        const admitted = proxy.admit(who);
+        p.admission = admitted instanceof Promise ? await admitted : admitted;
         const reserved = model ? proxy.reserve(who, r, body, ctx.rawBody.length) : null;
         p.reservation = reserved instanceof Promise ? await reserved : reserved;
         p.billable = true;

@@ -35,6 +35,7 @@ function request(ctx: HandlerContext, now: number) {
     provider: present(q.provider),
     label: present(q.label),
     userPath: userPathFilter(q.user_path),
+    authKeyId: present(q.auth_key_id)?.toLowerCase(),
     cacheMode: q.cache_mode ?? 'uncached',
   };
   return { tz, range, filters };
@@ -76,6 +77,8 @@ function logEntry(r: Row) {
     ...knownCosts({ input_cost: toMoney(r.input_cost), output_cost: toMoney(r.output_cost), total_cost: toMoney(r.total_cost) }),
     cost_source: r.cost_source as string,
     costs_calculation_caveat: r.costs_calculation_caveat as string,
+    auth_key_id: (r.auth_key_id as string | null) ?? null,
+    auth_method: (r.auth_method as string | null) ?? null,
     ...(r.raw_data ? { raw_data: r.raw_data as Record<string, unknown> } : {}),
   };
 }
