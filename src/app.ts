@@ -57,15 +57,18 @@ const CUT_GRACE_MS = 1000;
 const MIN_DRAIN_MS = 1000;
 
 /**
- * Runs a start-up step again after a moment when it fails: the first query on a pool whose
- * connections the database just terminated (a restart, a failover) fails once.
+ * Runs a start-up step again after a moment when it fails: after a database restart or failover
+ * each pooled connection the database terminated fails its next query once, and the steps below
+ * may meet several of them.
  */
-async function retryOnce<T>(step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch {
-    await new Promise((r) => setTimeout(r, 500));
-    return step();
+async function retrying<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 
@@ -110,7 +113,7 @@ export async function startGateway(
   let budgetSql: Sql | null = null;
   let guard: BudgetGuard | null = null;
   if (config.budgets.enabled) {
-    await retryOnce(() => budgetStore.reconcile(config.budgets.definitions));
+    await retrying(() => budgetStore.reconcile(config.budgets.definitions));
     budgetSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
     guard = new BudgetGuard(
       budgetSql,
@@ -124,21 +127,21 @@ export async function startGateway(
       },
       log,
     );
-    await retryOnce(() => guard!.start());
+    await retrying(() => guard!.start());
   }
 
   const keyStore = new AuthKeyStore(sql);
   const keys = new KeyRing(sql, keyStore, log);
-  await retryOnce(() => keys.start());
+  await retrying(() => keys.start());
 
   const rateLimitStore = new RateLimitStore(sql);
   let limiterSql: Sql | null = null;
   let limiter: RateLimiter | null = null;
   if (config.rateLimits.enabled) {
-    await retryOnce(() => rateLimitStore.reconcile(config.rateLimits.definitions));
+    await retrying(() => rateLimitStore.reconcile(config.rateLimits.definitions));
     limiterSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
     limiter = new RateLimiter(limiterSql, rateLimitStore, { leaseTtlMs: config.rateLimits.leaseTtlMs }, log);
-    await retryOnce(() => limiter!.start());
+    await retrying(() => limiter!.start());
   }
 
   const auth = createAuthenticator(config.masterKey, keys);
