@@ -39,6 +39,15 @@ const log = createLogger(config.logLevel, redactor);
  */
 const EXIT_MARGIN_MS = 5000;
 
+/** Signals a worker that may have exited already (workers failing to start exit on their own). */
+function signalWorker(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 /**
  * With GOMODEL_WORKERS > 1 the primary process owns the database (starts the embedded one, runs
  * the migrations) and forks workers that share the port; each worker is a complete gateway with
@@ -68,14 +77,15 @@ async function primary(workers: number) {
       alive.map(
         (w) =>
           new Promise<void>((done) => {
-            const kill = setTimeout(() => process.kill(w.process.pid!, 'SIGKILL'), config.shutdownTimeoutMs + 2 * EXIT_MARGIN_MS);
+            if (w.isDead()) return done();
+            const kill = setTimeout(() => signalWorker(w.process.pid!, 'SIGKILL'), config.shutdownTimeoutMs + 2 * EXIT_MARGIN_MS);
             w.once('exit', () => {
               clearTimeout(kill);
               done();
             });
             // Not w.process.kill: Deno's closes the worker's IPC channel as it signals
             // (denoland/deno#36643), and the worker's server.close() then dies on it, rows unwritten.
-            process.kill(w.process.pid!, 'SIGTERM');
+            signalWorker(w.process.pid!, 'SIGTERM');
           }),
       ),
     );
