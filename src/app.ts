@@ -82,7 +82,7 @@ export async function startGateway(
   log: Logger,
   redactor = new Redactor(configuredSecrets(config)),
 ): Promise<Gateway> {
-  const sql = await withArrayTypes(database.sql);
+  const sql = await retrying(() => withArrayTypes(database.sql));
   if (!config.masterKey) {
     log.warn('GOMODEL_MASTER_KEY is not set: /admin is open to anyone who can reach this port, and /v1 too until a managed key exists');
   }
