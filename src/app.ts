@@ -109,14 +109,17 @@ export async function startGateway(
   const attribute = createAttribution(config.userPathHeader, config.tagging);
   const queries = new UsageQueries(sql);
 
+  // Budget and rate-limit leases commit asynchronously (a lease lost in a database crash only frees
+  // headroom) on one small pool, whose one listening connection also carries every change
+  // notification (budgets, rate limits, keys): a process holds about four connections when idle.
+  const leaseSql = await retrying(() => withArrayTypes(connect(database.url, 4, { asyncCommit: true })));
+
   const budgetStore = new BudgetStore(sql);
-  let budgetSql: Sql | null = null;
   let guard: BudgetGuard | null = null;
   if (config.budgets.enabled) {
     await retrying(() => budgetStore.reconcile(config.budgets.definitions));
-    budgetSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
     guard = new BudgetGuard(
-      budgetSql,
+      leaseSql,
       budgetStore,
       prices,
       {
@@ -131,16 +134,14 @@ export async function startGateway(
   }
 
   const keyStore = new AuthKeyStore(sql);
-  const keys = new KeyRing(sql, keyStore, log);
+  const keys = new KeyRing(leaseSql, keyStore, log);
   await retrying(() => keys.start());
 
   const rateLimitStore = new RateLimitStore(sql);
-  let limiterSql: Sql | null = null;
   let limiter: RateLimiter | null = null;
   if (config.rateLimits.enabled) {
     await retrying(() => rateLimitStore.reconcile(config.rateLimits.definitions));
-    limiterSql = await withArrayTypes(connect(database.url, 4, { asyncCommit: true }));
-    limiter = new RateLimiter(limiterSql, rateLimitStore, { leaseTtlMs: config.rateLimits.leaseTtlMs }, log);
+    limiter = new RateLimiter(leaseSql, rateLimitStore, { leaseTtlMs: config.rateLimits.leaseTtlMs }, log);
     await retrying(() => limiter!.start());
   }
 
@@ -255,10 +256,9 @@ export async function startGateway(
       await recorder.close(Math.max(MIN_DRAIN_MS, deadline - Date.now()));
       await within((async () => {
         await guard?.stop();
-        await budgetSql?.end({ timeout: 1 });
         await limiter?.stop();
-        await limiterSql?.end({ timeout: 1 });
         await keys.stop();
+        await leaseSql.end({ timeout: 1 });
       })(), MIN_DRAIN_MS);
     },
   };
