@@ -372,7 +372,10 @@ async function apiStage(running: Running[], opts: ProxyOptions, log: (line: stri
       for (let timed = 0; timed < opts.streams; timed += STREAM_BLOCK - 1) {
         for (const [j, r] of targets.entries()) {
           const { url, body } = request(r);
-          timings.get(r)!.push(...(await timeStreamBlock(url, r.headers, body, agents[j]!)));
+          const block = await timeStreamBlock(url, r.headers, body, agents[j]!).catch((err: unknown) => {
+            throw new Error(`${c.id} through ${r.target.id}: ${(err as Error).message}`);
+          });
+          timings.get(r)!.push(...block);
           r.answered += STREAM_BLOCK;
         }
       }
