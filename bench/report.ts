@@ -143,6 +143,17 @@ export function proxyTable(rows: TargetResult[]): string[] {
       ].join(' | ').replace(/^/, '| ').concat(' |'),
     ),
     '',
+    ...databaseRunningNote(rows),
+  ];
+}
+
+/** Targets whose paused-database c=1 could not be timed, and why. */
+function databaseRunningNote(rows: TargetResult[]): string[] {
+  const running = rows.filter((r) => r.c1DatabaseRunning).map((r) => r.label);
+  if (!running.length) return [];
+  return [
+    `c=1 of ${running.join('; ')} ran with its database running: a rate-limit lease starts at one request after a second idle and is topped up in the database, doubling, as traffic lasts, a round trip a paused database would hold for the whole run.`,
+    '',
   ];
 }
 
@@ -219,7 +230,11 @@ export function runtimeTable(rows: TargetResult[]): string[] {
 
 /** Loads that had errors: the runs that are not valid. */
 export function loadErrors(rows: TargetResult[]): string[] {
-  const errors = rows.flatMap((r) => [r.c1, r.c16, r.c128, r.c128Slow].filter((l) => l.errors > 0).map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.errors} errors`));
+  const errors = rows.flatMap((r) =>
+    [r.c1, r.c16, r.c128, r.c128Slow]
+      .filter((l) => l.errors > 0 || l.requests === 0)
+      .map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.requests === 0 ? 'no request answered' : `${l.errors} errors`}`),
+  );
   return errors.length ? [`Errors during load (those runs are not valid): ${errors.join('; ')}.`, ''] : [];
 }
 

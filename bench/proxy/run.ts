@@ -89,6 +89,8 @@ export interface TargetResult {
   c1: LoadFigures;
   /** A gateway's c=1 runs with its database's backends running beside it on the two cores. */
   c1SharedDb?: LoadFigures;
+  /** Its `c1` ran with the database running too (a target that tops up rate-limit leases as it goes). */
+  c1DatabaseRunning?: true;
   c16: LoadFigures;
   c128: LoadFigures;
   c128Slow: LoadFigures;
@@ -310,7 +312,7 @@ async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOp
   };
   for (let i = 0; i < opts.seconds * opts.rounds; i++) {
     for (const r of running) {
-      await runC1(r, c1, true);
+      await runC1(r, c1, !r.target.leasesPerRequest);
       if (r.target.userPath) await runC1(r, c1SharedDb, false);
     }
   }
@@ -436,6 +438,7 @@ export async function runProxy(opts: ProxyOptions, log: (line: string) => void):
         processes: r.server.pids.length,
         c1: l.c1,
         ...(l.c1SharedDb ? { c1SharedDb: l.c1SharedDb } : {}),
+        ...(t.leasesPerRequest ? { c1DatabaseRunning: true as const } : {}),
         c16: p.c16,
         c128: p.c128,
         c128Slow: p.c128Slow,

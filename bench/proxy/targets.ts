@@ -28,6 +28,12 @@ export interface Target {
   userPath?: string;
   /** Runs on every CPU in the throughput rounds (the 2-worker gateway), not pinned to one. */
   everyCpu?: boolean;
+  /**
+   * Its requests top up rate-limit leases in the database as they go (a lease starts at one
+   * request after a second idle and doubles while traffic lasts): its c=1 runs with the database
+   * running, since a paused one would hold the first top-up for the whole run.
+   */
+  leasesPerRequest?: boolean;
 }
 
 const repo = new URL('../../', import.meta.url).pathname;
@@ -77,8 +83,18 @@ export function gateway(id: string, label: string, extraEnv: Record<string, stri
 }
 
 /**
+ * Limits of the managed-key target, far above what the bench sends: every request takes from the
+ * request, token and concurrency leases of the shared limiter, and none is refused. They are the
+ * key's own (created with it), so the other gateway targets, which share the database, run without.
+ */
+const KEY_LIMITS = [
+  { limit_key: { period: 'minute' }, max_requests: 1_000_000_000, max_tokens: 1_000_000_000_000 },
+  { limit_key: { period: 'concurrent' }, max_requests: 100_000 },
+];
+
+/**
  * A gateway target whose traffic carries a managed key (bound to the target's user path, created
- * through the admin API once the gateway runs) instead of the master key.
+ * through the admin API once the gateway runs, with rate limits of its own) instead of the master key.
  */
 function withManagedKey(t: Target): Target {
   let secret = '';
@@ -95,10 +111,23 @@ function withManagedKey(t: Target): Target {
         await server.stop();
         throw new Error(`${t.id}: creating its managed key answered ${res.status}: ${await res.text()}`);
       }
-      secret = ((await res.json()) as { value: string }).value;
+      const key = (await res.json()) as { id: string; value: string };
+      secret = key.value;
+      for (const limit of KEY_LIMITS) {
+        const put = await fetch(`${server.url}/admin/rate-limits`, {
+          method: 'PUT',
+          headers: { Authorization: `Bearer ${MASTER_KEY}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ scope: 'auth_key', subject: key.id, ...limit }),
+        });
+        if (!put.ok) {
+          await server.stop();
+          throw new Error(`${t.id}: creating its rate limit answered ${put.status}: ${await put.text()}`);
+        }
+      }
       return server;
     },
     headers: () => ({ Authorization: `Bearer ${secret}` }),
+    leasesPerRequest: true,
   };
 }
 
@@ -150,14 +179,7 @@ const gateways: { id: string; label: string; env: Record<string, string>; budget
   { id: 'gomodel', label: 'gomodel-ts', env: {} },
   { id: 'gomodel-nobudget', label: 'gomodel-ts, no budget', env: {}, budget: false },
   { id: 'gomodel-cluster', label: 'gomodel-ts, 2 workers (cluster)', env: { GOMODEL_WORKERS: '2' } },
-  // Limits far above what the bench sends: every request takes from the request, token and
-  // concurrency leases of the shared limiter, and none is refused.
-  {
-    id: 'gomodel-keys',
-    label: 'gomodel-ts, managed key + rate limits',
-    env: { SET_RATE_LIMIT_BENCH: 'rpm=1000000000,tpm=1000000000000,concurrent=100000' },
-    managedKey: true,
-  },
+  { id: 'gomodel-keys', label: 'gomodel-ts, managed key + rate limits', env: {}, managedKey: true },
 ];
 
 /** What `--targets` takes. */
