@@ -1,4 +1,4 @@
-import { Agent } from 'node:http';
+import { Agent, request } from 'node:http';
 import { allCpus, deprioritize, pin, restore, throughputPlacement, type Placement } from '../lib/cpus.ts';
 import { ProcessSampler, cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
 import { pidsNamed, startServer, tsNode, type Server } from '../lib/processes.ts';
@@ -266,15 +266,29 @@ async function throughputStage(running: Running[], db: BenchDatabase, opts: Prox
 }
 
 /**
- * Readies the databases for a c=1 run of the target at `url`: one request first (a budget lease
- * left unused for 5 s is given back, and taking one again is a round trip to the database, which
- * a paused database would hold for the whole run), then waits until they have written what they
- * were given and, if `pause`, pauses their backends. Returns the function that resumes them.
+ * Readies the databases for a c=1 run of the target at `url`: one request first on each of
+ * `processes` fresh connections, which a cluster's primary hands to its workers in turn (a budget
+ * lease left unused for 5 s is given back, and taking one again is a round trip to the database,
+ * which a paused database would hold for the whole run), then waits until they have written what
+ * they were given and, if `pause`, pauses their backends. Returns the function that resumes them.
  */
-export async function settleDatabases(url: string, headers: Record<string, string>, body: string, dbs: readonly BenchDatabase[], pause: boolean): Promise<() => void> {
-  await (await fetch(url + PATH, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body })).arrayBuffer();
+export async function settleDatabases(url: string, headers: Record<string, string>, body: string, dbs: readonly BenchDatabase[], pause: boolean, processes = 1): Promise<() => void> {
+  for (let i = 0; i < processes; i++) await postOnce(url + PATH, headers, body);
   for (const db of dbs) await untilIdle(db);
   return pause ? pauseBackends(dbs) : () => {};
+}
+
+/** One POST on a connection of its own, closed after it. */
+function postOnce(url: string, headers: Record<string, string>, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { ...headers, 'Content-Type': 'application/json', Connection: 'close' } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url} answered ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 interface LatencyResult {
@@ -300,7 +314,7 @@ async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOp
   const c1SharedDb = new Map<Running, LoadFigures[]>(running.filter((r) => r.target.userPath).map((r) => [r, []]));
   const body = chatBody(INSTANT, false);
   const runC1 = async (r: Running, into: Map<Running, LoadFigures[]>, paused: boolean) => {
-    const resume = await settleDatabases(r.server.url, r.headers, body, [db], paused);
+    const resume = await settleDatabases(r.server.url, r.headers, body, [db], paused, r.server.pids.length);
     r.answered++;
     try {
       const run = await load(r.server, r.headers, INSTANT, 1, 1, r.sampler);
