@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import type { Sql } from '../db/sql.ts';
 import type { VirtualModelDefinition, VirtualModelStrategy, VirtualModelTarget } from '../virtual-model-definition.ts';
 
@@ -56,7 +57,7 @@ export class VirtualModelStore {
       }
       const [row] = await tx<Row[]>`
         insert into virtual_models (source, targets, strategy, user_paths, description, enabled, created_at)
-        values (${def.source}, ${JSON.stringify(def.targets)}::jsonb, ${def.strategy}, ${def.userPaths}, ${def.description}, ${def.enabled}, coalesce(${createdAt}::timestamptz, now()))
+        values (${def.source}, ${tx.json(def.targets as unknown as postgres.JSONValue)}, ${def.strategy}, ${def.userPaths}, ${def.description}, ${def.enabled}, coalesce(${createdAt}::timestamptz, now()))
         on conflict (source) do update
           set targets = excluded.targets, strategy = excluded.strategy, user_paths = excluded.user_paths,
               description = excluded.description, enabled = excluded.enabled, updated_at = now()

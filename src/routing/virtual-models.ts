@@ -189,17 +189,18 @@ export class VirtualModels {
     const routes: Route[] = [];
     const indexes: number[] = [];
     let closed = false;
-    vm.targets.forEach((t, i) => {
+    for (let i = 0; i < vm.targets.length; i++) {
+      const t = vm.targets[i]!;
       const r = servedRoute(this.registry, t.model, t.provider);
-      if (!r) return;
+      if (!r) continue;
       if (!this.allows(r.entry.config.name, r.model, userPath)) {
         closed = true;
-        return;
+        continue;
       }
       r.requested = selector;
       routes.push(r);
       indexes.push(i);
-    });
+    }
     if (routes.length === 0) {
       if (closed) throw modelAccessDenied(`model ${selector} is not available to user path ${userPath}`);
       throw new GatewayError('provider_error', 503, `no configured provider serves any target of virtual model ${selector} now`, { code: 'model_unavailable', param: 'model' });
