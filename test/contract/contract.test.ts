@@ -63,7 +63,7 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   resetAllRateLimits: { body: { confirmation: 'reset' } },
   listVirtualModels: {},
   upsertVirtualModel: { body: { source: 'gpt-4o-mini', user_paths: ['/contract'] } },
-  deleteVirtualModel: { body: { source: 'gpt-4o-mini' } },
+  deleteVirtualModel: { body: { source: 'no-such-virtual-model' } },
   listModelInventory: { query: 'category=embedding' },
   listModelCategories: {},
 };
