@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as admin from '../../generated/sdk.gen.ts';
 import type { AdminUpsertVirtualModelRequest } from '../../generated/types.gen.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { http, HttpResponse, jsonFixture, mockProviders, realFetch } from '../support/providers.ts';
+import { fixture, http, HttpResponse, jsonFixture, mockProviders, realFetch, sseResponse } from '../support/providers.ts';
 
 const KEY = 'sk-virtual-master';
 const OPENAI = 'https://api.openai.com/v1';
@@ -30,8 +30,9 @@ function providers() {
     http.get(`${OPENAI}/models`, () => HttpResponse.json(models)),
     http.get(`${ANTHROPIC}/models`, () => HttpResponse.json({ data: [{ id: 'claude-sonnet-4-5', type: 'model' }], has_more: false })),
     http.post(`${OPENAI}/chat/completions`, async ({ request }) => {
-      sent.push({ provider: 'openai', model: ((await request.json()) as { model: string }).model });
-      return HttpResponse.json(jsonFixture('openai/chat.json'));
+      const body = (await request.json()) as { model: string; stream?: boolean };
+      sent.push({ provider: 'openai', model: body.model });
+      return body.stream ? sseResponse(fixture('openai/stream.sse')) : HttpResponse.json(jsonFixture('openai/chat.json'));
     }),
     http.post(`${ANTHROPIC}/messages`, async ({ request }) => {
       sent.push({ provider: 'anthropic', model: ((await request.json()) as { model: string }).model });
@@ -96,6 +97,20 @@ describe('a virtual model with one target (an alias)', () => {
     expect(row!.total_cost).not.toBeNull();
     const log = await admin.getUsageLog({ client: gw.client, query: { search: 'vm-alias' } });
     expect(log.data!.entries![0]).toMatchObject({ model: 'gpt-4o-mini-2024-07-18', requested_model: 'fast' });
+  });
+
+  it('streams through its target, and the stream’s row keeps the virtual name too', async () => {
+    const res = await realFetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', 'X-Request-ID': 'vm-stream' },
+      body: JSON.stringify({ model: 'fast', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('data: [DONE]');
+    expect(sent).toEqual([{ provider: 'openai', model: 'gpt-4o-mini' }]);
+    await gw.recorder.flush();
+    const [row] = await gw.sql<{ requested_model: string; provider_name: string }[]>`select requested_model, provider_name from usage where request_id = 'vm-stream'`;
+    expect(row).toEqual({ requested_model: 'fast', provider_name: 'openai' });
   });
 
   it('keeps the selector as sent as the requested model of a request for a real model', async () => {
@@ -183,6 +198,23 @@ describe('access policies', () => {
     const { data } = await admin.listModelInventory({ client: gw.client });
     expect(data!.find((m) => m.selector === 'openai/o3-mini')!.access).toMatchObject({ effective_enabled: true, user_paths: ['/admins'], override: { source: 'openai/o3-mini' } });
     expect(data!.find((m) => m.selector === 'openai/gpt-4o')!.access).toEqual({ selector: 'openai/gpt-4o', default_enabled: true, effective_enabled: true, user_paths: [] });
+  });
+
+  it('a policy on a provider covers its every model, one on / every model; the most specific applies', async () => {
+    expect((await put({ source: 'anthropic/', enabled: false })).data).toMatchObject({ kind: 'policy', scope_kind: 'provider', provider_name: 'anthropic' });
+    expect((await chat('claude-sonnet-4-5')).status).toBe(403);
+    expect((await chat('gpt-4o')).status).toBe(200);
+    expect(await modelIds()).not.toContain('anthropic/claude-sonnet-4-5');
+    expect((await put({ source: 'anthropic/claude-sonnet-4-5', user_paths: ['/'] })).status).toBe(200);
+    expect((await chat('claude-sonnet-4-5')).status).toBe(200);
+
+    expect((await put({ source: '/', user_paths: ['/vip'] })).data).toMatchObject({ scope_kind: 'global' });
+    expect((await chat('gpt-4o')).status).toBe(403);
+    expect((await chat('gpt-4o', { 'X-GoModel-User-Path': '/vip/1' })).status).toBe(200);
+    for (const source of ['/', 'anthropic/', 'anthropic/claude-sonnet-4-5']) {
+      expect((await admin.deleteVirtualModel({ client: gw.client, body: { source } })).response.status).toBe(204);
+    }
+    expect((await chat('gpt-4o')).status).toBe(200);
   });
 
   it('a disabled virtual model answers 403 to everyone and is not listed', async () => {
