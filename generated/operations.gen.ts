@@ -48,6 +48,11 @@ export const operations = {
   getLabelUsage: { method: 'GET', path: '/admin/usage/labels', tag: 'admin', secured: true, requestBody: null },
   getUsageLog: { method: 'GET', path: '/admin/usage/log', tag: 'admin', secured: true, requestBody: null },
   getTokenThroughput: { method: 'GET', path: '/admin/usage/throughput', tag: 'admin', secured: true, requestBody: null },
+  listVirtualModels: { method: 'GET', path: '/admin/virtual-models', tag: 'admin', secured: true, requestBody: null },
+  upsertVirtualModel: { method: 'PUT', path: '/admin/virtual-models', tag: 'admin', secured: true, requestBody: 'admin.upsertVirtualModelRequest' },
+  deleteVirtualModel: { method: 'DELETE', path: '/admin/virtual-models', tag: 'admin', secured: true, requestBody: 'admin.deleteVirtualModelRequest' },
+  listModelInventory: { method: 'GET', path: '/admin/models', tag: 'admin', secured: true, requestBody: null },
+  listModelCategories: { method: 'GET', path: '/admin/models/categories', tag: 'admin', secured: true, requestBody: null },
 } as const;
 
 export type OperationId = keyof typeof operations;
@@ -120,4 +125,18 @@ export const componentSchemas = {
   "anthropic.Message": schemas.anthropic_MessageSchema,
   "anthropic.CountTokensResponse": schemas.anthropic_CountTokensResponseSchema,
   "anthropic.ErrorResponse": schemas.anthropic_ErrorResponseSchema,
+  "admin.virtualModelTargetRequest": schemas.admin_virtualModelTargetRequestSchema,
+  "admin.upsertVirtualModelRequest": schemas.admin_upsertVirtualModelRequestSchema,
+  "admin.deleteVirtualModelRequest": schemas.admin_deleteVirtualModelRequestSchema,
+  "virtualmodels.Target": schemas.virtualmodels_TargetSchema,
+  "virtualmodels.VirtualModel": schemas.virtualmodels_VirtualModelSchema,
+  "virtualmodels.View": schemas.virtualmodels_ViewSchema,
+  "core.ModelCategory": schemas.core_ModelCategorySchema,
+  "core.ModelPricingTier": schemas.core_ModelPricingTierSchema,
+  "core.ModelPricing": schemas.core_ModelPricingSchema,
+  "core.ModelMetadata": schemas.core_ModelMetadataSchema,
+  "core.Model": schemas.core_ModelSchema,
+  "admin.modelAccessResponse": schemas.admin_modelAccessResponseSchema,
+  "admin.modelInventoryResponse": schemas.admin_modelInventoryResponseSchema,
+  "providers.CategoryCount": schemas.providers_CategoryCountSchema,
 } as const;

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, Options as Options2, TDataShape } from './client/index.ts';
-import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses } from './types.gen.ts';
+import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, DeleteVirtualModelData, DeleteVirtualModelErrors, DeleteVirtualModelResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelCategoriesData, ListModelCategoriesErrors, ListModelCategoriesResponses, ListModelInventoryData, ListModelInventoryErrors, ListModelInventoryResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, ListVirtualModelsData, ListVirtualModelsErrors, ListVirtualModelsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses, UpsertVirtualModelData, UpsertVirtualModelErrors, UpsertVirtualModelResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -61,7 +61,7 @@ export const createEmbedding = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
- * List models of every configured provider
+ * List the models of every configured provider and the virtual models the caller may use
  */
 export const listModels = <ThrowOnError extends boolean = false>(options?: Options<ListModelsData, ThrowOnError>) => (options?.client ?? client).get<ListModelsResponses, ListModelsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -571,5 +571,66 @@ export const getUsageLog = <ThrowOnError extends boolean = false>(options?: Opti
 export const getTokenThroughput = <ThrowOnError extends boolean = false>(options: Options<GetTokenThroughputData, ThrowOnError>) => (options.client ?? client).get<GetTokenThroughputResponses, GetTokenThroughputErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/admin/usage/throughput',
+    ...options
+});
+
+/**
+ * Delete one virtual model
+ */
+export const deleteVirtualModel = <ThrowOnError extends boolean = false>(options: Options<DeleteVirtualModelData, ThrowOnError>) => (options.client ?? client).delete<DeleteVirtualModelResponses, DeleteVirtualModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/virtual-models',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List virtual models (redirects and access policies)
+ *
+ * Every virtual model in force: those of config.yaml and VIRTUAL_MODELS (`managed`, read-only here) and those made through this API, with what each resolves to now.
+ */
+export const listVirtualModels = <ThrowOnError extends boolean = false>(options?: Options<ListVirtualModelsData, ThrowOnError>) => (options?.client ?? client).get<ListVirtualModelsResponses, ListVirtualModelsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/virtual-models',
+    ...options
+});
+
+/**
+ * Create, update, or rename one virtual model
+ *
+ * With `target_model` or `targets`, a redirect: requests for `source` go to one of the targets, chosen by `strategy`. Without, an access policy on the models `source` selects (`/` every model, `provider_name/` a provider's, a model id wherever served, or `provider_name/model`). `user_paths` limits who may use it (403 `model_access_denied` for other callers); `enabled: false` closes it to everyone. Every target must be served by a configured provider (400 `unknown_target`). `old_source` renames. A policy that restricts nothing is removed and the answer is 204. The change reaches every replica within a second.
+ */
+export const upsertVirtualModel = <ThrowOnError extends boolean = false>(options: Options<UpsertVirtualModelData, ThrowOnError>) => (options.client ?? client).put<UpsertVirtualModelResponses, UpsertVirtualModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/virtual-models',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List all registered models with provider info and access state
+ *
+ * Every model a configured provider lists, with its selector, category (read from its id), price from the gateway's price table (`metadata.pricing`, null when unknown) and the access policy governing it.
+ */
+export const listModelInventory = <ThrowOnError extends boolean = false>(options?: Options<ListModelInventoryData, ThrowOnError>) => (options?.client ?? client).get<ListModelInventoryResponses, ListModelInventoryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/models',
+    ...options
+});
+
+/**
+ * List model categories with counts
+ *
+ * How many registered models each category has, `all` first.
+ */
+export const listModelCategories = <ThrowOnError extends boolean = false>(options?: Options<ListModelCategoriesData, ThrowOnError>) => (options?.client ?? client).get<ListModelCategoriesResponses, ListModelCategoriesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/models/categories',
     ...options
 });

@@ -102,6 +102,10 @@ export type UsageUsageLogEntry = {
      * `master_key`, `api_key` or `no_key` (null on rows recorded before managed keys).
      */
     auth_method?: string | null;
+    /**
+     * What the client asked for: a virtual model's name, or the selector as sent (`model` is what the provider answered with). Null on rows from before it was kept.
+     */
+    requested_model?: string | null;
 };
 
 export type UsageUsageLogResult = {
@@ -900,6 +904,180 @@ export type AnthropicErrorResponse = {
     [key: string]: unknown;
 };
 
+export type AdminVirtualModelTargetRequest = {
+    /**
+     * A model id, or a `provider_name/model` selector.
+     */
+    model: string;
+    /**
+     * The configured provider to send it to; left out, the model's selector decides.
+     */
+    provider?: string;
+    /**
+     * Share of requests under `round_robin` and `weighted` (default 1; above 0, at most 1000000). Ignored by `cost`.
+     */
+    weight?: number;
+};
+
+export type AdminUpsertVirtualModelRequest = {
+    /**
+     * The model name clients send (a redirect), or the selector an access policy covers.
+     */
+    source: string;
+    /**
+     * The source of the virtual model this one renames.
+     */
+    old_source?: string;
+    /**
+     * The one target of an alias (instead of `targets`).
+     */
+    target_model?: string;
+    targets?: Array<AdminVirtualModelTargetRequest>;
+    /**
+     * `round_robin` (default: deterministic, each target's share its weight), `weighted` (random by weight) or `cost` (the cheapest priced target; unpriced ones last).
+     */
+    strategy?: string;
+    /**
+     * User-path subtrees that may use it; empty: every caller.
+     */
+    user_paths?: Array<string>;
+    description?: string;
+    /**
+     * false closes the source to every caller (403 `model_access_denied`). Default true.
+     */
+    enabled?: boolean;
+};
+
+export type AdminDeleteVirtualModelRequest = {
+    source: string;
+};
+
+export type VirtualmodelsTarget = {
+    model?: string;
+    provider?: string;
+    weight?: number;
+};
+
+export type VirtualmodelsVirtualModel = {
+    source?: string;
+    targets?: Array<VirtualmodelsTarget>;
+    strategy?: string;
+    user_paths?: Array<string>;
+    description?: string;
+    enabled?: boolean;
+    /**
+     * Defined in config.yaml or VIRTUAL_MODELS: read-only through the admin API, and winning over a stored one of the same source.
+     */
+    managed?: boolean;
+    created_at?: string;
+    updated_at?: string;
+};
+
+export type VirtualmodelsView = {
+    source?: string;
+    targets?: Array<VirtualmodelsTarget>;
+    strategy?: string;
+    user_paths?: Array<string>;
+    description?: string;
+    enabled?: boolean;
+    /**
+     * Defined in config.yaml or VIRTUAL_MODELS: read-only through the admin API, and winning over a stored one of the same source.
+     */
+    managed?: boolean;
+    created_at?: string;
+    updated_at?: string;
+    kind?: 'redirect' | 'policy';
+    /**
+     * A redirect: some configured provider serves one of its targets now. A policy: always true.
+     */
+    valid?: boolean;
+    /**
+     * A redirect's first target a provider serves, as `provider_name/model`.
+     */
+    resolved_model?: string;
+    provider_name?: string;
+    provider_type?: string;
+    /**
+     * A policy's model, when its scope names one.
+     */
+    model?: string;
+    /**
+     * A policy's scope.
+     */
+    scope_kind?: 'global' | 'provider' | 'model' | 'provider_model';
+};
+
+export type CoreModelCategory = 'all' | 'text_generation' | 'embedding' | 'image' | 'audio' | 'video' | 'utility';
+
+export type CoreModelPricingTier = {
+    up_to_tokens?: number;
+    input_per_mtok?: number;
+    output_per_mtok?: number;
+};
+
+/**
+ * USD per million tokens (`per_request` in USD) from the gateway's price table; null when the table has no price for the model (never 0 for unknown).
+ */
+export type CoreModelPricing = {
+    currency?: string;
+    input_per_mtok?: number;
+    output_per_mtok?: number;
+    cached_input_per_mtok?: number;
+    cache_write_per_mtok?: number;
+    reasoning_output_per_mtok?: number;
+    audio_input_per_mtok?: number;
+    audio_output_per_mtok?: number;
+    per_request?: number;
+    tiers?: Array<CoreModelPricingTier>;
+} | null;
+
+export type CoreModelMetadata = {
+    categories?: Array<CoreModelCategory>;
+    pricing?: CoreModelPricing;
+    /**
+     * Where the price comes from (an operator override, the price file, the genai-prices package).
+     */
+    pricing_sources?: {
+        [key: string]: string;
+    };
+};
+
+export type CoreModel = {
+    id?: string;
+    object?: string;
+    created?: number;
+    owned_by?: string;
+    metadata?: CoreModelMetadata;
+};
+
+export type AdminModelAccessResponse = {
+    selector?: string;
+    default_enabled?: boolean;
+    /**
+     * false when an access policy disables the model for everyone.
+     */
+    effective_enabled?: boolean;
+    /**
+     * The subtrees an access policy restricts it to; empty: every caller.
+     */
+    user_paths?: Array<string>;
+    override?: VirtualmodelsVirtualModel;
+};
+
+export type AdminModelInventoryResponse = {
+    model?: CoreModel;
+    provider_type?: string;
+    provider_name?: string;
+    selector?: string;
+    access?: AdminModelAccessResponse;
+};
+
+export type ProvidersCategoryCount = {
+    category?: CoreModelCategory;
+    count?: number;
+    display_name?: string;
+};
+
 /**
  * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
  */
@@ -1076,7 +1254,7 @@ export type CreateChatCompletionErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
-     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny); or a model an access policy or virtual model closes to the caller, or disables (code `model_access_denied`)
      */
     403: CoreOpenAiErrorEnvelope;
     /**
@@ -1108,7 +1286,7 @@ export type CreateChatCompletionErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -1151,7 +1329,7 @@ export type CreateEmbeddingErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
-     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny); or a model an access policy or virtual model closes to the caller, or disables (code `model_access_denied`)
      */
     403: CoreOpenAiErrorEnvelope;
     /**
@@ -1183,7 +1361,7 @@ export type CreateEmbeddingErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -1212,9 +1390,17 @@ export type ListModelsData = {
 
 export type ListModelsErrors = {
     /**
+     * Invalid user-path header
+     */
+    400: CoreOpenAiErrorEnvelope;
+    /**
      * Missing or wrong API key
      */
     401: CoreOpenAiErrorEnvelope;
+    /**
+     * The user-path header names a path outside the managed key's (code `user_path_forbidden`)
+     */
+    403: CoreOpenAiErrorEnvelope;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
@@ -1259,7 +1445,7 @@ export type CreateResponseErrors = {
      */
     401: CoreOpenAiErrorEnvelope;
     /**
-     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny); or a model an access policy or virtual model closes to the caller, or disables (code `model_access_denied`)
      */
     403: CoreOpenAiErrorEnvelope;
     /**
@@ -1287,7 +1473,7 @@ export type CreateResponseErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -1323,6 +1509,10 @@ export type CountResponseInputTokensErrors = {
      * Missing or wrong API key
      */
     401: CoreOpenAiErrorEnvelope;
+    /**
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or the model is closed to the caller (code `model_access_denied`)
+     */
+    403: CoreOpenAiErrorEnvelope;
     /**
      * Unknown model or provider
      */
@@ -1635,7 +1825,7 @@ export type CreateMessageErrors = {
      */
     401: AnthropicErrorResponse;
     /**
-     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny)
+     * Request refused by budget policy (unknown price with BUDGET_UNKNOWN_PRICE=deny); or a model an access policy or virtual model closes to the caller, or disables (code `model_access_denied`)
      */
     403: AnthropicErrorResponse;
     /**
@@ -1663,7 +1853,7 @@ export type CreateMessageErrors = {
      */
     502: AnthropicErrorResponse;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`)
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`)
      */
     503: AnthropicErrorResponse;
     /**
@@ -1709,6 +1899,10 @@ export type CountMessageTokensErrors = {
      * Missing or wrong API key
      */
     401: AnthropicErrorResponse;
+    /**
+     * Refused: the user-path header names a path outside the managed key's (code `user_path_forbidden`), or the model is closed to the caller (code `model_access_denied`)
+     */
+    403: AnthropicErrorResponse;
     /**
      * Unknown model or provider
      */
@@ -3601,3 +3795,235 @@ export type GetTokenThroughputResponses = {
 };
 
 export type GetTokenThroughputResponse = GetTokenThroughputResponses[keyof GetTokenThroughputResponses];
+
+export type DeleteVirtualModelData = {
+    /**
+     * Virtual model source to remove
+     */
+    body: AdminDeleteVirtualModelRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/virtual-models';
+};
+
+export type DeleteVirtualModelErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No virtual model of that source was made through the admin API (code `virtual_model_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The source is defined in the configuration and read-only here (code `virtual_model_read_only`)
+     */
+    409: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The database is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteVirtualModelError = DeleteVirtualModelErrors[keyof DeleteVirtualModelErrors];
+
+export type DeleteVirtualModelResponses = {
+    /**
+     * Deleted
+     */
+    204: void;
+};
+
+export type DeleteVirtualModelResponse = DeleteVirtualModelResponses[keyof DeleteVirtualModelResponses];
+
+export type ListVirtualModelsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/virtual-models';
+};
+
+export type ListVirtualModelsErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type ListVirtualModelsError = ListVirtualModelsErrors[keyof ListVirtualModelsErrors];
+
+export type ListVirtualModelsResponses = {
+    /**
+     * OK
+     */
+    200: Array<VirtualmodelsView>;
+};
+
+export type ListVirtualModelsResponse = ListVirtualModelsResponses[keyof ListVirtualModelsResponses];
+
+export type UpsertVirtualModelData = {
+    /**
+     * Virtual model definition
+     */
+    body: AdminUpsertVirtualModelRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/virtual-models';
+};
+
+export type UpsertVirtualModelErrors = {
+    /**
+     * Bad Request: an invalid field, an unknown target (code `unknown_target`)
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * `old_source` names no virtual model made through the admin API (code `virtual_model_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The source (or `old_source`) is defined in the configuration and read-only here (code `virtual_model_read_only`), or a rename's new source exists (code `virtual_model_exists`)
+     */
+    409: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The database is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpsertVirtualModelError = UpsertVirtualModelErrors[keyof UpsertVirtualModelErrors];
+
+export type UpsertVirtualModelResponses = {
+    /**
+     * OK
+     */
+    200: VirtualmodelsView;
+    /**
+     * No-op access policy removed
+     */
+    204: void;
+};
+
+export type UpsertVirtualModelResponse = UpsertVirtualModelResponses[keyof UpsertVirtualModelResponses];
+
+export type ListModelInventoryData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only models of this category (`all`: every model)
+         */
+        category?: CoreModelCategory;
+    };
+    url: '/admin/models';
+};
+
+export type ListModelInventoryErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type ListModelInventoryError = ListModelInventoryErrors[keyof ListModelInventoryErrors];
+
+export type ListModelInventoryResponses = {
+    /**
+     * OK
+     */
+    200: Array<AdminModelInventoryResponse>;
+};
+
+export type ListModelInventoryResponse = ListModelInventoryResponses[keyof ListModelInventoryResponses];
+
+export type ListModelCategoriesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/models/categories';
+};
+
+export type ListModelCategoriesErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type ListModelCategoriesError = ListModelCategoriesErrors[keyof ListModelCategoriesErrors];
+
+export type ListModelCategoriesResponses = {
+    /**
+     * OK
+     */
+    200: Array<ProvidersCategoryCount>;
+};
+
+export type ListModelCategoriesResponse = ListModelCategoriesResponses[keyof ListModelCategoriesResponses];

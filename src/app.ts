@@ -20,6 +20,8 @@ import { passthroughHandlers } from './http/handlers/passthrough.ts';
 import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
+import { modelRegistryHandlers } from './http/handlers/models.ts';
+import { virtualModelHandlers } from './http/handlers/virtual-models.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
 import { createMetrics, disabledMetrics } from './metrics.ts';
 import { KeyRing } from './keys/ring.ts';
@@ -27,6 +29,8 @@ import { AuthKeyStore } from './keys/store.ts';
 import { ProviderRegistry } from './providers/registry.ts';
 import { RateLimiter } from './ratelimits/limiter.ts';
 import { RateLimitStore } from './ratelimits/store.ts';
+import { VirtualModelStore } from './routing/store.ts';
+import { VirtualModels } from './routing/virtual-models.ts';
 import { Upstream } from './providers/upstream.ts';
 import { Redactor } from './redact.ts';
 import { PriceBook } from './usage/pricing.ts';
@@ -42,6 +46,7 @@ export interface Gateway {
   keys: KeyRing;
   /** null when RATE_LIMITS_ENABLED=false. */
   limiter: RateLimiter | null;
+  virtual: VirtualModels;
   url: string;
   /**
    * Stops accepting connections and lets in-flight requests finish for SHUTDOWN_TIMEOUT; then
@@ -145,6 +150,10 @@ export async function startGateway(
     await retrying(() => limiter!.start());
   }
 
+  const virtualStore = new VirtualModelStore(sql);
+  const virtual = new VirtualModels(leaseSql, virtualStore, config.virtualModels, registry, prices, log);
+  await retrying(() => virtual.start());
+
   const auth = createAuthenticator(config.masterKey, keys);
 
   const proxyDeps = {
@@ -157,6 +166,7 @@ export async function startGateway(
     attribute,
     guard,
     limiter,
+    virtual,
     includeUsage: config.usage.enforceReturningUsage,
     anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     replySizeLimit: config.http.replySizeLimit,
@@ -173,6 +183,8 @@ export async function startGateway(
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
     ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
+    ...virtualModelHandlers({ store: virtualStore, virtual }),
+    ...modelRegistryHandlers({ registry, virtual, prices }),
   } satisfies Handlers;
 
   /** Routes outside the contract, tried in order before openapi-backend. */
@@ -229,6 +241,7 @@ export async function startGateway(
     guard,
     keys,
     limiter,
+    virtual,
     url: `http://127.0.0.1:${port}`,
     async close() {
       const deadline = Date.now() + config.shutdownTimeoutMs;
@@ -258,6 +271,7 @@ export async function startGateway(
         await guard?.stop();
         await limiter?.stop();
         await keys.stop();
+        await virtual.stop();
         await leaseSql.end({ timeout: 1 });
       })(), MIN_DRAIN_MS);
     },

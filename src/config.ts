@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { envBool, envBytes, envDuration, envInt, envNumber, envString, type Env } from './env.ts';
 import { providerTypes, type ProviderConfig, type ProviderType } from './providers/types.ts';
 import { normalizeUserPath } from './user-path.ts';
+import { DefinitionError, parseVirtualModel, type VirtualModelDefinition } from './virtual-model-definition.ts';
 
 /** A header whose comma-separated (or `delimiter`-separated) values become the request's labels. */
 export interface TaggingRule {
@@ -117,6 +118,8 @@ export interface Config {
     leaseTtlMs: number;
   };
   openrouter: { siteUrl: string; appName: string };
+  /** Virtual models of config.yaml and VIRTUAL_MODELS (the environment's win): read-only through the admin API. */
+  virtualModels: VirtualModelDefinition[];
 }
 
 /** Base URL of each provider type (with its API version prefix) when `<TYPE>_BASE_URL` is unset. */
@@ -200,6 +203,7 @@ interface YamlConfig {
   pricing?: PriceOverride[];
   budgets?: { enabled?: boolean; user_paths?: { path: string; limits: { period?: string; period_seconds?: number; amount: number }[] }[] };
   rate_limits?: { enabled?: boolean; user_paths?: { path: string; limits: YamlRateLimit[] }[] };
+  virtual_models?: unknown[];
 }
 
 interface YamlRateLimit {
@@ -209,7 +213,7 @@ interface YamlRateLimit {
   max_tokens?: number;
 }
 
-const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits']);
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models']);
 
 function readYaml(env: Env): YamlConfig {
   const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
@@ -371,6 +375,39 @@ function rateLimitDefinitions(env: Env, yaml: YamlConfig): RateLimitDefinition[]
   return [...defs.values()];
 }
 
+/** Virtual models of config.yaml, then of VIRTUAL_MODELS (a JSON array), which replace those of the same source. */
+function virtualModelDefinitions(env: Env, yaml: YamlConfig): VirtualModelDefinition[] {
+  const defs = new Map<string, VirtualModelDefinition>();
+  const read = (list: unknown, where: string) => {
+    if (!Array.isArray(list)) throw new Error(`${where}: expected a list of virtual models`);
+    const seen = new Set<string>();
+    list.forEach((raw, i) => {
+      let def: VirtualModelDefinition;
+      try {
+        def = parseVirtualModel(raw);
+      } catch (err) {
+        if (err instanceof DefinitionError) throw new Error(`${where}[${i}]: ${err.message}`);
+        throw err;
+      }
+      if (seen.has(def.source)) throw new Error(`${where}[${i}]: source "${def.source}" is defined twice`);
+      seen.add(def.source);
+      defs.set(def.source, def);
+    });
+  };
+  if (yaml.virtual_models !== undefined && yaml.virtual_models !== null) read(yaml.virtual_models, 'config.yaml virtual_models');
+  const json = env.VIRTUAL_MODELS?.trim();
+  if (json) {
+    let list: unknown;
+    try {
+      list = JSON.parse(json);
+    } catch {
+      throw new Error('VIRTUAL_MODELS: not valid JSON (expected an array of {source, target_model | targets, strategy, user_paths, description, enabled})');
+    }
+    read(list, 'VIRTUAL_MODELS');
+  }
+  return [...defs.values()];
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = envString(env, 'GOMODEL_DATA_DIR', './data');
   const yaml = readYaml(env);
@@ -436,5 +473,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       leaseTtlMs: envDuration(env, 'RATE_LIMIT_LEASE_TTL', 15_000),
     },
     openrouter: { siteUrl: env.OPENROUTER_SITE_URL?.trim() ?? '', appName: env.OPENROUTER_APP_NAME?.trim() ?? '' },
+    virtualModels: virtualModelDefinitions(env, yaml),
   });
 }

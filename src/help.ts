@@ -12,7 +12,7 @@ Every setting is an environment variable; the main ones:
   GOMODEL_DATA_DIR=./data     embedded PostgreSQL data and usage journal
   OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, ...
                               enable a provider (<TYPE>_BASE_URL points it elsewhere, <TYPE>_MODELS lists models)
-  GOMODEL_CONFIG              YAML file with providers, tagging, pricing, budgets and rate limits
+  GOMODEL_CONFIG              YAML file with providers, tagging, pricing, budgets, rate limits and virtual models
   GOMODEL_WORKERS=1           gateway processes sharing the port ("auto": one per CPU)
   LOG_LEVEL=info              fatal, error, warn, info, debug, trace or silent
 

@@ -56,6 +56,24 @@ describe('config/config.example.yaml', () => {
     expect(load({ RATE_LIMITS_ENABLED: 'false' }).rateLimits.enabled).toBe(false);
   });
 
+  it('defines virtual models: an alias, weighted targets for a subtree, an access policy', () => {
+    expect(load().virtualModels).toEqual([
+      { source: 'fast', targets: [{ model: 'openai/gpt-4o-mini', weight: 1 }], strategy: 'round_robin', userPaths: [], description: '', enabled: true },
+      {
+        source: 'smart',
+        targets: [{ model: 'openai/gpt-4o', weight: 3 }, { model: 'anthropic/claude-sonnet-4-5', weight: 1 }],
+        strategy: 'round_robin',
+        userPaths: ['/team'],
+        description: "the team's default model",
+        enabled: true,
+      },
+      { source: 'openai/o3', targets: [], strategy: 'round_robin', userPaths: ['/research'], description: '', enabled: true },
+    ]);
+    // The environment's definition replaces the file's of the same source.
+    const env = load({ VIRTUAL_MODELS: JSON.stringify([{ source: 'fast', target_model: 'anthropic/claude-haiku-4-5', enabled: false }]) });
+    expect(env.virtualModels.find((v) => v.source === 'fast')).toMatchObject({ targets: [{ model: 'anthropic/claude-haiku-4-5', weight: 1 }], enabled: false });
+  });
+
   it('sets prices the price book accepts and applies by provider name, type and model', () => {
     const prices = new PriceBook(load().pricing);
 

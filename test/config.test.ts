@@ -128,3 +128,33 @@ describe('scalar settings', () => {
     expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'later' })).toThrow(/SHUTDOWN_TIMEOUT/);
   });
 });
+
+describe('virtual models', () => {
+  it('refuses a VIRTUAL_MODELS that cannot be used, saying where', () => {
+    expect(() => loadConfig({ VIRTUAL_MODELS: '{not json' })).toThrow(/VIRTUAL_MODELS: not valid JSON/);
+    expect(() => loadConfig({ VIRTUAL_MODELS: '{"source":"x"}' })).toThrow(/VIRTUAL_MODELS: expected a list/);
+    expect(() => loadConfig({ VIRTUAL_MODELS: '[{"source":"x","targets":[{"model":"a","weight":-2}]}]' })).toThrow(/VIRTUAL_MODELS\[0\]: targets\[0\]\.weight must be a number above 0/);
+    expect(() => loadConfig({ VIRTUAL_MODELS: '[{"source":"x","target_model":"a"},{"source":"x","target_model":"b"}]' })).toThrow(/VIRTUAL_MODELS\[1\]: source "x" is defined twice/);
+    expect(() => loadConfig({ VIRTUAL_MODELS: '[{"source":"x","target_model":"a","strategy":"fastest"}]' })).toThrow(/strategy must be one of round_robin, weighted, cost/);
+  });
+
+  it('reads virtual_models from config.yaml, normalising user paths', () => {
+    const path = yamlFile(`
+virtual_models:
+  - source: cheap
+    strategy: cost
+    targets: [{ model: gpt-4o-mini }, { model: claude-haiku-4-5, provider: anthropic, weight: 2 }]
+    user_paths: [team/b, /team/a/, /team/b]
+`);
+    expect(loadConfig({ GOMODEL_CONFIG: path }).virtualModels).toEqual([
+      {
+        source: 'cheap',
+        targets: [{ model: 'gpt-4o-mini', weight: 1 }, { model: 'claude-haiku-4-5', provider: 'anthropic', weight: 2 }],
+        strategy: 'cost',
+        userPaths: ['/team/a', '/team/b'],
+        description: '',
+        enabled: true,
+      },
+    ]);
+  });
+});

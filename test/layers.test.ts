@@ -12,12 +12,15 @@ import { expect, it } from 'vitest';
  */
 const layers: [name: string, owns: (path: string) => boolean][] = [
   ['shared', (p) => ['src/errors.ts', 'src/log.ts', 'src/redact.ts', 'src/deadline.ts', 'src/env.ts', 'src/user-path.ts', 'src/providers/types.ts', 'openapi.json'].includes(p) || p.startsWith('generated/')],
-  ['db/config', (p) => p === 'src/config.ts' || p.startsWith('src/db/')],
+  ['db/config', (p) => p === 'src/config.ts' || p === 'src/virtual-model-definition.ts' || p.startsWith('src/db/')],
   ['providers', (p) => p.startsWith('src/providers/')],
   ['ingress', (p) => p.startsWith('src/ingress/')],
   ['usage', (p) => p.startsWith('src/usage/')],
   // Managed keys and rate limits decide, as budgets do, whether a request may go on.
   ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/')],
+  // Virtual models decide which model a request reaches, and whether its caller may use it; the
+  // cost strategy reads usage's prices.
+  ['routing', (p) => p.startsWith('src/routing/')],
   ['http', (p) => p === 'src/metrics.ts' || p.startsWith('src/http/')],
   ['composition', (p) => ['src/main.ts', 'src/help.ts', 'src/app.ts', 'src/migrate-cli.ts'].includes(p)],
 ];

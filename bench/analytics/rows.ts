@@ -158,6 +158,7 @@ export function syntheticRow(rand: () => number, at: number, seq: number): Usage
     budget_reserved: null,
     auth_key_id: null,
     auth_method: 'master_key',
+    requested_model: spec.model,
   };
 }
 

@@ -10,6 +10,7 @@ import { ClientGone, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } fro
 import { usageRecord, type Completed } from '../usage/entry.ts';
 import type { PriceBook } from '../usage/pricing.ts';
 import type { Admission, RateLimiter } from '../ratelimits/limiter.ts';
+import type { VirtualModels } from '../routing/virtual-models.ts';
 import type { UsageRecorder } from '../usage/recorder.ts';
 import type { Attribution } from './attribution.ts';
 import type { Caller } from './caller.ts';
@@ -28,6 +29,8 @@ export interface ProxyDeps {
   guard: BudgetGuard | null;
   /** null when RATE_LIMITS_ENABLED=false. */
   limiter: RateLimiter | null;
+  /** Virtual models (aliases, weighted targets) and access policies. */
+  virtual: VirtualModels;
   /** Ask providers for usage on streams (ENFORCE_RETURNING_USAGE_DATA). */
   includeUsage: boolean;
   anthropicDefaultMaxTokens: number;
@@ -146,16 +149,28 @@ export type RowOf = Omit<Completed, 'userPath' | 'labels' | 'authMethod' | 'auth
 
 /** The request path every model endpoint shares: routing, rate limits, budgets, the provider exchange, relaying and usage rows. */
 export function createProxy(deps: ProxyDeps) {
-  const { registry, upstream, recorder, prices, metrics } = deps;
+  const { registry, upstream, recorder, prices, metrics, virtual } = deps;
 
-  function route(body: Record<string, unknown>): Route {
+  /**
+   * The route of a request's model for a caller at `who.userPath`: a virtual model's chosen target
+   * (the body's `provider` hint bypasses virtual models, as in the original gateway), else the
+   * model itself; an access policy closing it to the caller is a 403 `model_access_denied`. A
+   * model no virtual model names costs one map miss; the policy check is skipped while no policy
+   * exists. `requested` on the route is what usage rows keep as `requested_model`.
+   */
+  function route(body: Record<string, unknown>, who: Attribution): Route {
     const model = body.model as string;
     const hint = typeof body.provider === 'string' && body.provider ? body.provider : undefined;
+    if (!hint) {
+      const targets = virtual.routes(model, who.userPath);
+      if (targets) return targets[0]!;
+    }
     const r = registry.resolve(model, hint);
     if (!r) {
       if (hint) throw notFound(`unknown provider: ${hint}`, 'provider_not_found', 'provider');
       throw notFound(`unsupported model: ${model}`, 'model_not_found', 'model');
     }
+    virtual.authorize(r, model, who.userPath);
     return r;
   }
 
@@ -321,7 +336,8 @@ export function createProxy(deps: ProxyDeps) {
       requestId: ctx.requestId,
       providerId: writer.id,
       model: writer.model || r.model,
-      requestedModel: r.model,
+      routedModel: r.model,
+      requestedModel: r.requested,
       provider: r.entry.config,
       endpoint: p.endpoint,
       who: p.who,
@@ -363,6 +379,7 @@ export function createProxy(deps: ProxyDeps) {
       requestId: p.requestId,
       providerId: '',
       model: r.model,
+      requestedModel: r.requested,
       provider: r.entry.config,
       endpoint: p.endpoint,
       who,
@@ -441,7 +458,8 @@ export function createProxy(deps: ProxyDeps) {
         requestId: ctx.requestId,
         providerId: result.id,
         model: result.model || r.model,
-        requestedModel: r.model,
+        routedModel: r.model,
+        requestedModel: r.requested,
         provider: r.entry.config,
         endpoint: c.endpoint,
         who,

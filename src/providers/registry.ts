@@ -20,6 +20,8 @@ export interface Route {
   entry: ProviderEntry;
   /** The model id to send to the provider. */
   model: string;
+  /** What the request asked for: the selector as sent, or the virtual model it named (usage rows keep it as `requested_model`). */
+  requested?: string;
 }
 
 function createAdapter(config: ProviderConfig, openrouter: { siteUrl: string; appName: string }, redactor: Redactor): ProviderAdapter {
@@ -108,16 +110,16 @@ export class ProviderRegistry {
     if (hint) {
       const entry = this.byName.get(hint);
       if (!entry) return null;
-      return { entry, model: selector.startsWith(`${hint}/`) ? selector.slice(hint.length + 1) : selector };
+      return { entry, model: selector.startsWith(`${hint}/`) ? selector.slice(hint.length + 1) : selector, requested: selector };
     }
     const slash = selector.indexOf('/');
     if (slash > 0) {
       const entry = this.byName.get(selector.slice(0, slash));
-      if (entry) return { entry, model: selector.slice(slash + 1) };
+      if (entry) return { entry, model: selector.slice(slash + 1), requested: selector };
     }
-    for (const entry of this.entries) if (entry.models.has(selector)) return { entry, model: selector };
+    for (const entry of this.entries) if (entry.models.has(selector)) return { entry, model: selector, requested: selector };
     const open = this.entries.find((e) => e.open);
-    return open ? { entry: open, model: selector } : null;
+    return open ? { entry: open, model: selector, requested: selector } : null;
   }
 
   /** Every model of every provider as an OpenAI model list, ids as `provider/model` selectors. */

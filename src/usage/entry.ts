@@ -10,7 +10,9 @@ export interface Completed {
   providerId: string;
   /** The model as the provider reported it (or as requested when it reported none). */
   model: string;
-  /** The model the request asked for: its price applies when the one reported has none. */
+  /** The model the request was sent to the provider as: its price applies when the one reported has none. */
+  routedModel?: string;
+  /** What the client asked for: the selector as sent, or the virtual model's name (`requested_model`). */
   requestedModel?: string;
   provider: ProviderConfig;
   endpoint: string;
@@ -46,10 +48,10 @@ const unknownCost: Cost = { input_cost: null, output_cost: null, total_cost: nul
 function pricedCost(u: TokenUsage, c: Completed, prices: PriceBook): Cost {
   const { type, name } = c.provider;
   const reported = prices.lookup(type, name, c.model);
-  const requested = !reported && c.requestedModel && c.requestedModel !== c.model ? prices.lookup(type, name, c.requestedModel) : null;
-  const cost = computeCost(u, type, c.model, reported ?? requested);
-  if (!requested || cost.cost_source !== 'model_pricing') return cost;
-  const note = `no price for ${type}/${c.model}: priced as the requested ${c.requestedModel}`;
+  const routed = !reported && c.routedModel && c.routedModel !== c.model ? prices.lookup(type, name, c.routedModel) : null;
+  const cost = computeCost(u, type, c.model, reported ?? routed);
+  if (!routed || cost.cost_source !== 'model_pricing') return cost;
+  const note = `no price for ${type}/${c.model}: priced as the requested ${c.routedModel}`;
   return { ...cost, costs_calculation_caveat: and(note, cost.costs_calculation_caveat) };
 }
 
@@ -100,5 +102,6 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     budget_reserved: c.reservation?.femto ? c.reservation.amount : null,
     auth_key_id: c.authKeyId ?? null,
     auth_method: c.authMethod ?? null,
+    requested_model: c.requestedModel ?? null,
   };
 }

@@ -95,6 +95,7 @@ export function rowLine(r: UsageRecord): string {
     str(r.budget_reserved),
     str(r.auth_key_id),
     str(r.auth_method),
+    str(r.requested_model),
     END,
   ].join('\t');
 }
@@ -115,8 +116,10 @@ export function journaledRowLine(line: string): string | null {
   if (!line.endsWith(`\t${END}`)) return null;
   const fields = line.split('\t').length;
   if (fields === FIELDS) return line;
-  // A journal written before usage rows named their key: its rows have the two columns as NULL.
-  return fields === FIELDS - 2 ? `${line.slice(0, -END.length)}${NULL}\t${NULL}\t${END}` : null;
+  // A journal written before usage rows named their key (three columns fewer) or their requested
+  // model (one fewer): its rows have the columns missing as NULL.
+  const missing = FIELDS - fields;
+  return missing === 1 || missing === 3 ? `${line.slice(0, -END.length)}${`${NULL}\t`.repeat(missing)}${END}` : null;
 }
 
 const casts: Partial<Record<(typeof usageColumns)[number], string>> = {

@@ -61,6 +61,11 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   deleteRateLimit: { body: { user_path: '/contract', limit_key: { period: 'minute' } } },
   resetRateLimit: { body: { user_path: '/contract', period: 'minute' } },
   resetAllRateLimits: { body: { confirmation: 'reset' } },
+  listVirtualModels: {},
+  upsertVirtualModel: { body: { source: 'gpt-4o-mini', user_paths: ['/contract'] } },
+  deleteVirtualModel: { body: { source: 'no-such-virtual-model' } },
+  listModelInventory: { query: 'category=embedding' },
+  listModelCategories: {},
 };
 
 /** Operations on one managed key address a key id that does not exist: they answer 404 as documented. */

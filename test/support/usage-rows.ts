@@ -35,6 +35,7 @@ export function usageRow(overrides: Partial<UsageRecord> = {}): UsageRecord {
     budget_reserved: null,
     auth_key_id: null,
     auth_method: 'master_key',
+    requested_model: null,
     ...overrides,
   };
 }

@@ -33,6 +33,7 @@ const row: UsageRecord = {
   budget_reserved: '0.22',
   auth_key_id: '0190b2c4-0000-7000-8000-000000000023',
   auth_method: 'api_key',
+  requested_model: 'virtual-24',
 };
 
 /** How a line writes the columns that are not written as their plain text. */
@@ -55,11 +56,13 @@ it('writes missing and null fields as \\N (rows of earlier versions spill files 
   expect(line.split('\t')[usageColumns.indexOf('timestamp')]).toBe(before.timestamp.toISOString());
 });
 
-it('reads a journal line written before rows named their key, with the two columns NULL', () => {
+it('reads a journal line written before rows named their key or requested model, with the columns missing NULL', () => {
   const line = rowLine(row);
   const fields = line.split('\t');
-  const before = [...fields.slice(0, usageColumns.indexOf('auth_key_id')), '.'].join('\t');
-  const read = journaledRowLine(before)!.split('\t');
-  expect(read).toEqual([...fields.slice(0, usageColumns.indexOf('auth_key_id')), '\\N', '\\N', '.']);
-  expect(journaledRowLine(fields.slice(0, -4).concat('.').join('\t'))).toBeNull();
+  const beforeKeys = [...fields.slice(0, usageColumns.indexOf('auth_key_id')), '.'].join('\t');
+  expect(journaledRowLine(beforeKeys)!.split('\t')).toEqual([...fields.slice(0, usageColumns.indexOf('auth_key_id')), '\\N', '\\N', '\\N', '.']);
+  const beforeRequested = [...fields.slice(0, usageColumns.indexOf('requested_model')), '.'].join('\t');
+  expect(journaledRowLine(beforeRequested)!.split('\t')).toEqual([...fields.slice(0, usageColumns.indexOf('requested_model')), '\\N', '.']);
+  expect(journaledRowLine(fields.slice(0, -3).concat('.').join('\t'))).toBeNull();
+  expect(journaledRowLine(fields.slice(0, -5).concat('.').join('\t'))).toBeNull();
 });

@@ -79,7 +79,7 @@ export function ingressHandlers(deps: ProxyDeps, proxy: Proxy) {
     return async (ctx) => {
       const body = ctx.body as Obj;
       const who = deps.attribute(ctx.headers, ctx.caller);
-      const r = proxy.route(body);
+      const r = proxy.route(body, who);
       const stream = body.stream === true;
       const { adapter } = r.entry;
       if (adapter.nativeApis.includes(api.name)) {
@@ -115,8 +115,8 @@ export function ingressHandlers(deps: ProxyDeps, proxy: Proxy) {
   }
 
   /** Sends a request the provider answers for itself (no tokens used) and its reply back unchanged. */
-  async function forward(ctx: HandlerContext, r: Route, req: UpstreamRequest, endpoint: string): Promise<void> {
-    const p = proxy.begin(r, endpoint, false, ctx.requestId, deps.attribute(ctx.headers, ctx.caller));
+  async function forward(ctx: HandlerContext, r: Route, req: UpstreamRequest, endpoint: string, who = deps.attribute(ctx.headers, ctx.caller)): Promise<void> {
+    const p = proxy.begin(r, endpoint, false, ctx.requestId, who);
     try {
       // Counting, reading, cancelling and deleting are all safe to repeat.
       const ex = await upstream.send(r.entry.config, req, ctx.res, true);
@@ -133,11 +133,12 @@ export function ingressHandlers(deps: ProxyDeps, proxy: Proxy) {
   function countTokens(api: IngressApi, endpoint: string, shape: (tokens: number) => Obj): Handler {
     return async (ctx) => {
       const body = ctx.body as Obj;
-      const r = proxy.route(body);
+      const who = deps.attribute(ctx.headers, ctx.caller);
+      const r = proxy.route(body, who);
       const { adapter } = r.entry;
       if (!adapter.nativeApis.includes(api.name)) return { body: shape(estimateInputTokens(api.toChat(body))) };
       const req = nativeRequest(adapter, api.name, body, ctx.rawBody, r.model, ctx.headers);
-      await forward(ctx, r, { ...req, path: nativePaths[api.name] }, endpoint);
+      await forward(ctx, r, { ...req, path: nativePaths[api.name] }, endpoint, who);
     };
   }
 

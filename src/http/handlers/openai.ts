@@ -68,7 +68,7 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
   const createChatCompletion: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
     const who = deps.attribute(ctx.headers, ctx.caller);
-    const r = proxy.route(body);
+    const r = proxy.route(body, who);
     const stream = body.stream === true;
     const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw: ctx.rawBody };
     const { adapter } = r.entry;
@@ -87,7 +87,7 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
   const createEmbedding: Handler = async (ctx) => {
     const body = ctx.body as Record<string, unknown>;
     const who = deps.attribute(ctx.headers, ctx.caller);
-    const r = proxy.route(body);
+    const r = proxy.route(body, who);
     const { adapter, config } = r.entry;
     if (!adapter.embeddingsRequest || !adapter.embeddingsResponse) {
       throw invalidRequest(`provider ${config.name} (${config.type}) has no embeddings API`, 'model', 'unsupported_endpoint');
@@ -111,7 +111,8 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
         requestId: ctx.requestId,
         providerId: '',
         model: result.model || r.model,
-        requestedModel: r.model,
+        routedModel: r.model,
+        requestedModel: r.requested,
         provider: config,
         endpoint: '/v1/embeddings',
         who,
@@ -129,7 +130,14 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
     }
   };
 
-  const listModels: Handler = async () => ({ body: { object: 'list', data: registry.list() } });
+  /** The provider models and the virtual models the caller may use: access policies hide what they close to it. */
+  const listModels: Handler = async (ctx) => {
+    const { userPath } = deps.attribute(ctx.headers, ctx.caller);
+    const { virtual } = deps;
+    const virtuals = virtual.listed(userPath).map((v) => ({ id: v.id, object: 'model' as const, created: v.created, owned_by: v.owner }));
+    const models = registry.list().filter((m) => virtual.allows(m.owned_by, m.id.slice(m.owned_by.length + 1), userPath));
+    return { body: { object: 'list', data: [...virtuals, ...models] } };
+  };
 
   return { createChatCompletion, createEmbedding, listModels };
 }

@@ -94,6 +94,7 @@ export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: R
           requestId: ctx.requestId,
           providerId: watch.id,
           model: watch.model || model,
+          requestedModel: model || undefined,
           provider: entry.config,
           endpoint,
           who,

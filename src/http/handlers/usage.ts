@@ -79,6 +79,7 @@ function logEntry(r: Row) {
     costs_calculation_caveat: r.costs_calculation_caveat as string,
     auth_key_id: (r.auth_key_id as string | null) ?? null,
     auth_method: (r.auth_method as string | null) ?? null,
+    requested_model: (r.requested_model as string | null) ?? null,
     ...(r.raw_data ? { raw_data: r.raw_data as Record<string, unknown> } : {}),
   };
 }
