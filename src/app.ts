@@ -21,7 +21,12 @@ import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
-import { createMetrics, disabledMetrics } from './metrics.ts';
+import { createMetrics, disabledMetrics, type BreakerSample } from './metrics.ts';
+import { FailoverRules } from './failover/rules.ts';
+import { FailoverStore } from './failover/store.ts';
+import { failoverHandlers } from './http/handlers/failover.ts';
+import { providersStatusHandlers } from './http/handlers/providers-status.ts';
+import { ProviderHealthBook } from './providers/breaker.ts';
 import { KeyRing } from './keys/ring.ts';
 import { AuthKeyStore } from './keys/store.ts';
 import { ProviderRegistry } from './providers/registry.ts';
@@ -104,7 +109,14 @@ export async function startGateway(
   const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log, redactor);
   await registry.start(config.modelsRefreshMs);
-  const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats) : disabledMetrics;
+  const health = new ProviderHealthBook(config.breaker);
+  const breakerSamples = function* (): Generator<BreakerSample> {
+    for (const e of registry.entries) {
+      const h = health.get(e.config.name);
+      if (h) for (const [model, state] of h.states()) yield { provider: e.config.name, model: e.models.has(model) ? model : 'other', state };
+    }
+  };
+  const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats, breakerSamples) : disabledMetrics;
   const prices = new PriceBook(config.pricing);
   const attribute = createAttribution(config.userPathHeader, config.tagging);
   const queries = new UsageQueries(sql);
@@ -145,6 +157,13 @@ export async function startGateway(
     await retrying(() => limiter!.start());
   }
 
+  const failoverStore = new FailoverStore(sql);
+  let failover: FailoverRules | null = null;
+  if (config.failover.enabled) {
+    failover = new FailoverRules(config.failover.rules, failoverStore, log);
+    await retrying(() => failover!.start(leaseSql));
+  }
+
   const auth = createAuthenticator(config.masterKey, keys);
 
   const proxyDeps = {
@@ -160,6 +179,9 @@ export async function startGateway(
     includeUsage: config.usage.enforceReturningUsage,
     anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     replySizeLimit: config.http.replySizeLimit,
+    failover,
+    health,
+    firstByteTimeoutMs: config.http.headerTimeoutMs < config.http.timeoutMs ? config.http.headerTimeoutMs : 0,
   };
   const proxy = createProxy(proxyDeps);
   // Headers that are the gateway's own (attribution) never reach a provider through passthrough.
@@ -173,6 +195,8 @@ export async function startGateway(
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
     ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
+    ...failoverHandlers({ store: failoverStore, rules: failover, registry, prices, route: proxy.route }),
+    ...providersStatusHandlers({ registry, health }),
   } satisfies Handlers;
 
   /** Routes outside the contract, tried in order before openapi-backend. */
@@ -258,6 +282,7 @@ export async function startGateway(
         await guard?.stop();
         await limiter?.stop();
         await keys.stop();
+        await failover?.stop();
         await leaseSql.end({ timeout: 1 });
       })(), MIN_DRAIN_MS);
     },
