@@ -169,8 +169,6 @@ export interface Proxied {
   who: Attribution;
   /** `provider/model` of every attempt, once a request moved on from its first route; null until then. */
   tried: string[] | null;
-  /** The model of the first route, which usage rows keep as the requested model. */
-  requested: string;
 }
 
 /** What a usage row is made of: the request's attribution, what it holds of budgets and rate limits, its outcome. */
@@ -387,7 +385,7 @@ export function createProxy(deps: ProxyDeps) {
       requestId: ctx.requestId,
       providerId: writer.id,
       model: writer.model || r.model,
-      requestedModel: p.requested,
+      requestedModel: r.model,
       provider: r.entry.config,
       endpoint: p.endpoint,
       who: p.who,
@@ -417,7 +415,7 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null, requested: r.model };
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null };
   }
 
   /** Admits the request under its rate limits; a promise only when a lease must be topped up first. */
@@ -596,7 +594,7 @@ export function createProxy(deps: ProxyDeps) {
                 requestId: ctx.requestId,
                 providerId: result.id,
                 model: result.model || r.model,
-                requestedModel: p.requested,
+                requestedModel: r.model,
                 provider: r.entry.config,
                 endpoint: c.endpoint,
                 who,
