@@ -395,7 +395,7 @@ function failoverRules(env: Env, yaml: YamlConfig): Map<string, readonly string[
     if (value === undefined || value === null) return;
     if (typeof value !== 'object') throw new Error(`${where}: expected an object of primary model to fallback models, or a list of {primary_model, fallback_models}`);
     const entries: [unknown, unknown][] = Array.isArray(value)
-      ? value.map((r: { primary_model?: unknown; fallback_models?: unknown } | null) => [r?.primary_model, r?.fallback_models])
+      ? value.map((r: { primary_model?: unknown; fallback_models?: unknown } | null): [unknown, unknown] => [r?.primary_model, r?.fallback_models])
       : Object.entries(value);
     for (const [primary, fallbacks] of entries) {
       if (typeof primary !== 'string' || !primary.trim()) throw new Error(`${where}: a rule needs a primary_model`);

@@ -49,9 +49,13 @@ const clientLeft = 'client disconnected before the reply; usage read from it';
 /** Failures that count against a provider's breaker, besides its 5xx replies: it could not be reached, did not answer in time, or broke off. */
 const breakerCodes = new Set(['upstream_unreachable', 'upstream_timeout', 'upstream_interrupted', 'stream_interrupted']);
 
-/** Whether another model may succeed where this error failed: the provider was unavailable, overloaded or rate limited, never the client's fault or a shutdown. */
+/**
+ * Whether another model may succeed where this error failed: the provider was unavailable,
+ * overloaded or rate limited, or does not serve the model (404); never the request's own fault
+ * or a shutdown.
+ */
 function switchable(err: GatewayError): boolean {
-  return (err.status === 429 || err.status >= 500) && err.code !== INTERRUPTED_BY_SHUTDOWN && err.code !== 'shutting_down';
+  return (err.status === 429 || err.status === 404 || err.status >= 500) && err.code !== INTERRUPTED_BY_SHUTDOWN && err.code !== 'shutting_down';
 }
 /** The metrics' model label for a model no provider lists or is configured with. */
 const OTHER_MODEL = 'other';
@@ -621,6 +625,9 @@ export function createProxy(deps: ProxyDeps) {
         p.route = rc.route;
       }
     } catch (err) {
+      // An attempt that ended here without a verdict (the client left, its budget refused it)
+      // must not hold its model's half-open probe.
+      deps.health.get(p.route.entry.config.name)?.neutral(p.route.model);
       await failed(p, err);
     } finally {
       end(p);

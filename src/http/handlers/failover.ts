@@ -25,6 +25,7 @@ const unavailable = () => new GatewayError('invalid_request_error', 503, 'failov
 function selectorOf(value: unknown, param: string): string {
   if (typeof value !== 'string' || !value.trim()) throw invalidRequest(`${param} must be a model selector such as gpt-4o or openai/gpt-4o`, param);
   if (value.length > MAX_SELECTOR) throw invalidRequest(`${param} is longer than ${MAX_SELECTOR} characters`, param);
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalidRequest(`${param} contains control characters`, param);
   return value.trim();
 }
 
