@@ -48,6 +48,12 @@ export const operations = {
   getLabelUsage: { method: 'GET', path: '/admin/usage/labels', tag: 'admin', secured: true, requestBody: null },
   getUsageLog: { method: 'GET', path: '/admin/usage/log', tag: 'admin', secured: true, requestBody: null },
   getTokenThroughput: { method: 'GET', path: '/admin/usage/throughput', tag: 'admin', secured: true, requestBody: null },
+  listFailoverRules: { method: 'GET', path: '/admin/failover', tag: 'admin', secured: true, requestBody: null },
+  upsertFailoverRule: { method: 'PUT', path: '/admin/failover', tag: 'admin', secured: true, requestBody: 'admin.upsertFailoverRuleRequest' },
+  deleteFailoverRule: { method: 'DELETE', path: '/admin/failover', tag: 'admin', secured: true, requestBody: 'admin.deleteFailoverRuleRequest' },
+  resetFailoverRules: { method: 'POST', path: '/admin/failover/reset', tag: 'admin', secured: true, requestBody: 'admin.resetFailoverRulesRequest' },
+  generateFailoverRules: { method: 'POST', path: '/admin/failover/generate', tag: 'admin', secured: true, requestBody: 'admin.generateFailoverRulesRequest' },
+  getProvidersStatus: { method: 'GET', path: '/admin/providers/status', tag: 'admin', secured: true, requestBody: null },
 } as const;
 
 export type OperationId = keyof typeof operations;
@@ -120,4 +126,12 @@ export const componentSchemas = {
   "anthropic.Message": schemas.anthropic_MessageSchema,
   "anthropic.CountTokensResponse": schemas.anthropic_CountTokensResponseSchema,
   "anthropic.ErrorResponse": schemas.anthropic_ErrorResponseSchema,
+  "failover.View": schemas.failover_ViewSchema,
+  "admin.upsertFailoverRuleRequest": schemas.admin_upsertFailoverRuleRequestSchema,
+  "admin.deleteFailoverRuleRequest": schemas.admin_deleteFailoverRuleRequestSchema,
+  "admin.generateFailoverRulesRequest": schemas.admin_generateFailoverRulesRequestSchema,
+  "admin.resetFailoverRulesRequest": schemas.admin_resetFailoverRulesRequestSchema,
+  "providers.Breaker": schemas.providers_BreakerSchema,
+  "providers.Status": schemas.providers_StatusSchema,
+  "providers.StatusResponse": schemas.providers_StatusResponseSchema,
 } as const;

@@ -449,7 +449,7 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     await page.getByRole('link', { name: 'Budgets' }).click();
   });
 
-  it('shows each provider's health, its circuit breakers and the failover rules', async () => {
+  it('shows the health of each provider, its circuit breakers and the failover rules', async () => {
     await page.getByRole('link', { name: 'Providers' }).click();
     await page.getByRole('heading', { level: 1, name: 'Providers' }).waitFor();
     const health = page.getByRole('region', { name: 'Status of each provider', exact: true });

@@ -61,6 +61,12 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   deleteRateLimit: { body: { user_path: '/contract', limit_key: { period: 'minute' } } },
   resetRateLimit: { body: { user_path: '/contract', period: 'minute' } },
   resetAllRateLimits: { body: { confirmation: 'reset' } },
+  listFailoverRules: {},
+  upsertFailoverRule: { body: { primary_model: 'contract-model', fallback_models: ['gpt-4o-mini'] } },
+  deleteFailoverRule: { body: { primary_model: 'contract-model' } },
+  resetFailoverRules: { body: { confirmation: 'reset' } },
+  generateFailoverRules: { body: {} },
+  getProvidersStatus: {},
 };
 
 /** Operations on one managed key address a key id that does not exist: they answer 404 as documented. */

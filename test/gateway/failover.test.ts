@@ -157,7 +157,7 @@ describe('what moves a request on', () => {
     expect((await rowsOf('stream-late')).map((r) => r.provider_name)).toEqual(['openai-streamy']);
   });
 
-  it('a refusal that is the request's fault (400) is never switched', async () => {
+  it('a refusal that is the fault of the request (400) is never switched', async () => {
     const okBefore = sent(ok, 'ok-model');
     const res = await chat('openai-flaky/rejects', 'rejects-1');
     expect(res.status).toBe(400);
