@@ -77,7 +77,7 @@ function chat(model: string, requestId: string, extra: Record<string, unknown> =
 async function rowsOf(requestId: string) {
   await gw.recorder.flush();
   return gw.sql<{ provider_name: string; model: string; total_tokens: number }[]>`
-    select provider_name, model, total_tokens from usage where request_id = ${requestId} order by timestamp`;
+    select provider_name, model, total_tokens::int as total_tokens from usage where request_id = ${requestId} order by timestamp`;
 }
 
 const sent = (p: ScriptedProvider, model: string) => p.requests[model] ?? 0;
