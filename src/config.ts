@@ -425,7 +425,7 @@ function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
   const fromYaml = (key: string, value: string | number | undefined) => (value === undefined ? {} : { [key]: String(value) });
   const merged: Env = { ...fromYaml('CIRCUIT_BREAKER_FAILURE_THRESHOLD', y.failure_threshold), ...fromYaml('CIRCUIT_BREAKER_SUCCESS_THRESHOLD', y.success_threshold), ...fromYaml('CIRCUIT_BREAKER_TIMEOUT', y.timeout), ...env };
   return {
-    failureThreshold: envInt(merged, 'CIRCUIT_BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),
+    failureThreshold: envInt(merged, 'CIRCUIT_BREAKER_FAILURE_THRESHOLD', 5, 1, 1_000_000),
     successThreshold: envInt(merged, 'CIRCUIT_BREAKER_SUCCESS_THRESHOLD', 2, 1, 1000),
     openMs: envDuration(merged, 'CIRCUIT_BREAKER_TIMEOUT', 30_000),
   };
