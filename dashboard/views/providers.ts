@@ -40,7 +40,7 @@ export const providersView: View = {
             row(
               [
                 p.name === p.type ? p.name : `${p.name} (${p.type})`,
-                h('span', { class: `status status-${p.status}`, title: p.status_reason }, `${p.status_label}: ${p.status_reason}`),
+                h('span', {}, h('span', { class: `status status-${p.status}` }, p.status_label), h('span', { class: 'status-reason' }, p.status_reason)),
                 ms(p.runtime.latency_ms?.p50),
                 ms(p.runtime.latency_ms?.p95),
                 ms(p.runtime.latency_ms?.p99),
