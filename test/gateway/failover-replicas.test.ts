@@ -14,7 +14,15 @@ beforeAll(async () => {
   rig = await processRig();
   const dead = `http://127.0.0.1:${await freePort()}/v1`;
   const replica = async (name: string) => {
-    const g = await spawnGateway({ ...rig.env, GOMODEL_DATA_DIR: join(rig.env.GOMODEL_DATA_DIR!, name), OPENAI_DEAD_BASE_URL: dead, OPENAI_DEAD_MODELS: 'gpt-4o-mini', RETRY_MAX_RETRIES: '0', CIRCUIT_BREAKER_FAILURE_THRESHOLD: '1000' });
+    const g = await spawnGateway({
+      ...rig.env,
+      GOMODEL_DATA_DIR: join(rig.env.GOMODEL_DATA_DIR!, name),
+      OPENAI_DEAD_BASE_URL: dead,
+      OPENAI_DEAD_MODELS: 'gpt-4o-mini',
+      RETRY_MAX_RETRIES: '0',
+      CIRCUIT_BREAKER_FAILURE_THRESHOLD: '1000',
+      LOG_LEVEL: 'info',
+    });
     await untilListening(g);
     return g;
   };
@@ -56,6 +64,11 @@ it('a failover rule stored or deleted through one process routes the other withi
   const res = await chat(b);
   expect([res.status, res.headers.get('x-gomodel-provider')]).toEqual([200, 'openai']);
   await res.arrayBuffer();
+  // The access-log line names the model that answered and every attempt.
+  const id = res.headers.get('x-request-id');
+  const lineOf = () => b.output().split('\n').find((l) => l.includes('"proxied"') && l.includes(`"${id}"`));
+  await expect.poll(lineOf).toBeDefined();
+  expect(JSON.parse(lineOf()!)).toMatchObject({ provider: 'openai', model: 'gpt-4o-mini', status: 200, requested: 'openai-dead/gpt-4o-mini', attempts: 2, tried: ['openai-dead/gpt-4o-mini', 'openai/gpt-4o-mini'] });
 
   expect(await admin(a, 'DELETE', '/admin/failover', { primary_model: 'openai-dead/gpt-4o-mini' })).toBe(204);
   expect(await untilAnswers(b, 502)).toBeLessThan(1000);
