@@ -532,7 +532,8 @@ export function createProxy(deps: ProxyDeps) {
 
   function circuitOpen(r: Route): GatewayError {
     const name = r.entry.config.name;
-    return new GatewayError('provider_error', 503, `circuit breaker is open for ${name}/${r.model} - provider temporarily unavailable`, { provider: name, code: 'circuit_open', retryable: true });
+    const retryAfter = String(deps.health.of(name).retryAfterSeconds(r.model, Date.now()));
+    return new GatewayError('provider_error', 503, `circuit breaker is open for ${name}/${r.model} - provider temporarily unavailable`, { provider: name, code: 'circuit_open', retryable: true, headers: { 'Retry-After': retryAfter } });
   }
 
   /**

@@ -106,6 +106,12 @@ export class ProviderHealth {
     if (b) b.probing = false;
   }
 
+  /** Seconds until an open breaker lets its probe through (at least 1). */
+  retryAfterSeconds(model: string, now: number): number {
+    const b = this.breakers.get(model);
+    return Math.max(1, Math.ceil(((b?.openUntil ?? now) - now) / 1000));
+  }
+
   /** Breakers that are not closed and clean, by model. */
   views(now: number): BreakerView[] {
     return [...this.breakers].map(([model, b]) => ({

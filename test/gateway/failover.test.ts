@@ -176,6 +176,7 @@ describe('circuit breakers', () => {
     expect(sent(flaky, 'f1')).toBe(3);
     const open = await chat('openai-flaky/f1', 'f1-open');
     expect(open.status).toBe(503);
+    expect(open.headers.get('retry-after')).toBe('1');
     expect(((await open.json()) as { error: { code: string } }).error.code).toBe('circuit_open');
     expect(sent(flaky, 'f1')).toBe(3);
 
