@@ -2,6 +2,7 @@
 import type { AnalyticsResult } from './analytics/run.ts';
 import type { IngestResult } from './ingest/run.ts';
 import type { Machine } from './lib/machine.ts';
+import type { FailoverResult } from './proxy/failover.ts';
 import type { TargetResult } from './proxy/run.ts';
 
 /** One phase's figures with the conditions they were measured under. */
@@ -20,6 +21,8 @@ export interface PhaseRecord<T> {
 export interface Results {
   machine: Machine;
   proxy?: PhaseRecord<TargetResult[]>;
+  /** Time to fail over, measured after the proxy targets. */
+  failover?: PhaseRecord<FailoverResult>;
   analytics?: PhaseRecord<AnalyticsResult>;
   ingest?: PhaseRecord<IngestResult>;
 }

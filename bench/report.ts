@@ -1,6 +1,7 @@
 import type { AnalyticsResult } from './analytics/run.ts';
 import { analyticsCases } from './analytics/cases.ts';
 import type { IngestResult } from './ingest/run.ts';
+import type { FailoverResult } from './proxy/failover.ts';
 import type { TargetResult } from './proxy/run.ts';
 import type { PhaseRecord, Results } from './record.ts';
 import { percentile } from './lib/stats.ts';
@@ -407,6 +408,20 @@ function analyticsSection(p: PhaseRecord<AnalyticsResult>): string {
   return lines.join('\n');
 }
 
+/** Time to fail over from a primary that refuses connections or hangs, against one that answers. */
+export function failoverTable({ headerTimeoutMs, cases }: FailoverResult): string[] {
+  const healthy = cases.find((c) => c.id === 'healthy');
+  const ms = (n: number) => n.toFixed(1);
+  return [
+    `Sequential chat completions whose primary model moves on to the same mock model; retries off (RETRY_MAX_RETRIES=0), HTTP_RESPONSE_HEADER_TIMEOUT=${headerTimeoutMs} ms. \`added\` is over a primary that answers.`,
+    '',
+    '| primary | requests | p50 ms | p99 ms | max ms | added p50 ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...cases.map((c) => `| ${c.label} | ${c.n} | ${ms(c.p50Ms)} | ${ms(c.p99Ms)} | ${ms(c.maxMs)} | ${healthy && c !== healthy ? ms(c.p50Ms - healthy.p50Ms) : '—'} |`),
+    '',
+  ];
+}
+
 export function renderMarkdown(r: Results): string {
   const m = r.machine;
   return [
@@ -415,6 +430,7 @@ export function renderMarkdown(r: Results): string {
     `${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB (the machine of the latest run; each section names its own); Node ${m.node}; PostgreSQL ${m.postgres}; wrk ${m.wrk}. gomodel-ts runs as one process unless a row says 2 workers (GOMODEL_WORKERS=2, Node's cluster module), with usage recording, a budget on the traffic's path, auth and LOG_LEVEL=warn.`,
     '',
     ...(r.proxy ? [proxySection(r.proxy)] : []),
+    ...(r.failover ? [['## Failover', '', conditions(r.failover), '', ...failoverTable(r.failover.figures)].join('\n')] : []),
     ...(r.ingest ? [ingestSection(r.ingest)] : []),
     ...(r.analytics ? [analyticsSection(r.analytics)] : []),
   ].join('\n');

@@ -8,6 +8,7 @@ import { runIngest } from './ingest/run.ts';
 import { describeMachine } from './lib/machine.ts';
 import { loadAverage } from './lib/proc-stats.ts';
 import { readOptions } from './options.ts';
+import { runFailover } from './proxy/failover.ts';
 import { runProxy } from './proxy/run.ts';
 import type { PhaseRecord, Results } from './record.ts';
 import { saveResults } from './results.ts';
@@ -41,6 +42,9 @@ if (opts.phases.includes('proxy') || opts.phases.includes('analytics')) {
 
 const update: Omit<Results, 'machine'> = {};
 if (opts.phases.includes('proxy')) update.proxy = await phase('proxy', opts.quick, () => runProxy(opts.proxy, log));
+if (opts.phases.includes('proxy') && (opts.proxy.only.length === 0 || opts.proxy.only.includes('gomodel-failover'))) {
+  update.failover = await phase('failover', opts.quick, () => runFailover(opts.quick, log));
+}
 if (opts.phases.includes('ingest')) update.ingest = await phase('ingest', opts.quick, () => runIngest(opts.ingest, log));
 if (opts.phases.includes('analytics')) update.analytics = await phase('analytics', opts.quick, () => runAnalytics(opts.analytics, log));
 

@@ -7,6 +7,7 @@ import { budgetsView } from './views/budgets.ts';
 import { keysView } from './views/keys.ts';
 import { logView } from './views/log.ts';
 import { overviewView } from './views/overview.ts';
+import { providersView } from './views/providers.ts';
 
 const signOut = document.querySelector<HTMLButtonElement>('#sign-out')!;
 const showSignOut = () => (signOut.hidden = storedKey() === null);
@@ -20,7 +21,7 @@ configureApi(() => {
   showSignOut();
 });
 const main = document.querySelector<HTMLElement>('#main')!;
-const router = startRouter(main, { overview: overviewView, log: logView, breakdowns: breakdownsView, budgets: budgetsView, keys: keysView }, 'overview');
+const router = startRouter(main, { overview: overviewView, log: logView, breakdowns: breakdownsView, budgets: budgetsView, keys: keysView, providers: providersView }, 'overview');
 
 // The skip link moves focus without touching the hash, which is the router's.
 document.querySelector('.skip-link')!.addEventListener('click', (event) => {

@@ -53,6 +53,12 @@ export const operations = {
   deleteVirtualModel: { method: 'DELETE', path: '/admin/virtual-models', tag: 'admin', secured: true, requestBody: 'admin.deleteVirtualModelRequest' },
   listModelInventory: { method: 'GET', path: '/admin/models', tag: 'admin', secured: true, requestBody: null },
   listModelCategories: { method: 'GET', path: '/admin/models/categories', tag: 'admin', secured: true, requestBody: null },
+  listFailoverRules: { method: 'GET', path: '/admin/failover', tag: 'admin', secured: true, requestBody: null },
+  upsertFailoverRule: { method: 'PUT', path: '/admin/failover', tag: 'admin', secured: true, requestBody: 'admin.upsertFailoverRuleRequest' },
+  deleteFailoverRule: { method: 'DELETE', path: '/admin/failover', tag: 'admin', secured: true, requestBody: 'admin.deleteFailoverRuleRequest' },
+  resetFailoverRules: { method: 'POST', path: '/admin/failover/reset', tag: 'admin', secured: true, requestBody: 'admin.resetFailoverRulesRequest' },
+  generateFailoverRules: { method: 'POST', path: '/admin/failover/generate', tag: 'admin', secured: true, requestBody: 'admin.generateFailoverRulesRequest' },
+  getProvidersStatus: { method: 'GET', path: '/admin/providers/status', tag: 'admin', secured: true, requestBody: null },
 } as const;
 
 export type OperationId = keyof typeof operations;
@@ -139,4 +145,12 @@ export const componentSchemas = {
   "admin.modelAccessResponse": schemas.admin_modelAccessResponseSchema,
   "admin.modelInventoryResponse": schemas.admin_modelInventoryResponseSchema,
   "providers.CategoryCount": schemas.providers_CategoryCountSchema,
+  "failover.View": schemas.failover_ViewSchema,
+  "admin.upsertFailoverRuleRequest": schemas.admin_upsertFailoverRuleRequestSchema,
+  "admin.deleteFailoverRuleRequest": schemas.admin_deleteFailoverRuleRequestSchema,
+  "admin.generateFailoverRulesRequest": schemas.admin_generateFailoverRulesRequestSchema,
+  "admin.resetFailoverRulesRequest": schemas.admin_resetFailoverRulesRequestSchema,
+  "providers.Breaker": schemas.providers_BreakerSchema,
+  "providers.Status": schemas.providers_StatusSchema,
+  "providers.StatusResponse": schemas.providers_StatusResponseSchema,
 } as const;

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, Options as Options2, TDataShape } from './client/index.ts';
-import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, DeleteVirtualModelData, DeleteVirtualModelErrors, DeleteVirtualModelResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListModelCategoriesData, ListModelCategoriesErrors, ListModelCategoriesResponses, ListModelInventoryData, ListModelInventoryErrors, ListModelInventoryResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, ListVirtualModelsData, ListVirtualModelsErrors, ListVirtualModelsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses, UpsertVirtualModelData, UpsertVirtualModelErrors, UpsertVirtualModelResponses } from './types.gen.ts';
+import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteFailoverRuleData, DeleteFailoverRuleErrors, DeleteFailoverRuleResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, DeleteVirtualModelData, DeleteVirtualModelErrors, DeleteVirtualModelResponses, GenerateFailoverRulesData, GenerateFailoverRulesErrors, GenerateFailoverRulesResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetProvidersStatusData, GetProvidersStatusErrors, GetProvidersStatusResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListFailoverRulesData, ListFailoverRulesErrors, ListFailoverRulesResponses, ListModelCategoriesData, ListModelCategoriesErrors, ListModelCategoriesResponses, ListModelInventoryData, ListModelInventoryErrors, ListModelInventoryResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, ListVirtualModelsData, ListVirtualModelsErrors, ListVirtualModelsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetFailoverRulesData, ResetFailoverRulesErrors, ResetFailoverRulesResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertFailoverRuleData, UpsertFailoverRuleErrors, UpsertFailoverRuleResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses, UpsertVirtualModelData, UpsertVirtualModelErrors, UpsertVirtualModelResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -632,5 +632,87 @@ export const listModelInventory = <ThrowOnError extends boolean = false>(options
 export const listModelCategories = <ThrowOnError extends boolean = false>(options?: Options<ListModelCategoriesData, ThrowOnError>) => (options?.client ?? client).get<ListModelCategoriesResponses, ListModelCategoriesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/admin/models/categories',
+    ...options
+});
+
+/**
+ * Delete the admin-managed failover rule of one model
+ *
+ * A configuration rule of the same primary model applies again; configuration rules themselves cannot be deleted here.
+ */
+export const deleteFailoverRule = <ThrowOnError extends boolean = false>(options: Options<DeleteFailoverRuleData, ThrowOnError>) => (options.client ?? client).delete<DeleteFailoverRuleResponses, DeleteFailoverRuleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/failover',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List failover rules
+ *
+ * Every rule in force: the admin-managed ones (stored, shared by every replica) and the configuration's (`failover.rules`, FAILOVER_RULES_JSON) that no admin-managed rule replaces.
+ */
+export const listFailoverRules = <ThrowOnError extends boolean = false>(options?: Options<ListFailoverRulesData, ThrowOnError>) => (options?.client ?? client).get<ListFailoverRulesResponses, ListFailoverRulesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/failover',
+    ...options
+});
+
+/**
+ * Create or replace the failover rule of one model
+ *
+ * Requests for `primary_model` that its provider cannot answer (unreachable, timed out, 429, 5xx, circuit open) move on to `fallback_models`, in order, before any byte reached the client. Every fallback must resolve to a configured provider. An admin-managed rule replaces a configuration rule of the same primary model. Every replica applies it within a second.
+ */
+export const upsertFailoverRule = <ThrowOnError extends boolean = false>(options: Options<UpsertFailoverRuleData, ThrowOnError>) => (options.client ?? client).put<UpsertFailoverRuleResponses, UpsertFailoverRuleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/failover',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Drop every admin-managed failover rule
+ *
+ * Deletes all stored rules; the configuration's rules stay. Returns the rules in force afterwards.
+ */
+export const resetFailoverRules = <ThrowOnError extends boolean = false>(options: Options<ResetFailoverRulesData, ThrowOnError>) => (options.client ?? client).post<ResetFailoverRulesResponses, ResetFailoverRulesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/failover/reset',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Suggest failover rules
+ *
+ * Suggestions, never stored: for one model (`primary_model` or `model`) or every listed model, up to three models of the same kind (chat, embedding, image, audio, moderation, judged from the model id) on another route: the same model id at another provider first, then priced models costing at most 25 % more (input plus output price per token), cheapest first. An unpriced model only gets the same model id elsewhere.
+ */
+export const generateFailoverRules = <ThrowOnError extends boolean = false>(options?: Options<GenerateFailoverRulesData, ThrowOnError>) => (options?.client ?? client).post<GenerateFailoverRulesResponses, GenerateFailoverRulesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/failover/generate',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options?.headers
+    }
+});
+
+/**
+ * Health of every provider
+ *
+ * As this process sees it (breakers and latencies are kept per process): each provider's status, last error, circuit breakers by model and latency percentiles of its recent answers (time to response headers).
+ */
+export const getProvidersStatus = <ThrowOnError extends boolean = false>(options?: Options<GetProvidersStatusData, ThrowOnError>) => (options?.client ?? client).get<GetProvidersStatusResponses, GetProvidersStatusErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/providers/status',
     ...options
 });

@@ -1078,6 +1078,117 @@ export type ProvidersCategoryCount = {
     display_name?: string;
 };
 
+export type FailoverView = {
+    /**
+     * The model selector requests name (`gpt-4o`, `openai/gpt-4o`).
+     */
+    primary_model: string;
+    /**
+     * Model selectors tried in order.
+     */
+    fallback_models: Array<string>;
+    enabled: boolean;
+    /**
+     * Stored through the admin API (true) or read from the configuration (false).
+     */
+    managed: boolean;
+    managed_source: 'admin' | 'config' | 'generated';
+    created_at?: string;
+    updated_at?: string;
+};
+
+export type AdminUpsertFailoverRuleRequest = {
+    primary_model: string;
+    fallback_models: Array<string>;
+    /**
+     * Defaults to true.
+     */
+    enabled?: boolean;
+};
+
+export type AdminDeleteFailoverRuleRequest = {
+    primary_model: string;
+};
+
+export type AdminGenerateFailoverRulesRequest = {
+    primary_model?: string;
+    /**
+     * Accepted in place of `primary_model`.
+     */
+    model?: string;
+};
+
+export type AdminResetFailoverRulesRequest = {
+    confirmation?: string;
+    /**
+     * Accepted in place of `confirmation`.
+     */
+    confirm?: string;
+};
+
+export type ProvidersBreaker = {
+    model: string;
+    state: 'closed' | 'open' | 'half_open';
+    consecutive_failures: number;
+    last_error: string;
+    last_failure_at?: string | null;
+    /**
+     * When an open breaker lets one probe through.
+     */
+    retry_at?: string | null;
+};
+
+export type ProvidersStatus = {
+    name: string;
+    type: string;
+    status: 'healthy' | 'degraded' | 'unhealthy';
+    status_label: string;
+    status_reason: string;
+    last_error: string;
+    /**
+     * The provider's configuration without credentials.
+     */
+    config: {
+        base_url?: string;
+        api_key_configured?: boolean;
+        configured_models?: number;
+    };
+    runtime: {
+        models?: number;
+        accepts_any_model?: boolean;
+        models_listed_at?: string | null;
+        model_list_error?: string;
+        successes?: number;
+        failures?: number;
+        last_success_at?: string | null;
+        last_error_at?: string | null;
+        /**
+         * Percentiles of the time to response headers of recent answers (at most the last 512).
+         */
+        latency_ms?: {
+            p50?: number;
+            p95?: number;
+            p99?: number;
+            samples?: number;
+        } | null;
+        /**
+         * Breakers of models that failed lately (a clean closed breaker is not listed).
+         */
+        breakers?: Array<ProvidersBreaker>;
+    };
+};
+
+export type ProvidersStatusResponse = {
+    summary: {
+        total: number;
+        healthy: number;
+        degraded: number;
+        unhealthy: number;
+        overall_status: 'healthy' | 'degraded' | 'unhealthy';
+    };
+    providers: Array<ProvidersStatus>;
+};
+
 /**
  * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
  */
@@ -1286,7 +1397,7 @@ export type CreateChatCompletionErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`)
+     * Provider unavailable, the rate limits cannot be checked (code `rate_limit_check_failed`), or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`), or every route's circuit breaker is open (code `circuit_open`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -1473,7 +1584,7 @@ export type CreateResponseErrors = {
      */
     502: CoreOpenAiErrorEnvelope;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`)
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`), or every route's circuit breaker is open (code `circuit_open`)
      */
     503: CoreOpenAiErrorEnvelope;
     /**
@@ -1853,7 +1964,7 @@ export type CreateMessageErrors = {
      */
     502: AnthropicErrorResponse;
     /**
-     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`)
+     * Provider unavailable, or the budget store unreachable (code `budget_check_failed`); or a virtual model none of whose targets a configured provider serves (code `model_unavailable`), or every route's circuit breaker is open (code `circuit_open`)
      */
     503: AnthropicErrorResponse;
     /**
@@ -4027,3 +4138,289 @@ export type ListModelCategoriesResponses = {
 };
 
 export type ListModelCategoriesResponse = ListModelCategoriesResponses[keyof ListModelCategoriesResponses];
+
+export type DeleteFailoverRuleData = {
+    /**
+     * Primary model of the rule
+     */
+    body: AdminDeleteFailoverRuleRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/failover';
+};
+
+export type DeleteFailoverRuleErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No admin-managed rule for this model (`failover_rule_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * Failover is disabled (FAILOVER_ENABLED=false; code `feature_unavailable`), or the database is unreachable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteFailoverRuleError = DeleteFailoverRuleErrors[keyof DeleteFailoverRuleErrors];
+
+export type DeleteFailoverRuleResponses = {
+    /**
+     * Deleted
+     */
+    204: void;
+};
+
+export type DeleteFailoverRuleResponse = DeleteFailoverRuleResponses[keyof DeleteFailoverRuleResponses];
+
+export type ListFailoverRulesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/failover';
+};
+
+export type ListFailoverRulesErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * Failover is disabled (FAILOVER_ENABLED=false; code `feature_unavailable`), or the database is unreachable
+     */
+    503: CoreGatewayError;
+};
+
+export type ListFailoverRulesError = ListFailoverRulesErrors[keyof ListFailoverRulesErrors];
+
+export type ListFailoverRulesResponses = {
+    /**
+     * OK
+     */
+    200: Array<FailoverView>;
+};
+
+export type ListFailoverRulesResponse = ListFailoverRulesResponses[keyof ListFailoverRulesResponses];
+
+export type UpsertFailoverRuleData = {
+    /**
+     * Failover rule
+     */
+    body: AdminUpsertFailoverRuleRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/failover';
+};
+
+export type UpsertFailoverRuleErrors = {
+    /**
+     * Invalid rule (a fallback resolving to no provider: code `model_not_found`)
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * Failover is disabled (FAILOVER_ENABLED=false; code `feature_unavailable`), or the database is unreachable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpsertFailoverRuleError = UpsertFailoverRuleErrors[keyof UpsertFailoverRuleErrors];
+
+export type UpsertFailoverRuleResponses = {
+    /**
+     * OK
+     */
+    200: FailoverView;
+};
+
+export type UpsertFailoverRuleResponse = UpsertFailoverRuleResponses[keyof UpsertFailoverRuleResponses];
+
+export type ResetFailoverRulesData = {
+    /**
+     * Reset confirmation
+     */
+    body: AdminResetFailoverRulesRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/failover/reset';
+};
+
+export type ResetFailoverRulesErrors = {
+    /**
+     * Missing confirmation
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * Failover is disabled (FAILOVER_ENABLED=false; code `feature_unavailable`), or the database is unreachable
+     */
+    503: CoreGatewayError;
+};
+
+export type ResetFailoverRulesError = ResetFailoverRulesErrors[keyof ResetFailoverRulesErrors];
+
+export type ResetFailoverRulesResponses = {
+    /**
+     * OK
+     */
+    200: Array<FailoverView>;
+};
+
+export type ResetFailoverRulesResponse = ResetFailoverRulesResponses[keyof ResetFailoverRulesResponses];
+
+export type GenerateFailoverRulesData = {
+    /**
+     * Optional model to suggest fallbacks for
+     */
+    body?: AdminGenerateFailoverRulesRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/failover/generate';
+};
+
+export type GenerateFailoverRulesErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The model resolves to no configured provider (`model_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * Failover is disabled (FAILOVER_ENABLED=false; code `feature_unavailable`), or the database is unreachable
+     */
+    503: CoreGatewayError;
+};
+
+export type GenerateFailoverRulesError = GenerateFailoverRulesErrors[keyof GenerateFailoverRulesErrors];
+
+export type GenerateFailoverRulesResponses = {
+    /**
+     * OK
+     */
+    200: Array<FailoverView>;
+};
+
+export type GenerateFailoverRulesResponse = GenerateFailoverRulesResponses[keyof GenerateFailoverRulesResponses];
+
+export type GetProvidersStatusData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/providers/status';
+};
+
+export type GetProvidersStatusErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type GetProvidersStatusError = GetProvidersStatusErrors[keyof GetProvidersStatusErrors];
+
+export type GetProvidersStatusResponses = {
+    /**
+     * OK
+     */
+    200: ProvidersStatusResponse;
+};
+
+export type GetProvidersStatusResponse = GetProvidersStatusResponses[keyof GetProvidersStatusResponses];

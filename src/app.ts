@@ -7,7 +7,7 @@ import { StartupError } from './errors.ts';
 import { connect, withArrayTypes, type Sql } from './db/sql.ts';
 import { within } from './deadline.ts';
 import type { Logger } from './log.ts';
-import { createAttribution } from './http/attribution.ts';
+import { createAttribution, type Attribution } from './http/attribution.ts';
 import { createAuthenticator } from './http/auth.ts';
 import type { Handlers } from './http/context.ts';
 import { dashboardRoute } from './http/dashboard.ts';
@@ -23,7 +23,12 @@ import { usageHandlers } from './http/handlers/usage.ts';
 import { modelRegistryHandlers } from './http/handlers/models.ts';
 import { virtualModelHandlers } from './http/handlers/virtual-models.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
-import { createMetrics, disabledMetrics } from './metrics.ts';
+import { createMetrics, disabledMetrics, type BreakerSample } from './metrics.ts';
+import { FailoverRules } from './failover/rules.ts';
+import { FailoverStore } from './failover/store.ts';
+import { failoverHandlers } from './http/handlers/failover.ts';
+import { providersStatusHandlers } from './http/handlers/providers-status.ts';
+import { ProviderHealthBook } from './providers/breaker.ts';
 import { KeyRing } from './keys/ring.ts';
 import { AuthKeyStore } from './keys/store.ts';
 import { ProviderRegistry } from './providers/registry.ts';
@@ -60,6 +65,8 @@ export interface Gateway {
 const CUT_GRACE_MS = 1000;
 /** Each step that talks to the database at shutdown gets at least this long (usage rows are journaled either way). */
 const MIN_DRAIN_MS = 1000;
+/** Whom the admin API resolves models as when it checks failover rules: the root of every path. */
+const ADMIN_CALLER: Attribution = { userPath: '/', labels: [], authMethod: 'master_key', authKeyId: null };
 
 /**
  * Runs a start-up step again after a moment when it fails: after a database restart or failover
@@ -109,7 +116,14 @@ export async function startGateway(
   const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log, redactor);
   await registry.start(config.modelsRefreshMs);
-  const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats) : disabledMetrics;
+  const health = new ProviderHealthBook(config.breaker);
+  const breakerSamples = function* (): Generator<BreakerSample> {
+    for (const e of registry.entries) {
+      const h = health.get(e.config.name);
+      if (h) for (const [model, state] of h.states()) yield { provider: e.config.name, model: e.models.has(model) ? model : 'other', state };
+    }
+  };
+  const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats, breakerSamples) : disabledMetrics;
   const prices = new PriceBook(config.pricing);
   const attribute = createAttribution(config.userPathHeader, config.tagging);
   const queries = new UsageQueries(sql);
@@ -153,6 +167,12 @@ export async function startGateway(
   const virtualStore = new VirtualModelStore(sql);
   const virtual = new VirtualModels(leaseSql, virtualStore, config.virtualModels, registry, prices, log);
   await retrying(() => virtual.start());
+  const failoverStore = new FailoverStore(sql);
+  let failover: FailoverRules | null = null;
+  if (config.failover.enabled) {
+    failover = new FailoverRules(config.failover.rules, failoverStore, log);
+    await retrying(() => failover!.start(leaseSql));
+  }
 
   const auth = createAuthenticator(config.masterKey, keys);
 
@@ -170,6 +190,9 @@ export async function startGateway(
     includeUsage: config.usage.enforceReturningUsage,
     anthropicDefaultMaxTokens: config.anthropicDefaultMaxTokens,
     replySizeLimit: config.http.replySizeLimit,
+    failover,
+    health,
+    firstByteTimeoutMs: config.http.headerTimeoutMs < config.http.timeoutMs ? config.http.headerTimeoutMs : 0,
   };
   const proxy = createProxy(proxyDeps);
   // Headers that are the gateway's own (attribution) never reach a provider through passthrough.
@@ -185,6 +208,8 @@ export async function startGateway(
     ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
     ...virtualModelHandlers({ store: virtualStore, virtual }),
     ...modelRegistryHandlers({ registry, virtual, prices }),
+    ...failoverHandlers({ store: failoverStore, rules: failover, registry, prices, route: (body) => proxy.route(body, ADMIN_CALLER) }),
+    ...providersStatusHandlers({ registry, health }),
   } satisfies Handlers;
 
   /** Routes outside the contract, tried in order before openapi-backend. */
@@ -272,6 +297,7 @@ export async function startGateway(
         await limiter?.stop();
         await keys.stop();
         await virtual.stop();
+        await failover?.stop();
         await leaseSql.end({ timeout: 1 });
       })(), MIN_DRAIN_MS);
     },

@@ -58,6 +58,15 @@ export interface RetryPolicy {
   jitter: number;
 }
 
+export interface BreakerSettings {
+  /** Consecutive failures that open a breaker (CIRCUIT_BREAKER_FAILURE_THRESHOLD). */
+  failureThreshold: number;
+  /** Successful probes in a row that close it again (CIRCUIT_BREAKER_SUCCESS_THRESHOLD). */
+  successThreshold: number;
+  /** How long an open breaker refuses before it lets one probe through (CIRCUIT_BREAKER_TIMEOUT). */
+  openMs: number;
+}
+
 /** Everything the gateway reads from its environment (and optional config.yaml), parsed once. */
 export interface Config {
   port: number;
@@ -94,6 +103,9 @@ export interface Config {
     replySizeLimit: number;
   };
   retry: RetryPolicy;
+  /** Models to try, in order, when a model cannot answer (FAILOVER_ENABLED, `failover.rules`, FAILOVER_RULES_JSON). */
+  failover: { enabled: boolean; rules: ReadonlyMap<string, readonly string[]> };
+  breaker: BreakerSettings;
   userPathHeader: string;
   tagging: TaggingRule[];
   pricing: PriceOverride[];
@@ -204,6 +216,8 @@ interface YamlConfig {
   budgets?: { enabled?: boolean; user_paths?: { path: string; limits: { period?: string; period_seconds?: number; amount: number }[] }[] };
   rate_limits?: { enabled?: boolean; user_paths?: { path: string; limits: YamlRateLimit[] }[] };
   virtual_models?: unknown[];
+  failover?: { enabled?: boolean; rules?: unknown };
+  resilience?: { circuit_breaker?: { failure_threshold?: number; success_threshold?: number; timeout?: string | number } };
 }
 
 interface YamlRateLimit {
@@ -213,7 +227,7 @@ interface YamlRateLimit {
   max_tokens?: number;
 }
 
-const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models']);
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience']);
 
 function readYaml(env: Env): YamlConfig {
   const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
@@ -408,6 +422,52 @@ function virtualModelDefinitions(env: Env, yaml: YamlConfig): VirtualModelDefini
   return [...defs.values()];
 }
 
+/**
+ * Failover chains from `failover.rules` and FAILOVER_RULES_JSON (which wins for the same primary
+ * model), each either `{"primary": ["fallback", …]}` or `[{"primary_model", "fallback_models"}]`.
+ */
+function failoverRules(env: Env, yaml: YamlConfig): Map<string, readonly string[]> {
+  const rules = new Map<string, readonly string[]>();
+  const add = (value: unknown, where: string) => {
+    if (value === undefined || value === null) return;
+    if (typeof value !== 'object') throw new Error(`${where}: expected an object of primary model to fallback models, or a list of {primary_model, fallback_models}`);
+    const entries: [unknown, unknown][] = Array.isArray(value)
+      ? value.map((r: { primary_model?: unknown; fallback_models?: unknown } | null): [unknown, unknown] => [r?.primary_model, r?.fallback_models])
+      : Object.entries(value);
+    for (const [primary, fallbacks] of entries) {
+      if (typeof primary !== 'string' || !primary.trim()) throw new Error(`${where}: a rule needs a primary_model`);
+      if (!Array.isArray(fallbacks) || fallbacks.some((f) => typeof f !== 'string' || !f.trim())) {
+        throw new Error(`${where}: fallback models of "${primary}" must be a list of model selectors`);
+      }
+      const chain = [...new Set((fallbacks as string[]).map((f) => f.trim()))].filter((f) => f !== primary.trim());
+      rules.set(primary.trim(), Object.freeze(chain));
+    }
+  };
+  add(yaml.failover?.rules, 'config.yaml failover.rules');
+  const json = env.FAILOVER_RULES_JSON?.trim();
+  if (json) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      throw new Error('FAILOVER_RULES_JSON: not valid JSON');
+    }
+    add(parsed, 'FAILOVER_RULES_JSON');
+  }
+  return rules;
+}
+
+function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
+  const y = yaml.resilience?.circuit_breaker ?? {};
+  const fromYaml = (key: string, value: string | number | undefined) => (value === undefined ? {} : { [key]: String(value) });
+  const merged: Env = { ...fromYaml('CIRCUIT_BREAKER_FAILURE_THRESHOLD', y.failure_threshold), ...fromYaml('CIRCUIT_BREAKER_SUCCESS_THRESHOLD', y.success_threshold), ...fromYaml('CIRCUIT_BREAKER_TIMEOUT', y.timeout), ...env };
+  return {
+    failureThreshold: envInt(merged, 'CIRCUIT_BREAKER_FAILURE_THRESHOLD', 5, 1, 1_000_000),
+    successThreshold: envInt(merged, 'CIRCUIT_BREAKER_SUCCESS_THRESHOLD', 2, 1, 1000),
+    openMs: envDuration(merged, 'CIRCUIT_BREAKER_TIMEOUT', 30_000),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = envString(env, 'GOMODEL_DATA_DIR', './data');
   const yaml = readYaml(env);
@@ -454,6 +514,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       factor: envNumber(env, 'RETRY_BACKOFF_FACTOR', 2, 1, 10),
       jitter: envNumber(env, 'RETRY_JITTER_FACTOR', 0.1, 0, 1),
     },
+    failover: { enabled: envBool(env, 'FAILOVER_ENABLED', yaml.failover?.enabled ?? true), rules: failoverRules(env, yaml) },
+    breaker: breakerSettings(env, yaml),
     userPathHeader: envString(env, 'USER_PATH_HEADER', 'X-GoModel-User-Path'),
     tagging: taggingRules(env, yaml),
     pricing,

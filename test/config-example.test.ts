@@ -95,4 +95,15 @@ describe('config/config.example.yaml', () => {
     const llama = prices.lookup('ollama', 'local-llama', 'llama3.2');
     expect([llama?.input, llama?.output, llama?.perRequest]).toEqual([0n, 0n, 100_000_000_000n]);
   });
+  it('reads the failover rules and the circuit breaker settings, the environment winning', () => {
+    const c = load();
+    expect(c.failover.enabled).toBe(true);
+    expect(Object.fromEntries(c.failover.rules)).toEqual({
+      'gpt-4o': ['openai-east/gpt-4o', 'anthropic/claude-sonnet-4-5'],
+      'anthropic/claude-sonnet-4-5': ['gpt-4o'],
+    });
+    expect(c.breaker).toEqual({ failureThreshold: 5, successThreshold: 2, openMs: 30_000 });
+    const env = load({ FAILOVER_ENABLED: 'false', CIRCUIT_BREAKER_TIMEOUT: '5s', FAILOVER_RULES_JSON: '[{"primary_model":"gpt-4o","fallback_models":["gpt-4o-mini"]}]' });
+    expect([env.failover.enabled, env.breaker.openMs, env.failover.rules.get('gpt-4o')]).toEqual([false, 5000, ['gpt-4o-mini']]);
+  });
 });

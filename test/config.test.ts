@@ -127,6 +127,16 @@ describe('scalar settings', () => {
     expect([c.shutdownTimeoutMs, c.usage.journalFsyncMs, c.usage.journalDir]).toEqual([10_000, 0, '/var/spill']);
     expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'later' })).toThrow(/SHUTDOWN_TIMEOUT/);
   });
+  it('reads failover rules as an object or a list, defaults the breaker to 5 failures, 2 successes and 30 s, and refuses malformed rules by name', () => {
+    const c = loadConfig({ FAILOVER_RULES_JSON: '{"gpt-4o":["openai-east/gpt-4o","gpt-4o"," claude "]}' });
+    expect([...c.failover.rules]).toEqual([['gpt-4o', ['openai-east/gpt-4o', 'claude']]]);
+    expect(c.breaker).toEqual({ failureThreshold: 5, successThreshold: 2, openMs: 30_000 });
+    expect(loadConfig({ FAILOVER_RULES_JSON: '[{"primary_model":"a","fallback_models":["b"]}]' }).failover.rules.get('a')).toEqual(['b']);
+    expect(() => loadConfig({ FAILOVER_RULES_JSON: '{"a":' })).toThrow(/FAILOVER_RULES_JSON: not valid JSON/);
+    expect(() => loadConfig({ FAILOVER_RULES_JSON: '{"a":"b"}' })).toThrow(/FAILOVER_RULES_JSON: fallback models of "a"/);
+    expect(() => loadConfig({ FAILOVER_RULES_JSON: '[{"fallback_models":["b"]}]' })).toThrow(/FAILOVER_RULES_JSON: a rule needs a primary_model/);
+    expect(() => loadConfig({ CIRCUIT_BREAKER_FAILURE_THRESHOLD: '0' })).toThrow(/CIRCUIT_BREAKER_FAILURE_THRESHOLD/);
+  });
 });
 
 describe('virtual models', () => {

@@ -17,7 +17,7 @@ const layers: [name: string, owns: (path: string) => boolean][] = [
   ['ingress', (p) => p.startsWith('src/ingress/')],
   ['usage', (p) => p.startsWith('src/usage/')],
   // Managed keys and rate limits decide, as budgets do, whether a request may go on.
-  ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/')],
+  ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/') || p.startsWith('src/failover/')],
   // Virtual models decide which model a request reaches, and whether its caller may use it; the
   // cost strategy reads usage's prices.
   ['routing', (p) => p.startsWith('src/routing/')],

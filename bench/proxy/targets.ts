@@ -57,6 +57,9 @@ function gatewayEnv(ctx: TargetContext, port: number, budget: boolean, dataDir: 
   };
 }
 
+/** In a gateway target's environment, stands for the mock provider's URL (known once the mock runs). */
+const MOCK_URL = '{mock}';
+
 /** gomodel-ts under load; `root` is the checkout whose build runs (this one unless given), under `runtime`. */
 export function gateway(id: string, label: string, extraEnv: Record<string, string>, budget = true, root = repo, runtime = currentNode): Target {
   const userPath = `${USER_PATH}/${id}@${runtime.id}`;
@@ -69,7 +72,8 @@ export function gateway(id: string, label: string, extraEnv: Record<string, stri
     async start(ctx) {
       const port = await freePort();
       const dataDir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
-      const server = await startServer({ name: `${id}@${runtime.id}`, ...builtGateway(root, runtime), cwd: root, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...extraEnv } });
+      const env = Object.fromEntries(Object.entries(extraEnv).map(([k, v]) => [k, v.replaceAll(MOCK_URL, ctx.mock.url)]));
+      const server = await startServer({ name: `${id}@${runtime.id}`, ...builtGateway(root, runtime), cwd: root, port, env: { ...gatewayEnv(ctx, port, budget, dataDir), ...env } });
       return {
         ...server,
         async stop() {
@@ -180,7 +184,21 @@ const gateways: { id: string; label: string; env: Record<string, string>; budget
   { id: 'gomodel-nobudget', label: 'gomodel-ts, no budget', env: {}, budget: false },
   { id: 'gomodel-cluster', label: 'gomodel-ts, 2 workers (cluster)', env: { GOMODEL_WORKERS: '2' } },
   { id: 'gomodel-keys', label: 'gomodel-ts, managed key + rate limits', env: {}, managedKey: true },
+  { id: 'gomodel-failover', label: 'gomodel-ts, failover chain configured', env: failoverEnv() },
 ];
+
+/**
+ * A failover chain on every model the bench asks for, to a second provider (the same mock); the
+ * primary always answers, so this measures what a configured chain costs the happy path.
+ */
+function failoverEnv(): Record<string, string> {
+  const models = ['gpt-4o-mini', 'gpt-4o-mini-20ms', 'anthropic/gpt-4o-mini'];
+  return {
+    OPENAI_BACKUP_BASE_URL: `${MOCK_URL}/v1`,
+    OPENAI_BACKUP_API_KEY: 'sk-mock',
+    FAILOVER_RULES_JSON: JSON.stringify(Object.fromEntries(models.map((m) => [m, [`openai-backup/${m.replace(/^anthropic\//, '')}`]]))),
+  };
+}
 
 /** What `--targets` takes. */
 export const targetIds = [direct, bare, fetchProxy, ...gateways, portkey].map((t) => t.id);

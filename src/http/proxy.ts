@@ -3,10 +3,12 @@ import { GatewayError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { oversizedReply, unusableReply } from '../providers/errors.ts';
+import type { FailoverRules } from '../failover/rules.ts';
+import type { ProviderHealthBook } from '../providers/breaker.ts';
 import type { ProviderRegistry, Route } from '../providers/registry.ts';
 import { SseSplitter } from '../providers/sse.ts';
 import type { SseEvent, TokenUsage, UpstreamRequest } from '../providers/types.ts';
-import { ClientGone, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } from '../providers/upstream.ts';
+import { ClientGone, HeaderTimeout, INTERRUPTED_BY_SHUTDOWN, type Exchange, type Upstream } from '../providers/upstream.ts';
 import { usageRecord, type Completed } from '../usage/entry.ts';
 import type { PriceBook } from '../usage/pricing.ts';
 import type { Admission, RateLimiter } from '../ratelimits/limiter.ts';
@@ -15,7 +17,7 @@ import type { UsageRecorder } from '../usage/recorder.ts';
 import type { Attribution } from './attribution.ts';
 import type { Caller } from './caller.ts';
 import type { HandlerContext } from './context.ts';
-import { headerList, sendJson } from './respond.ts';
+import { headerList } from './respond.ts';
 
 export interface ProxyDeps {
   registry: ProviderRegistry;
@@ -36,14 +38,39 @@ export interface ProxyDeps {
   anthropicDefaultMaxTokens: number;
   /** Largest non-streaming reply, or stream event, held in memory (UPSTREAM_REPLY_SIZE_LIMIT). */
   replySizeLimit: number;
+  /** null when FAILOVER_ENABLED=false. */
+  failover: FailoverRules | null;
+  /** Circuit breakers and latencies per provider and model. */
+  health: ProviderHealthBook;
+  /** A stream's first byte must come this soon after the request (HTTP_RESPONSE_HEADER_TIMEOUT); 0: only HTTP_TIMEOUT applies. */
+  firstByteTimeoutMs: number;
 }
 
 /** Largest provider error body the gateway reads. */
 const ERROR_LIMIT = 1024 * 1024;
 const clientLeft = 'client disconnected before the reply; usage read from it';
+/** Failures that count against a provider's breaker, besides its 5xx replies: it could not be reached, did not answer in time, or broke off. */
+const breakerCodes = new Set(['upstream_unreachable', 'upstream_timeout', 'upstream_interrupted', 'stream_interrupted']);
+
+/**
+ * Whether another model may succeed where this error failed: the provider was unavailable,
+ * overloaded or rate limited, or does not serve the model (404); never the request's own fault
+ * or a shutdown.
+ */
+function switchable(err: GatewayError): boolean {
+  return (err.status === 429 || err.status === 404 || err.status >= 500) && err.code !== INTERRUPTED_BY_SHUTDOWN && err.code !== 'shutting_down';
+}
 /** The metrics' model label for a model no provider lists or is configured with. */
 const OTHER_MODEL = 'other';
 const LF = 10;
+
+/** Header values are visible ASCII: a model id a client made up may not be, and is then left out. */
+const headerSafe = /^[\x20-\x7e]+$/;
+
+/** X-GoModel-Provider and X-GoModel-Model: which route answered, as the flat list `writeHead` takes. */
+function answeredBy(r: Route): string[] {
+  return headerSafe.test(r.model) ? ['X-GoModel-Provider', r.entry.config.name, 'X-GoModel-Model', r.model] : ['X-GoModel-Provider', r.entry.config.name];
+}
 
 /** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
 const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
@@ -100,19 +127,27 @@ export interface ReplyResult {
   model: string;
 }
 
-/** One proxied call to a model, whatever API the client speaks. */
-export interface ModelCall {
+/** A model call as sent to one route: the primary model's, or a fallback's. */
+export interface RouteCall {
   route: Route;
-  who: Attribution;
-  /** The endpoint usage rows carry. */
-  endpoint: string;
-  stream: boolean;
   /** The request as chat completions (messages, max_tokens), which budget reservations are estimated from. */
   estimateFrom: Record<string, unknown>;
   /** The provider request; built after the reservation, since adapters may rewrite the body. */
   request: () => UpstreamRequest;
   writer: () => StreamWriter;
   result: (json: unknown) => ReplyResult;
+}
+
+/** One proxied call to a model, whatever API the client speaks. */
+export interface ModelCall extends RouteCall {
+  who: Attribution;
+  /** The endpoint usage rows carry. */
+  endpoint: string;
+  stream: boolean;
+  /** The model as the client named it: what failover rules are looked up by. */
+  requested: string;
+  /** The same call built for another route, a fallback model's. */
+  reroute: (r: Route) => RouteCall;
 }
 
 /**
@@ -125,7 +160,7 @@ export interface ModelCall {
  * of every request.
  */
 export interface Proxied {
-  done: (status: number) => void;
+  done: (status: number, p: Proxied) => void;
   status: number;
   reservation: Reservation | null;
   /** What the request holds of its rate limits: released, with its tokens, when it ends. */
@@ -134,10 +169,13 @@ export interface Proxied {
   billable: boolean;
   /** Why the request ended without a reply, for the caveat of the row that charges it. */
   lost: string;
+  /** The route of the attempt under way; after a failover, a fallback's. */
   route: Route;
   endpoint: string;
   requestId: string;
   who: Attribution;
+  /** `provider/model` of every attempt, once a request moved on from its first route; null until then. */
+  tried: string[] | null;
 }
 
 /** What a usage row is made of: the request's attribution, what it holds of budgets and rate limits, its outcome. */
@@ -189,19 +227,28 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   /** Times a proxied request for the metrics and writes its access-log line when it ends. */
-  function track(r: Route, endpoint: string, stream: boolean, requestId: string): (status: number) => void {
+  function track(r: Route, endpoint: string, stream: boolean, requestId: string): (status: number, p: Proxied) => void {
     const started = performance.now();
     // Only listed and configured models become label values: a client naming any model it likes
     // (`openai/anything`) would otherwise add series without end.
-    const done = metrics.request(r.entry.config.name, r.entry.models.has(r.model) ? r.model : OTHER_MODEL, endpoint, stream);
-    return (status) => {
+    const done = metrics.request(r.entry.config.name, modelLabel(r), endpoint, stream);
+    return (status, p) => {
       done(status);
       // Checked first: the line's fields would be built for nothing above LOG_LEVEL=info.
       if (deps.log.isLevelEnabled('info')) {
-        deps.log.info({ requestId, provider: r.entry.config.name, model: r.model, endpoint, stream, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'proxied');
+        const a = p.route;
+        const line: Record<string, unknown> = { requestId, provider: a.entry.config.name, model: a.model, endpoint, stream, status, ms: Math.round((performance.now() - started) * 10) / 10 };
+        if (p.tried) {
+          line.requested = `${r.entry.config.name}/${r.model}`;
+          line.attempts = p.tried.length;
+          line.tried = p.tried;
+        }
+        deps.log.info(line, 'proxied');
       }
     };
   }
+
+  const modelLabel = (r: Route) => (r.entry.models.has(r.model) ? r.model : OTHER_MODEL);
 
   /** An error status from the provider: its reply becomes the provider's mapped GatewayError. The provider bills no refused request. */
   async function refuse(p: Proxied, r: Route, ex: Exchange): Promise<never> {
@@ -228,8 +275,12 @@ export function createProxy(deps: ProxyDeps) {
    * sends. A stream that breaks or ends early is closed with the API's error event. Event
    * listeners rather than an async iterator: one fewer promise and microtask hop per chunk on the
    * path every streamed token takes.
+   *
+   * With `canSwitch` (a fallback model is left), nothing is sent to the client before the
+   * provider's first bytes: a stream that fails before them resolves with its error, nothing
+   * written and no row recorded, for the caller to try the next model.
    */
-  async function relay(ex: Exchange, r: Route, writer: StreamWriter, ctx: HandlerContext, p: Proxied): Promise<void> {
+  async function relay(ex: Exchange, r: Route, writer: StreamWriter, ctx: HandlerContext, p: Proxied, canSwitch: boolean, latencyMs: number): Promise<GatewayError | null> {
     const { res } = ctx;
     const up = ex.res;
     const splitter = new SseSplitter(deps.replySizeLimit);
@@ -238,17 +289,22 @@ export function createProxy(deps: ProxyDeps) {
     let failure: GatewayError | undefined;
     /** The provider's last event, held until the row is journaled. */
     let last: Buffer | string = '';
-    res.writeHead(200, p.admission ? ['X-Request-ID', ctx.requestId, ...sseHeaders, ...Object.entries(p.admission.headers).flat()] : ['X-Request-ID', ctx.requestId, ...sseHeaders]);
+    const headers = streamHeaders(ctx, p);
+    let opened = !canSwitch;
+    if (opened) res.writeHead(200, headers);
     // The headers leave with the first event, in the same write, when it came with the provider's
     // headers (as it usually does): one client wakeup less before the first token. Otherwise they
     // leave on their own at once, so a client waiting on a slow first event sees the stream open.
-    const openStream = setImmediate(() => res.flushHeaders());
+    const openStream = opened ? setImmediate(() => res.flushHeaders()) : undefined;
+    // A provider that sends its headers and then nothing is as stuck as one that sends none.
+    let firstByte = deps.firstByteTimeoutMs ? setTimeout(() => up.destroy(new HeaderTimeout()), deps.firstByteTimeoutMs) : undefined;
     await new Promise<void>((resolve) => {
       let settled = false;
       const finish = (err?: unknown) => {
         if (settled) return;
         settled = true;
         clearImmediate(openStream);
+        clearTimeout(firstByte);
         up.off('data', onData);
         if (err !== undefined) {
           const mapped = ex.failure(err);
@@ -258,6 +314,10 @@ export function createProxy(deps: ProxyDeps) {
         resolve();
       };
       const onData = (chunk: Buffer) => {
+        if (firstByte) {
+          clearTimeout(firstByte);
+          firstByte = undefined;
+        }
         const pushed = splitter.push(chunk);
         if (!pushed) {
           failure = oversizedReply(r.entry.config.name, 'stream event', deps.replySizeLimit);
@@ -297,6 +357,12 @@ export function createProxy(deps: ProxyDeps) {
             out += step.out;
           }
         }
+        // An error before anything reached the client leaves it untouched, for the next model.
+        if (failure && !opened) return finish();
+        if (!opened) {
+          opened = true;
+          res.writeHead(200, headers);
+        }
         // Once the client is gone (a budgeted stream reads on for its usage), events are only read.
         const text = verbatim ? bytes : out;
         const flushed = res.destroyed || text.length === 0 || res.write(text);
@@ -318,6 +384,8 @@ export function createProxy(deps: ProxyDeps) {
         code: 'stream_interrupted',
       });
     }
+    if (!opened && failure && failure.code !== INTERRUPTED_BY_SHUTDOWN) return failure;
+    note(r, failure, latencyMs);
     const cut = failure?.code === INTERRUPTED_BY_SHUTDOWN;
     const caveat = cut
       ? usage
@@ -347,6 +415,7 @@ export function createProxy(deps: ProxyDeps) {
       admission: p.admission,
     });
     if (!res.destroyed) {
+      if (!opened) res.writeHead(200, headers);
       await journaled;
       if (failure) res.end(writer.fail(failure));
       else {
@@ -356,10 +425,17 @@ export function createProxy(deps: ProxyDeps) {
       }
     }
     if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
+    return null;
+  }
+
+  function streamHeaders(ctx: HandlerContext, p: Proxied): string[] {
+    const list = ['X-Request-ID', ctx.requestId, ...sseHeaders, ...answeredBy(p.route)];
+    if (p.admission) for (const name in p.admission.headers) list.push(name, p.admission.headers[name]!);
+    return list;
   }
 
   function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who };
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null };
   }
 
   /** Admits the request under its rate limits; a promise only when a lease must be topped up first. */
@@ -419,58 +495,159 @@ export function createProxy(deps: ProxyDeps) {
         if (p.admission) deps.limiter!.finish(p.admission, 0);
       }
     }
-    p.done(p.status);
+    p.done(p.status, p);
   }
 
-  /** Sends the translated reply, or the provider's bytes unchanged when there is none, with the rate limit headers. */
+  /** Sends the translated reply, or the provider's bytes unchanged when there is none, with the rate limit headers and which model answered. */
   function reply(ctx: HandlerContext, p: Proxied, response: Record<string, unknown> | null, raw: Buffer): void {
-    const headers = p.admission?.headers;
-    if (response) return sendJson(ctx.res, 200, response, headers, ctx.requestId);
-    ctx.res.writeHead(200, headerList(ctx.requestId, headers, 'application/json', raw.length));
-    ctx.res.end(raw);
+    const body = response ? JSON.stringify(response) : raw;
+    ctx.res.writeHead(200, headerList(ctx.requestId, p.admission?.headers, 'application/json', response ? Buffer.byteLength(body) : raw.length, answeredBy(p.route)));
+    ctx.res.end(body);
   }
 
-  /** A model call from start to usage row: reserve, send, relay or reply, record; the reservation goes back if no row settles it. */
+  /**
+   * What an attempt's end tells the breaker of its provider and model: transport failures,
+   * timeouts and 5xx count against it; 429s and the client's own errors or leaving count for
+   * nothing (the provider answered, or never got the chance).
+   */
+  function note(r: Route, failure: GatewayError | undefined, latencyMs: number, upstreamStatus = 0): void {
+    const health = deps.health.of(r.entry.config.name);
+    if (!failure) return health.succeeded(r.model, latencyMs, Date.now());
+    if (upstreamStatus >= 500 || (upstreamStatus === 0 && breakerCodes.has(failure.code ?? ''))) health.failed(r.model, failure.message, Date.now());
+    else health.neutral(r.model);
+  }
+
+  /**
+   * Gives up an attempt to move on to the next model: its reservation goes back, unless the
+   * provider may bill it (it took the request and did not refuse it), when a row charges it.
+   */
+  function abandon(p: Proxied, err: GatewayError): void {
+    if (p.reservation) {
+      if (p.billable && p.reservation.femto) {
+        p.lost = `failed over: ${err.message}`;
+        void record({ ...lostRow(p), admission: null });
+      } else deps.guard!.release(p.reservation);
+    }
+    p.reservation = null;
+    p.billable = false;
+  }
+
+  /** The call for the next model of the chain that resolves; null when none is left. */
+  function fallbackOf(c: ModelCall, chain: readonly string[], from: number): { call: RouteCall; next: number } | null {
+    for (let i = from; i < chain.length; i++) {
+      let r: Route;
+      try {
+        // Access policies apply to fallbacks too; the row keeps the model the client asked for.
+        r = { ...route({ model: chain[i] }, c.who), requested: c.route.requested };
+      } catch (err) {
+        deps.log.warn({ model: chain[i], err: (err as Error).message }, 'failover: a fallback model is unknown or closed to this caller; skipped');
+        continue;
+      }
+      return { call: c.reroute(r), next: i + 1 };
+    }
+    return null;
+  }
+
+  function circuitOpen(r: Route): GatewayError {
+    const name = r.entry.config.name;
+    const retryAfter = String(deps.health.of(name).retryAfterSeconds(r.model, Date.now()));
+    return new GatewayError('provider_error', 503, `circuit breaker is open for ${name}/${r.model} - provider temporarily unavailable`, { provider: name, code: 'circuit_open', retryable: true, headers: { 'Retry-After': retryAfter } });
+  }
+
+  /**
+   * A model call from start to usage row: reserve, send, relay or reply, record; the reservation
+   * goes back if no row settles it. When the model's provider cannot answer (unreachable, timed
+   * out, 429, 5xx, its breaker open) and a failover rule names more models, the call moves on to
+   * the next, as long as nothing has reached the client yet.
+   */
   async function call(ctx: HandlerContext, c: ModelCall): Promise<void> {
-    const { route: r, who, stream } = c;
-    const p = begin(r, c.endpoint, stream, ctx.requestId, who);
+    const { who, stream } = c;
+    const p = begin(c.route, c.endpoint, stream, ctx.requestId, who);
+    const chain = deps.failover?.fallbacks(c.requested, c.route.entry.config.name, c.route.model);
+    let next = 0;
+    let rc: RouteCall = c;
     try {
       const admitted = admit(who);
       p.admission = admitted instanceof Promise ? await admitted : admitted;
-      const reserved = reserve(who, r, c.estimateFrom, ctx.rawBody.length);
-      const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
-      p.billable = true;
-      // A budgeted request's reply is read on if its client leaves: the provider bills it anyway.
-      const ex = await upstream.send(r.entry.config, c.request(), ctx.res, !stream, { drain: reservation !== null });
-      if (refused(ex)) await refuse(p, r, ex);
-      if (stream) {
-        if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
-          await ex.readAll(deps.replySizeLimit);
-          throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
+      for (;;) {
+        const r = rc.route;
+        const more = chain !== undefined && next < chain.length;
+        let err: GatewayError | null = null;
+        if (!deps.health.of(r.entry.config.name).allows(r.model, Date.now())) err = circuitOpen(r);
+        else {
+          const reserved = reserve(who, r, rc.estimateFrom, ctx.rawBody.length);
+          const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
+          p.billable = true;
+          const started = performance.now();
+          let ex: Exchange | null = null;
+          try {
+            // A budgeted request's reply is read on if its client leaves: the provider bills it anyway.
+            ex = await upstream.send(r.entry.config, rc.request(), ctx.res, !stream, { drain: reservation !== null, failFast: more });
+          } catch (e) {
+            if (e instanceof GatewayError) note(r, e, 0);
+            if (!(e instanceof GatewayError) || !more || !switchable(e)) throw e;
+            if (e.code === 'upstream_unreachable') p.billable = false;
+            err = e;
+          }
+          if (ex) {
+            const latencyMs = performance.now() - started;
+            if (refused(ex)) {
+              const status = ex.res.statusCode ?? 502;
+              p.billable = false;
+              const e = r.entry.adapter.error(status, (await ex.readAll(ERROR_LIMIT)).toString('utf8'));
+              note(r, e, latencyMs, status);
+              if (!more || !switchable(e)) throw e;
+              err = e;
+            } else if (stream) {
+              if (!String(ex.res.headers['content-type'] ?? '').includes('text/event-stream')) {
+                await ex.readAll(deps.replySizeLimit);
+                throw unusableReply(r.entry.config.name, `expected an event stream, got ${ex.res.headers['content-type'] ?? 'no content-type'}`);
+              }
+              p.settled = true;
+              err = await relay(ex, r, rc.writer(), ctx, p, more, latencyMs);
+              if (!err) return;
+              p.settled = false;
+              note(r, err, latencyMs);
+            } else {
+              note(r, undefined, latencyMs);
+              const raw = await ex.readAll(deps.replySizeLimit);
+              const result = rc.result(parseReply(ex, raw, r.entry.config.name));
+              p.settled = true;
+              await record({
+                requestId: ctx.requestId,
+                providerId: result.id,
+                model: result.model || r.model,
+                routedModel: r.model,
+                requestedModel: r.requested,
+                provider: r.entry.config,
+                endpoint: c.endpoint,
+                who,
+                usage: result.usage,
+                caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
+                reservation,
+                admission: p.admission,
+              });
+              if (ex.clientGone) p.status = 499;
+              else reply(ctx, p, result.response, raw);
+              return;
+            }
+          }
+          abandon(p, err!);
         }
-        p.settled = true;
-        return await relay(ex, r, c.writer(), ctx, p);
+        // Here the attempt failed in a way the next model may not (or the breaker skipped it).
+        const fallback = chain && fallbackOf(c, chain, next);
+        if (!fallback) throw err!;
+        next = fallback.next;
+        rc = fallback.call;
+        (p.tried ??= [`${r.entry.config.name}/${r.model}`]).push(`${rc.route.entry.config.name}/${rc.route.model}`);
+        metrics.failover(r.entry.config.name, rc.route.entry.config.name);
+        deps.log.warn({ requestId: ctx.requestId, from: `${r.entry.config.name}/${r.model}`, to: `${rc.route.entry.config.name}/${rc.route.model}`, err: err!.message }, 'failing over');
+        p.route = rc.route;
       }
-      const raw = await ex.readAll(deps.replySizeLimit);
-      const result = c.result(parseReply(ex, raw, r.entry.config.name));
-      p.settled = true;
-      await record({
-        requestId: ctx.requestId,
-        providerId: result.id,
-        model: result.model || r.model,
-        routedModel: r.model,
-        requestedModel: r.requested,
-        provider: r.entry.config,
-        endpoint: c.endpoint,
-        who,
-        usage: result.usage,
-        caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
-        reservation,
-        admission: p.admission,
-      });
-      if (ex.clientGone) p.status = 499;
-      else reply(ctx, p, result.response, raw);
     } catch (err) {
+      // An attempt that ended here without a verdict (the client left, its budget refused it)
+      // must not hold its model's half-open probe.
+      deps.health.get(p.route.entry.config.name)?.neutral(p.route.model);
       await failed(p, err);
     } finally {
       end(p);

@@ -15,9 +15,10 @@ export interface Reply {
  * Headers as the flat list `writeHead` takes: on a response with no header set before, Node
  * writes the list as given instead of storing and validating each header twice.
  */
-export function headerList(requestId: string | undefined, headers: Record<string, string> | undefined, contentType: string, length: number): (string | number)[] {
+export function headerList(requestId: string | undefined, headers: Record<string, string> | undefined, contentType: string, length: number, extra?: readonly string[]): (string | number)[] {
   const list: (string | number)[] = requestId === undefined ? [] : ['X-Request-ID', requestId];
   for (const name in headers) list.push(name, headers[name]!);
+  if (extra) for (const v of extra) list.push(v);
   list.push('Content-Type', contentType, 'Content-Length', length);
   return list;
 }

@@ -14,6 +14,8 @@ export interface ProviderEntry {
   /** No model list (the provider's failed and none is configured): takes any model. */
   open: boolean;
   listedAt: number;
+  /** Why the last model list could not be fetched; empty when it could. */
+  listError?: string;
 }
 
 export interface Route {
@@ -94,7 +96,9 @@ export class ProviderRegistry {
       e.models = new Set([...e.config.models, ...ids]);
       e.open = false;
       e.listedAt = Date.now();
+      e.listError = '';
     } catch (err) {
+      e.listError = String((err as Error).message ?? err);
       const fallback = e.config.models.length ? `using the ${e.config.models.length} configured models` : 'it will take requests for any model';
       this.log.warn({ provider: e.config.name, err: String((err as Error).message ?? err) }, `could not list models of provider ${e.config.name}; ${fallback}`);
     }

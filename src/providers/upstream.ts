@@ -43,7 +43,8 @@ const transportCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOU
  */
 const suppressRuntimeRetry = 'Deno' in globalThis;
 
-class HeaderTimeout extends Error {}
+/** No response headers (or, for a relayed stream, no first byte) within HTTP_RESPONSE_HEADER_TIMEOUT. */
+export class HeaderTimeout extends Error {}
 
 /** The client went away (its request was aborted): nothing to answer. */
 export class ClientGone extends Error {}
@@ -260,6 +261,11 @@ export class Upstream {
     return base * (1 + jitter * (Math.random() * 2 - 1));
   }
 
+  /** A Retry-After (seconds) longer than the longest backoff the retry policy allows. */
+  private beyondPolicy(retryAfter: string | string[] | undefined): boolean {
+    return typeof retryAfter === 'string' && Number(retryAfter) * 1000 > this.opts.retry.maxBackoffMs;
+  }
+
   private once(t: Target, req: UpstreamRequest, ex: Exchange): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       // A flat list is written as given: Node validates each header once instead of storing,
@@ -287,9 +293,10 @@ export class Upstream {
    * Sends a request and resolves once the response headers arrive; the body is the caller's to
    * consume. The exchange ends when `client` goes away (`ClientGone`), or with `drain` as far as
    * the drain limits once it has, or after HTTP_TIMEOUT (504); a provider that cannot be reached
-   * is a 502.
+   * is a 502. With `failFast` (another model can take the request), a 429 or 503 whose
+   * Retry-After asks for longer than RETRY_MAX_BACKOFF is returned at once instead of retried.
    */
-  async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, opts: { timeoutMs?: number; drain?: boolean } = {}): Promise<Exchange> {
+  async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, opts: { timeoutMs?: number; drain?: boolean; failFast?: boolean } = {}): Promise<Exchange> {
     if (this.closing) throw new GatewayError('provider_error', 503, 'the gateway is shutting down', { code: 'shutting_down', retryable: true });
     const t = this.target(p);
     const ex = new Exchange(p.name, client, opts.timeoutMs ?? this.opts.timeoutMs, this.live, opts.drain ? this.opts.drain : null);
@@ -297,7 +304,7 @@ export class Upstream {
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.once(t, req, ex);
-        if (attempt < max && retryableStatus.has(res.statusCode ?? 0)) {
+        if (attempt < max && retryableStatus.has(res.statusCode ?? 0) && !(opts.failFast && this.beyondPolicy(res.headers['retry-after']))) {
           const retryAfter = res.headers['retry-after'];
           res.resume();
           await ex.pause(this.backoff(attempt, typeof retryAfter === 'string' ? retryAfter : undefined));

@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBudgetSettings } from '../../generated/sdk.gen.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { freePort } from '../support/process.ts';
 import { usageRow } from '../support/usage-rows.ts';
 import { launchChromium } from './chromium.ts';
 
@@ -96,7 +97,12 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
   const apiCalls: { path: string; authorization: string | undefined; zone: string | undefined }[] = [];
 
   beforeAll(async () => {
-    [gw, browser] = await Promise.all([startTestGateway({ GOMODEL_MASTER_KEY: KEY }), launchChromium()]);
+    // A provider nobody listens for, so that the Providers page has one in trouble to show.
+    const down = `http://127.0.0.1:${await freePort()}/v1`;
+    [gw, browser] = await Promise.all([
+      startTestGateway({ GOMODEL_MASTER_KEY: KEY, OPENAI_DOWN_BASE_URL: down, FAILOVER_RULES_JSON: '{"openai-down/gpt-4o":["anthropic/claude-sonnet-4-5"]}' }),
+      launchChromium(),
+    ]);
     seed(gw);
     await gw.recorder.flush();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: ZONE, locale: 'en-US' });
@@ -440,6 +446,19 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     await keys.getByRole('button', { name: 'Delete key alpha-ci' }).click();
     await page.getByRole('dialog', { name: 'Delete alpha-ci?' }).getByRole('button', { name: 'Delete' }).click();
     await page.getByText('No keys yet').waitFor();
+    await page.getByRole('link', { name: 'Budgets' }).click();
+  });
+
+  it('shows the health of each provider, its circuit breakers and the failover rules', async () => {
+    await page.getByRole('link', { name: 'Providers' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Providers' }).waitFor();
+    const health = page.getByRole('region', { name: 'Status of each provider', exact: true });
+    await expect.poll(() => health.textContent()).toContain('openai-down (openai)');
+    expect(await health.textContent()).toContain('Degradedits model list could not be fetched');
+    expect(await page.locator('#provider-summary').textContent()).toContain('1 degraded');
+    expect(await page.getByRole('region', { name: 'Breakers by model', exact: true }).textContent()).toContain('Every breaker is closed.');
+    expect(await page.getByRole('region', { name: 'Rules by model', exact: true }).textContent()).toContain('openai-down/gpt-4o');
+    await screenshot(page, 'providers');
     await page.getByRole('link', { name: 'Budgets' }).click();
   });
 

@@ -66,6 +66,12 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   deleteVirtualModel: { body: { source: 'no-such-virtual-model' } },
   listModelInventory: { query: 'category=embedding' },
   listModelCategories: {},
+  listFailoverRules: {},
+  upsertFailoverRule: { body: { primary_model: 'contract-model', fallback_models: ['gpt-4o-mini'] } },
+  deleteFailoverRule: { body: { primary_model: 'contract-model' } },
+  resetFailoverRules: { body: { confirmation: 'reset' } },
+  generateFailoverRules: { body: {} },
+  getProvidersStatus: {},
 };
 
 /** Operations on one managed key address a key id that does not exist: they answer 404 as documented. */

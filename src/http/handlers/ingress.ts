@@ -6,7 +6,7 @@ import type { IngressApi, Obj } from '../../ingress/types.ts';
 import type { Route } from '../../providers/registry.ts';
 import type { ChatContext, ProviderAdapter, StreamTranslator, UpstreamRequest } from '../../providers/types.ts';
 import type { Handler, HandlerContext } from '../context.ts';
-import type { Proxy, ProxyDeps, StreamWriter, WriterStep } from '../proxy.ts';
+import type { Proxy, ProxyDeps, RouteCall, StreamWriter, WriterStep } from '../proxy.ts';
 
 /** A relayed stream in the client's own API: events pass on unchanged, their usage is read as they go. */
 function nativeWriter(api: IngressApi, adapter: ProviderAdapter, request: Obj, model: string): StreamWriter {
@@ -81,36 +81,35 @@ export function ingressHandlers(deps: ProxyDeps, proxy: Proxy) {
       const who = deps.attribute(ctx.headers, ctx.caller);
       const r = proxy.route(body, who);
       const stream = body.stream === true;
-      const { adapter } = r.entry;
-      if (adapter.nativeApis.includes(api.name)) {
-        const maxTokens = api.maxOutputTokens(body) ?? (defaults.max_tokens as number | undefined);
-        return await proxy.call(ctx, {
+      let chat: Obj | undefined;
+      const build = (r: Route): RouteCall => {
+        const { adapter } = r.entry;
+        if (adapter.nativeApis.includes(api.name)) {
+          const maxTokens = api.maxOutputTokens(body) ?? (defaults.max_tokens as number | undefined);
+          return {
+            route: r,
+            estimateFrom: maxTokens === undefined ? {} : { max_tokens: maxTokens },
+            request: () => nativeRequest(adapter, api.name, body, ctx.rawBody, r.model, ctx.headers, defaults),
+            writer: () => nativeWriter(api, adapter, body, r.model),
+            result: (json) => ({ response: null, ...api.nativeResult(json, r.model) }),
+          };
+        }
+        // Translated once, whichever of the routes needs it first.
+        const asChat = (chat ??= api.toChat(body));
+        // The client's API carries usage at the end of every stream, so it is always asked for.
+        const cctx: ChatContext = { model: r.model, stream, includeUsage: true, defaultMaxTokens: deps.anthropicDefaultMaxTokens };
+        return {
           route: r,
-          who,
-          endpoint: api.endpoint,
-          stream,
-          estimateFrom: maxTokens === undefined ? {} : { max_tokens: maxTokens },
-          request: () => nativeRequest(adapter, api.name, body, ctx.rawBody, r.model, ctx.headers, defaults),
-          writer: () => nativeWriter(api, adapter, body, r.model),
-          result: (json) => ({ response: null, ...api.nativeResult(json, r.model) }),
-        });
-      }
-      const chat = api.toChat(body);
-      // The client's API carries usage at the end of every stream, so it is always asked for.
-      const cctx: ChatContext = { model: r.model, stream, includeUsage: true, defaultMaxTokens: deps.anthropicDefaultMaxTokens };
-      await proxy.call(ctx, {
-        route: r,
-        who,
-        endpoint: api.endpoint,
-        stream,
-        estimateFrom: chat,
-        request: () => adapter.chatRequest(chat, cctx),
-        writer: () => translatedWriter(api, adapter.chatStream(cctx), body),
-        result: (json) => {
-          const result = adapter.chatResponse(json, cctx);
-          return { ...result, response: api.fromChat(result.response ?? (json as Obj), result.usage, body) };
-        },
-      });
+          estimateFrom: asChat,
+          request: () => adapter.chatRequest(asChat, cctx),
+          writer: () => translatedWriter(api, adapter.chatStream(cctx), body),
+          result: (json) => {
+            const result = adapter.chatResponse(json, cctx);
+            return { ...result, response: api.fromChat(result.response ?? (json as Obj), result.usage, body) };
+          },
+        };
+      };
+      await proxy.call(ctx, { ...build(r), who, endpoint: api.endpoint, stream, requested: body.model as string, reroute: build });
     };
   }
 

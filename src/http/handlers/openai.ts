@@ -1,7 +1,8 @@
 import { invalidRequest } from '../../errors.ts';
 import type { ChatContext, StreamTranslator } from '../../providers/types.ts';
 import type { Handler } from '../context.ts';
-import type { Proxy, ProxyDeps, StreamWriter, WriterStep } from '../proxy.ts';
+import type { Route } from '../../providers/registry.ts';
+import type { Proxy, ProxyDeps, RouteCall, StreamWriter, WriterStep } from '../proxy.ts';
 import { errorBody } from '../respond.ts';
 
 const finishReason = /"finish_reason"\s*:\s*"/;
@@ -70,18 +71,20 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
     const who = deps.attribute(ctx.headers, ctx.caller);
     const r = proxy.route(body, who);
     const stream = body.stream === true;
-    const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw: ctx.rawBody };
-    const { adapter } = r.entry;
-    await proxy.call(ctx, {
-      route: r,
-      who,
-      endpoint: '/v1/chat/completions',
-      stream,
-      estimateFrom: body,
-      request: () => adapter.chatRequest(body, cctx),
-      writer: () => chatWriter(adapter.chatStream(cctx)),
-      result: (json) => adapter.chatResponse(json, cctx),
-    });
+    // Only the first route may get the client's bytes as they are: adapters rewrite the body in place.
+    const build = (r: Route, raw?: Buffer): RouteCall => {
+      const cctx: ChatContext = { model: r.model, stream, includeUsage: deps.includeUsage, defaultMaxTokens: deps.anthropicDefaultMaxTokens, raw };
+      const { adapter } = r.entry;
+      return {
+        route: r,
+        estimateFrom: body,
+        request: () => adapter.chatRequest(body, cctx),
+        writer: () => chatWriter(adapter.chatStream(cctx)),
+        result: (json) => adapter.chatResponse(json, cctx),
+      };
+    };
+    const requested = body.model as string;
+    await proxy.call(ctx, { ...build(r, ctx.rawBody), who, endpoint: '/v1/chat/completions', stream, requested, reroute: (r) => build(r) });
   };
 
   const createEmbedding: Handler = async (ctx) => {
