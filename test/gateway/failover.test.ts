@@ -26,12 +26,20 @@ const rules = {
   'openai-streamy/drops-late': ['openai-ok/ok-model'],
   'openai-flaky/guarded': ['openai-ok/ok-model'],
   'openai-flaky/rejects': ['openai-ok/ok-model'],
+  'openai-dead/vip-primary': ['openai-ok/vip-model'],
 };
+
+// A virtual model whose one target is the dead provider's, and a policy closing a fallback to all
+// but /vip: fallbacks resolve as the request's own model does.
+const virtualModels = [
+  { source: 'alias-dead', target_model: 'openai-dead/primary-model' },
+  { source: 'openai-ok/vip-model', user_paths: ['/vip'] },
+];
 
 beforeAll(async () => {
   [busy, ok, limited, slow, streamy, flaky] = await Promise.all([
     startScriptedProvider({ 'busy-model': { status: 503 }, 'ok-model': { status: 503 } }),
-    startScriptedProvider({ 'ok-model': 'ok' }),
+    startScriptedProvider({ 'ok-model': 'ok', 'vip-model': 'ok' }),
     startScriptedProvider({ 'limited-model': { status: 429, retryAfter: '120' } }),
     startScriptedProvider({ 'slow-model': 'hang' }),
     startScriptedProvider({ 'drops-early': 'drop-before-first-byte', silent: 'silent-after-headers', 'drops-late': 'drop-after-first-byte' }),
@@ -40,7 +48,7 @@ beforeAll(async () => {
   gw = await startTestGateway({
     OPENAI_DEAD_BASE_URL: `http://127.0.0.1:${await freePort()}/v1`,
     // Listed, so that the provider no one can reach does not take every unknown model.
-    OPENAI_DEAD_MODELS: 'primary-model',
+    OPENAI_DEAD_MODELS: 'primary-model,vip-primary',
     OPENAI_BUSY_BASE_URL: busy.baseUrl,
     OPENAI_OK_BASE_URL: ok.baseUrl,
     OPENAI_LIMITED_BASE_URL: limited.baseUrl,
@@ -48,6 +56,7 @@ beforeAll(async () => {
     OPENAI_STREAMY_BASE_URL: streamy.baseUrl,
     OPENAI_FLAKY_BASE_URL: flaky.baseUrl,
     FAILOVER_RULES_JSON: JSON.stringify(rules),
+    VIRTUAL_MODELS: JSON.stringify(virtualModels),
     RETRY_MAX_RETRIES: '1',
     RETRY_INITIAL_BACKOFF: '10ms',
     RETRY_MAX_BACKOFF: '1s',
@@ -66,10 +75,10 @@ afterAll(async () => {
   for (const p of [busy, ok, limited, slow, streamy, flaky]) p.close();
 });
 
-function chat(model: string, requestId: string, extra: Record<string, unknown> = {}): Promise<Response> {
+function chat(model: string, requestId: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Response> {
   return realFetch(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Request-ID': requestId },
+    headers: { 'Content-Type': 'application/json', 'X-Request-ID': requestId, ...headers },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], ...extra }),
   });
 }
@@ -81,6 +90,29 @@ async function rowsOf(requestId: string) {
 }
 
 const sent = (p: ScriptedProvider, model: string) => p.requests[model] ?? 0;
+
+describe('failover with virtual models and access policies', () => {
+  it('fails a virtual model over by its target\'s rule; the row keeps the virtual name as the requested model', async () => {
+    const res = await chat('alias-dead', 'virtual-1');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-gomodel-provider')).toBe('openai-ok');
+    await gw.recorder.flush();
+    const rows = await gw.sql<{ requested_model: string; model: string; provider_name: string }[]>`
+      select requested_model, model, provider_name from usage where request_id = 'virtual-1'`;
+    expect(rows).toEqual([{ requested_model: 'alias-dead', model: 'ok-model', provider_name: 'openai-ok' }]);
+  });
+
+  it('never fails over to a model the caller may not use', async () => {
+    const before = sent(ok, 'vip-model');
+    const allowed = await chat('openai-dead/vip-primary', 'policy-vip', {}, { 'X-GoModel-User-Path': '/vip/app' });
+    expect(allowed.status).toBe(200);
+    expect(sent(ok, 'vip-model')).toBe(before + 1);
+    const refused = await chat('openai-dead/vip-primary', 'policy-other', {}, { 'X-GoModel-User-Path': '/other' });
+    expect(refused.status).toBe(502);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('upstream_unreachable');
+    expect(sent(ok, 'vip-model')).toBe(before + 1);
+  });
+});
 
 describe('a chain of three', () => {
   it('moves past a provider that refuses connections and one that answers 503 to the third, which answers', async () => {
