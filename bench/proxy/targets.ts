@@ -184,18 +184,22 @@ const gateways: { id: string; label: string; env: Record<string, string>; budget
   { id: 'gomodel-nobudget', label: 'gomodel-ts, no budget', env: {}, budget: false },
   { id: 'gomodel-cluster', label: 'gomodel-ts, 2 workers (cluster)', env: { GOMODEL_WORKERS: '2' } },
   { id: 'gomodel-keys', label: 'gomodel-ts, managed key + rate limits', env: {}, managedKey: true },
-  { id: 'gomodel-failover', label: 'gomodel-ts, failover chain configured', env: failoverEnv() },
+  { id: 'gomodel-failover', label: 'gomodel-ts, virtual model + failover chain', env: routingEnv() },
 ];
 
 /**
- * A failover chain on every model the bench asks for, to a second provider (the same mock); the
- * primary always answers, so this measures what a configured chain costs the happy path.
+ * The chat models the bench asks for as virtual models (each an alias of the real model, open to
+ * the bench's user paths only), and a failover chain on every model it asks for, to a second
+ * provider (the same mock). The primary always answers, so this measures what resolving a virtual
+ * model, checking its access policy and looking up a chain cost the happy path.
  */
-function failoverEnv(): Record<string, string> {
+function routingEnv(): Record<string, string> {
   const models = ['gpt-4o-mini', 'gpt-4o-mini-20ms', 'anthropic/gpt-4o-mini'];
+  const aliased = models.filter((m) => !m.includes('/'));
   return {
     OPENAI_BACKUP_BASE_URL: `${MOCK_URL}/v1`,
     OPENAI_BACKUP_API_KEY: 'sk-mock',
+    VIRTUAL_MODELS: JSON.stringify(aliased.map((m) => ({ source: m, target_model: `openai/${m}`, user_paths: ['/bench'] }))),
     FAILOVER_RULES_JSON: JSON.stringify(Object.fromEntries(models.map((m) => [m, [`openai-backup/${m.replace(/^anthropic\//, '')}`]]))),
   };
 }
