@@ -16,8 +16,9 @@ const layers: [name: string, owns: (path: string) => boolean][] = [
   ['providers', (p) => p.startsWith('src/providers/')],
   ['ingress', (p) => p.startsWith('src/ingress/')],
   ['usage', (p) => p.startsWith('src/usage/')],
-  // Managed keys and rate limits decide, as budgets do, whether a request may go on.
-  ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/')],
+  // Managed keys and rate limits decide, as budgets do, whether a request may go on; provider
+  // credentials, like keys, are admin state kept in step across replicas.
+  ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/') || p.startsWith('src/credentials/')],
   ['http', (p) => p === 'src/metrics.ts' || p.startsWith('src/http/')],
   ['composition', (p) => ['src/main.ts', 'src/help.ts', 'src/app.ts', 'src/migrate-cli.ts'].includes(p)],
 ];
