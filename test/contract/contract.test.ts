@@ -61,6 +61,10 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   deleteRateLimit: { body: { user_path: '/contract', limit_key: { period: 'minute' } } },
   resetRateLimit: { body: { user_path: '/contract', period: 'minute' } },
   resetAllRateLimits: { body: { confirmation: 'reset' } },
+  listProviderCredentials: {},
+  listProviderCredentialTypes: {},
+  upsertProviderCredential: { body: { name: 'contract', type: 'openai', api_keys: ['sk-contract'] } },
+  deleteProviderCredential: {},
 };
 
 /** Operations on one managed key address a key id that does not exist: they answer 404 as documented. */

@@ -145,7 +145,7 @@ describe('/admin/provider-credentials', () => {
     for (const [body, param, code] of cases) {
       const { error, response } = await upsert(a, body);
       expect(response.status, JSON.stringify(body)).toBe(400);
-      expect(error, JSON.stringify(body)).toMatchObject({ error: { type: 'invalid_request_error', param, ...(code ? { code } : {}) } });
+      expect(error, JSON.stringify(body)).toMatchObject({ type: 'invalid_request_error', param, ...(code ? { code } : {}) });
       expect(JSON.stringify(error)).not.toContain(KEY_ONE);
     }
     const unknownField = await upsert(a, { name: 'x', type: 'openai', api_keys: [KEY_ONE], vertex_project: 'p' });
@@ -215,7 +215,7 @@ describe('/admin/provider-credentials', () => {
     const keyless = await replica({ GOMODEL_CREDENTIALS_KEY: undefined });
     const { error, response } = await upsert(keyless, { name: 'other', type: 'openai', api_keys: [KEY_ONE] });
     expect(response.status).toBe(503);
-    expect(error).toMatchObject({ error: { code: 'feature_unavailable', message: expect.stringContaining('GOMODEL_CREDENTIALS_KEY') } });
+    expect(error).toMatchObject({ code: 'feature_unavailable', message: expect.stringContaining('GOMODEL_CREDENTIALS_KEY') });
     expect((await admin.deleteProviderCredential({ client: keyless.client, path: { name: 'team' } })).response.status).toBe(503);
     expect((await sql`select name from provider_credentials order by name`).map((r) => r.name)).toEqual(['team']);
     expect(keyless.lines.some((l) => l.includes('"provider":"team"') && l.includes('GOMODEL_CREDENTIALS_KEY is not set'))).toBe(true);

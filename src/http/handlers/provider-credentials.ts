@@ -69,7 +69,8 @@ function keysOf(values: string[]): string[] {
   const keys = [...new Set(values.map((k) => k.trim()))];
   if (keys.length > MAX_KEYS) throw invalidRequest(`at most ${MAX_KEYS} api_keys`, 'api_keys');
   // The message never quotes a key: it could be a real one with a stray character.
-  for (const [i, k] of keys.entries()) if (!k || /[\s\u0000-\u001f\u007f]/.test(k)) throw invalidRequest(`api_keys[${i}] must be a non-empty key without spaces or control characters`, 'api_keys');
+  // A key goes in an HTTP header: visible ASCII only.
+  for (const [i, k] of keys.entries()) if (!/^[\x21-\x7e]+$/.test(k)) throw invalidRequest(`api_keys[${i}] must be a non-empty key of visible ASCII characters, without spaces`, 'api_keys');
   return keys;
 }
 
