@@ -200,6 +200,13 @@ describe('/admin/provider-credentials', () => {
     expect(new Set(managedSeen)).toEqual(new Set([KEY_NEW]));
   });
 
+  it('serves a stored provider from the start of a replica started later', async () => {
+    const later = await replica();
+    managedSeen.length = 0;
+    expect((await chat(later, 'team/gpt-4o-mini')).status).toBe(200);
+    expect(managedSeen).toEqual([KEY_NEW]);
+  });
+
   it('leaves a provider sealed under another GOMODEL_CREDENTIALS_KEY out, with an error naming it, and starts', async () => {
     const other = await replica({ GOMODEL_CREDENTIALS_KEY: randomBytes(32).toString('hex') });
     const errors = other.lines.filter((l) => l.includes('"provider":"team"') && l.includes('do not open'));
