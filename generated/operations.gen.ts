@@ -59,6 +59,10 @@ export const operations = {
   resetFailoverRules: { method: 'POST', path: '/admin/failover/reset', tag: 'admin', secured: true, requestBody: 'admin.resetFailoverRulesRequest' },
   generateFailoverRules: { method: 'POST', path: '/admin/failover/generate', tag: 'admin', secured: true, requestBody: 'admin.generateFailoverRulesRequest' },
   getProvidersStatus: { method: 'GET', path: '/admin/providers/status', tag: 'admin', secured: true, requestBody: null },
+  listProviderCredentials: { method: 'GET', path: '/admin/provider-credentials', tag: 'admin', secured: true, requestBody: null },
+  upsertProviderCredential: { method: 'PUT', path: '/admin/provider-credentials', tag: 'admin', secured: true, requestBody: 'admin.upsertProviderCredentialRequest' },
+  listProviderCredentialTypes: { method: 'GET', path: '/admin/provider-credentials/types', tag: 'admin', secured: true, requestBody: null },
+  deleteProviderCredential: { method: 'DELETE', path: '/admin/provider-credentials/{name}', tag: 'admin', secured: true, requestBody: null },
 } as const;
 
 export type OperationId = keyof typeof operations;
@@ -153,4 +157,8 @@ export const componentSchemas = {
   "providers.Breaker": schemas.providers_BreakerSchema,
   "providers.Status": schemas.providers_StatusSchema,
   "providers.StatusResponse": schemas.providers_StatusResponseSchema,
+  "admin.upsertProviderCredentialRequest": schemas.admin_upsertProviderCredentialRequestSchema,
+  "admin.providerCredentialViewResponse": schemas.admin_providerCredentialViewResponseSchema,
+  "admin.providerCredentialTypeResponse": schemas.admin_providerCredentialTypeResponseSchema,
+  "admin.providerCredentialFieldResponse": schemas.admin_providerCredentialFieldResponseSchema,
 } as const;

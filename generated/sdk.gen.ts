@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, Options as Options2, TDataShape } from './client/index.ts';
-import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteFailoverRuleData, DeleteFailoverRuleErrors, DeleteFailoverRuleResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, DeleteVirtualModelData, DeleteVirtualModelErrors, DeleteVirtualModelResponses, GenerateFailoverRulesData, GenerateFailoverRulesErrors, GenerateFailoverRulesResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetProvidersStatusData, GetProvidersStatusErrors, GetProvidersStatusResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListFailoverRulesData, ListFailoverRulesErrors, ListFailoverRulesResponses, ListModelCategoriesData, ListModelCategoriesErrors, ListModelCategoriesResponses, ListModelInventoryData, ListModelInventoryErrors, ListModelInventoryResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, ListVirtualModelsData, ListVirtualModelsErrors, ListVirtualModelsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetFailoverRulesData, ResetFailoverRulesErrors, ResetFailoverRulesResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertFailoverRuleData, UpsertFailoverRuleErrors, UpsertFailoverRuleResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses, UpsertVirtualModelData, UpsertVirtualModelErrors, UpsertVirtualModelResponses } from './types.gen.ts';
+import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteFailoverRuleData, DeleteFailoverRuleErrors, DeleteFailoverRuleResponses, DeleteProviderCredentialData, DeleteProviderCredentialErrors, DeleteProviderCredentialResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, DeleteVirtualModelData, DeleteVirtualModelErrors, DeleteVirtualModelResponses, GenerateFailoverRulesData, GenerateFailoverRulesErrors, GenerateFailoverRulesResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetProvidersStatusData, GetProvidersStatusErrors, GetProvidersStatusResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListFailoverRulesData, ListFailoverRulesErrors, ListFailoverRulesResponses, ListModelCategoriesData, ListModelCategoriesErrors, ListModelCategoriesResponses, ListModelInventoryData, ListModelInventoryErrors, ListModelInventoryResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListProviderCredentialsData, ListProviderCredentialsErrors, ListProviderCredentialsResponses, ListProviderCredentialTypesData, ListProviderCredentialTypesErrors, ListProviderCredentialTypesResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, ListVirtualModelsData, ListVirtualModelsErrors, ListVirtualModelsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetFailoverRulesData, ResetFailoverRulesErrors, ResetFailoverRulesResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertFailoverRuleData, UpsertFailoverRuleErrors, UpsertFailoverRuleResponses, UpsertProviderCredentialData, UpsertProviderCredentialErrors, UpsertProviderCredentialResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses, UpsertVirtualModelData, UpsertVirtualModelErrors, UpsertVirtualModelResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -714,5 +714,53 @@ export const generateFailoverRules = <ThrowOnError extends boolean = false>(opti
 export const getProvidersStatus = <ThrowOnError extends boolean = false>(options?: Options<GetProvidersStatusData, ThrowOnError>) => (options?.client ?? client).get<GetProvidersStatusResponses, GetProvidersStatusErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/admin/providers/status',
+    ...options
+});
+
+/**
+ * List providers and their credentials
+ *
+ * Every provider the gateway knows: those from the environment and config.yaml (`managed: false`, read-only here), then those configured through this API (`managed: true`). Keys appear only in redacted form (`sk-…abcd`); a secret is never returned.
+ */
+export const listProviderCredentials = <ThrowOnError extends boolean = false>(options?: Options<ListProviderCredentialsData, ThrowOnError>) => (options?.client ?? client).get<ListProviderCredentialsResponses, ListProviderCredentialsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/provider-credentials',
+    ...options
+});
+
+/**
+ * Create or update a provider
+ *
+ * Configures a provider (type, name, keys, base URL, models) and registers it on every replica within a second, without a restart. Its keys are stored encrypted with AES-256-GCM under GOMODEL_CREDENTIALS_KEY; without that key this answers 503 `feature_unavailable`. On an update, a field left out keeps its stored value (leave `api_keys` out to keep the keys). With several keys, requests take turns and a key the provider refuses rests. A provider from the environment or config.yaml cannot be changed here (400 `provider_read_only`).
+ */
+export const upsertProviderCredential = <ThrowOnError extends boolean = false>(options: Options<UpsertProviderCredentialData, ThrowOnError>) => (options.client ?? client).put<UpsertProviderCredentialResponses, UpsertProviderCredentialErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/provider-credentials',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List the provider types and the fields each takes
+ *
+ * Each provider type the gateway can run, its default base URL (absent when it has none and `base_url` is required) and the fields an upsert of that type uses.
+ */
+export const listProviderCredentialTypes = <ThrowOnError extends boolean = false>(options?: Options<ListProviderCredentialTypesData, ThrowOnError>) => (options?.client ?? client).get<ListProviderCredentialTypesResponses, ListProviderCredentialTypesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/provider-credentials/types',
+    ...options
+});
+
+/**
+ * Delete a provider configured through the API
+ *
+ * Removes the provider and its stored keys; every replica stops routing to it within a second.
+ */
+export const deleteProviderCredential = <ThrowOnError extends boolean = false>(options: Options<DeleteProviderCredentialData, ThrowOnError>) => (options.client ?? client).delete<DeleteProviderCredentialResponses, DeleteProviderCredentialErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/provider-credentials/{name}',
     ...options
 });

@@ -1189,6 +1189,79 @@ export type ProvidersStatusResponse = {
     providers: Array<ProvidersStatus>;
 };
 
+export type AdminUpsertProviderCredentialRequest = {
+    /**
+     * The provider's name: the prefix of its model selectors (`name/model`). Lowercase letters, digits, `-` and `_`.
+     */
+    name: string;
+    /**
+     * Provider type (see `/admin/provider-credentials/types`); required for a new provider.
+     */
+    type?: string;
+    /**
+     * The provider's keys; requests take turns over them. Stored encrypted; never returned.
+     */
+    api_keys?: Array<string>;
+    /**
+     * The provider's base URL with its API version prefix; the type's default when absent.
+     */
+    base_url?: string;
+    /**
+     * Models to serve when the provider's own model list cannot be fetched.
+     */
+    models?: Array<string>;
+    /**
+     * A disabled provider is kept but not routed to. Default true.
+     */
+    enabled?: boolean;
+};
+
+export type AdminProviderCredentialViewResponse = {
+    name: string;
+    type: string;
+    base_url: string;
+    models: Array<string>;
+    /**
+     * Each key in redacted form: its first three and last four characters (`sk-…abcd`), or `…` for a short key.
+     */
+    api_keys: Array<string>;
+    enabled: boolean;
+    /**
+     * True for a provider configured through this API; false for one from the environment or config.yaml (read-only).
+     */
+    managed: boolean;
+    /**
+     * Absent for a provider from the environment or config.yaml.
+     */
+    created_at?: string;
+    /**
+     * Absent for a provider from the environment or config.yaml.
+     */
+    updated_at?: string;
+};
+
+export type AdminProviderCredentialTypeResponse = {
+    type: string;
+    /**
+     * Absent when the type has no default (its `base_url` is required).
+     */
+    default_base_url?: string;
+    fields: Array<AdminProviderCredentialFieldResponse>;
+};
+
+export type AdminProviderCredentialFieldResponse = {
+    name: string;
+    required: boolean;
+    /**
+     * A field most operators leave at its default for this type.
+     */
+    advanced?: boolean;
+    /**
+     * Canonical values of an enumerated field.
+     */
+    options?: Array<string>;
+};
+
 /**
  * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
  */
@@ -4424,3 +4497,175 @@ export type GetProvidersStatusResponses = {
 };
 
 export type GetProvidersStatusResponse = GetProvidersStatusResponses[keyof GetProvidersStatusResponses];
+
+export type ListProviderCredentialsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/provider-credentials';
+};
+
+export type ListProviderCredentialsErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The database is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type ListProviderCredentialsError = ListProviderCredentialsErrors[keyof ListProviderCredentialsErrors];
+
+export type ListProviderCredentialsResponses = {
+    /**
+     * OK
+     */
+    200: Array<AdminProviderCredentialViewResponse>;
+};
+
+export type ListProviderCredentialsResponse = ListProviderCredentialsResponses[keyof ListProviderCredentialsResponses];
+
+export type UpsertProviderCredentialData = {
+    /**
+     * The provider
+     */
+    body: AdminUpsertProviderCredentialRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/provider-credentials';
+};
+
+export type UpsertProviderCredentialErrors = {
+    /**
+     * Invalid input: bad name, unknown type (`unknown_provider_type`), bad base_url or keys, or a read-only provider (`provider_read_only`)
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * Storing providers needs GOMODEL_CREDENTIALS_KEY (code `feature_unavailable`), or the database is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type UpsertProviderCredentialError = UpsertProviderCredentialErrors[keyof UpsertProviderCredentialErrors];
+
+export type UpsertProviderCredentialResponses = {
+    /**
+     * Stored and registered
+     */
+    200: AdminProviderCredentialViewResponse;
+};
+
+export type UpsertProviderCredentialResponse = UpsertProviderCredentialResponses[keyof UpsertProviderCredentialResponses];
+
+export type ListProviderCredentialTypesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/provider-credentials/types';
+};
+
+export type ListProviderCredentialTypesErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type ListProviderCredentialTypesError = ListProviderCredentialTypesErrors[keyof ListProviderCredentialTypesErrors];
+
+export type ListProviderCredentialTypesResponses = {
+    /**
+     * OK
+     */
+    200: Array<AdminProviderCredentialTypeResponse>;
+};
+
+export type ListProviderCredentialTypesResponse = ListProviderCredentialTypesResponses[keyof ListProviderCredentialTypesResponses];
+
+export type DeleteProviderCredentialData = {
+    body?: never;
+    path: {
+        /**
+         * Provider name
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/admin/provider-credentials/{name}';
+};
+
+export type DeleteProviderCredentialErrors = {
+    /**
+     * Invalid name, or a provider from the environment or config.yaml (`provider_read_only`)
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`), or a cross-site request: the Origin header names another host than the gateway, or Sec-Fetch-Site says another site (code `cross_site_request`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No provider of that name was configured through the API (`provider_credential_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * Storing providers needs GOMODEL_CREDENTIALS_KEY (code `feature_unavailable`), or the database is unavailable
+     */
+    503: CoreGatewayError;
+};
+
+export type DeleteProviderCredentialError = DeleteProviderCredentialErrors[keyof DeleteProviderCredentialErrors];
+
+export type DeleteProviderCredentialResponses = {
+    /**
+     * Deleted
+     */
+    204: void;
+};
+
+export type DeleteProviderCredentialResponse = DeleteProviderCredentialResponses[keyof DeleteProviderCredentialResponses];

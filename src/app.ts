@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { BudgetGuard } from './budgets/guard.ts';
 import { BudgetStore } from './budgets/store.ts';
 import { configuredSecrets, type Config } from './config.ts';
+import { CredentialRegistrar } from './credentials/registrar.ts';
+import { CredentialStore } from './credentials/store.ts';
 import { StartupError } from './errors.ts';
 import { connect, withArrayTypes, type Sql } from './db/sql.ts';
 import { within } from './deadline.ts';
@@ -17,6 +19,7 @@ import { ingressHandlers } from './http/handlers/ingress.ts';
 import { rateLimitHandlers } from './http/handlers/rate-limits.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
 import { passthroughHandlers } from './http/handlers/passthrough.ts';
+import { providerCredentialHandlers } from './http/handlers/provider-credentials.ts';
 import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
@@ -113,7 +116,7 @@ export async function startGateway(
   );
   await recorder.start();
 
-  const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain });
+  const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain, keyRest: config.keyRest, log });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log, redactor);
   await registry.start(config.modelsRefreshMs);
   const health = new ProviderHealthBook(config.breaker);
@@ -155,6 +158,10 @@ export async function startGateway(
   const keyStore = new AuthKeyStore(sql);
   const keys = new KeyRing(leaseSql, keyStore, log);
   await retrying(() => keys.start());
+
+  const credentialStore = new CredentialStore(sql);
+  const credentials = new CredentialRegistrar(leaseSql, credentialStore, registry, redactor, config.credentialsKey, new Set(config.providers.map((p) => p.name)), log);
+  await retrying(() => credentials.start());
 
   const rateLimitStore = new RateLimitStore(sql);
   let limiter: RateLimiter | null = null;
@@ -210,6 +217,7 @@ export async function startGateway(
     ...modelRegistryHandlers({ registry, virtual, prices }),
     ...failoverHandlers({ store: failoverStore, rules: failover, registry, prices, route: (body) => proxy.route(body, ADMIN_CALLER) }),
     ...providersStatusHandlers({ registry, health }),
+    ...providerCredentialHandlers({ store: credentialStore, registrar: credentials, key: config.credentialsKey, fixed: config.providers }),
   } satisfies Handlers;
 
   /** Routes outside the contract, tried in order before openapi-backend. */
@@ -298,6 +306,7 @@ export async function startGateway(
         await keys.stop();
         await virtual.stop();
         await failover?.stop();
+        await credentials.stop();
         await leaseSql.end({ timeout: 1 });
       })(), MIN_DRAIN_MS);
     },

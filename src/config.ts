@@ -67,6 +67,14 @@ export interface BreakerSettings {
   openMs: number;
 }
 
+/** How long a provider key rests after the provider refused it. */
+export interface KeyRest {
+  /** After a 429 without a usable Retry-After (PROVIDER_KEY_RATE_LIMIT_REST). */
+  rateLimitedMs: number;
+  /** After a 401 or 403 (PROVIDER_KEY_AUTH_REST): a revoked or unpaid key stays wrong for a while. */
+  refusedMs: number;
+}
+
 /** Everything the gateway reads from its environment (and optional config.yaml), parsed once. */
 export interface Config {
   port: number;
@@ -106,6 +114,10 @@ export interface Config {
   /** Models to try, in order, when a model cannot answer (FAILOVER_ENABLED, `failover.rules`, FAILOVER_RULES_JSON). */
   failover: { enabled: boolean; rules: ReadonlyMap<string, readonly string[]> };
   breaker: BreakerSettings;
+  /** How long a provider key rests after a 429 or a 401/403, for providers with several keys. */
+  keyRest: KeyRest;
+  /** AES-256-GCM key for the provider credentials stored through the admin API (GOMODEL_CREDENTIALS_KEY); null turns that API off. */
+  credentialsKey: Buffer | null;
   userPathHeader: string;
   tagging: TaggingRule[];
   pricing: PriceOverride[];
@@ -174,14 +186,16 @@ const envPrefix = (t: ProviderType) => t.toUpperCase();
 // Longest type first, so OPENCODE_GO_… is not read as an OPENCODE instance named GO.
 const typesByPrefixLength = [...providerTypes].sort((a, b) => b.length - a.length);
 
-/** Providers discovered from `<TYPE>[_<SUFFIX>]_{API_KEY,BASE_URL,MODELS}`. */
-function providersFromEnv(env: Env): Map<string, Partial<ProviderConfig> & { type: ProviderType }> {
-  const found = new Map<string, Partial<ProviderConfig> & { type: ProviderType }>();
+type FoundProvider = Partial<ProviderConfig> & { type: ProviderType; numberedKeys?: [number, string][] };
+
+/** Providers discovered from `<TYPE>[_<SUFFIX>]_{API_KEY,BASE_URL,MODELS}`, and further keys from `…_API_KEY_<n>`. */
+function providersFromEnv(env: Env): Map<string, FoundProvider> {
+  const found = new Map<string, FoundProvider>();
   for (const [key, raw] of Object.entries(env)) {
     const value = raw?.trim();
     if (!value) continue;
-    const m = /^(.+?)_(API_KEY|BASE_URL|MODELS)$/.exec(key);
-    if (!m) continue;
+    const m = /^(.+?)_(API_KEY|BASE_URL|MODELS)(?:_(\d+))?$/.exec(key);
+    if (!m || (m[3] !== undefined && m[2] !== 'API_KEY')) continue;
     const head = m[1]!;
     const type = typesByPrefixLength.find((t) => head === envPrefix(t) || head.startsWith(`${envPrefix(t)}_`));
     if (!type) continue;
@@ -189,10 +203,18 @@ function providersFromEnv(env: Env): Map<string, Partial<ProviderConfig> & { typ
     if (suffix && !/^[A-Z0-9_]+$/.test(suffix)) continue;
     const name = suffix ? `${type}-${suffix.toLowerCase().replace(/_/g, '-')}` : type;
     const p = found.get(name) ?? { type, name };
-    if (m[2] === 'API_KEY') p.apiKey = value;
+    if (m[2] === 'API_KEY' && m[3] !== undefined) (p.numberedKeys ??= []).push([Number(m[3]), value]);
+    else if (m[2] === 'API_KEY') p.apiKey = value;
     else if (m[2] === 'BASE_URL') p.baseUrl = value;
     else p.models = value.split(',').map((s) => s.trim()).filter(Boolean);
     found.set(name, p);
+  }
+  for (const p of found.values()) {
+    if (!p.numberedKeys) continue;
+    const keys = [...(p.apiKey ? [p.apiKey] : []), ...p.numberedKeys.sort((a, b) => a[0] - b[0]).map(([, k]) => k)];
+    delete p.numberedKeys;
+    p.apiKey = keys[0];
+    p.apiKeys = keys;
   }
   return found;
 }
@@ -205,6 +227,8 @@ function expand(text: string, env: Env): string {
 interface YamlProvider {
   type?: string;
   api_key?: string;
+  /** Further keys (or all of them, without `api_key`): requests take turns. */
+  api_keys?: string[];
   base_url?: string;
   models?: (string | { id: string; pricing?: Omit<PriceOverride, 'model' | 'provider'> })[];
 }
@@ -250,11 +274,18 @@ function mergeProviders(env: Env, yaml: YamlConfig, pricing: PriceOverride[]): P
         if (m.pricing) pricing.push({ ...m.pricing, provider: name, model: m.id } as PriceOverride);
       }
     }
-    merged.set(name, { name, type, apiKey: p.api_key, baseUrl: p.base_url, models });
+    // An empty entry is a variable left unset (`"${OPENAI_KEY_2}"`), and is skipped like an empty api_key.
+    if (p.api_keys !== undefined && (!Array.isArray(p.api_keys) || p.api_keys.some((k) => typeof k !== 'string'))) {
+      throw new Error(`config.yaml: provider "${name}": api_keys must be a list of strings`);
+    }
+    const keys = [...new Set([p.api_key, ...(p.api_keys ?? [])].map((k) => k?.trim()).filter((k): k is string => !!k))];
+    merged.set(name, { name, type, apiKey: keys[0], apiKeys: keys.length > 1 ? keys : undefined, baseUrl: p.base_url, models });
   }
   for (const [name, p] of providersFromEnv(env)) {
     const base = merged.get(name);
-    merged.set(name, { ...base, ...Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)), type: base?.type ?? p.type });
+    // Keys from the environment replace those of config.yaml together, so a lone OPENAI_API_KEY is the only key.
+    const keys = p.apiKey !== undefined ? { apiKeys: p.apiKeys } : {};
+    merged.set(name, { ...base, ...Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)), ...keys, type: base?.type ?? p.type });
   }
   const providers: ProviderConfig[] = [];
   for (const p of merged.values()) {
@@ -264,7 +295,7 @@ function mergeProviders(env: Env, yaml: YamlConfig, pricing: PriceOverride[]): P
     if (!apiKey && !p.baseUrl) continue;
     if (!baseUrl) throw new Error(`provider ${p.name}: ${envPrefix(p.type)}_BASE_URL is required for type ${p.type}`);
     if (!/^https?:\/\//.test(baseUrl)) throw new Error(`provider ${p.name}: base URL must start with http:// or https://, got "${baseUrl}"`);
-    providers.push({ name: p.name!, type: p.type, baseUrl, apiKey, models: p.models ?? [] });
+    providers.push({ name: p.name!, type: p.type, baseUrl, apiKey, ...(p.apiKeys && p.apiKeys.length > 1 ? { apiKeys: p.apiKeys } : {}), models: p.models ?? [] });
   }
   const rank = (t: ProviderType) => providerTypes.indexOf(t);
   return providers.sort((a, b) => rank(a.type) - rank(b.type) || (a.name === a.type ? -1 : b.name === b.type ? 1 : a.name.localeCompare(b.name)));
@@ -317,7 +348,7 @@ function budgetDefinitions(env: Env, yaml: YamlConfig): BudgetDefinition[] {
 
 /** Every secret the gateway holds: the master key, each provider's key, the database password. */
 export function configuredSecrets(config: Pick<Config, 'masterKey' | 'providers' | 'postgres'>): string[] {
-  const secrets = config.providers.map((p) => p.apiKey);
+  const secrets = config.providers.flatMap((p) => p.apiKeys ?? [p.apiKey]);
   if (config.masterKey) secrets.push(config.masterKey);
   if (config.postgres.url && URL.canParse(config.postgres.url)) secrets.push(decodeURIComponent(new URL(config.postgres.url).password));
   return secrets;
@@ -466,6 +497,13 @@ function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
     successThreshold: envInt(merged, 'CIRCUIT_BREAKER_SUCCESS_THRESHOLD', 2, 1, 1000),
     openMs: envDuration(merged, 'CIRCUIT_BREAKER_TIMEOUT', 30_000),
   };
+/** GOMODEL_CREDENTIALS_KEY: 32 bytes, as base64 (`openssl rand -base64 32`) or hex (`openssl rand -hex 32`). */
+function credentialsKey(env: Env): Buffer | null {
+  const text = env.GOMODEL_CREDENTIALS_KEY?.trim();
+  if (!text) return null;
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : /^[A-Za-z0-9+/_-]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : null;
+  if (key?.length !== 32) throw new Error('GOMODEL_CREDENTIALS_KEY must be 32 bytes in base64 or hex: generate one with `openssl rand -base64 32`');
+  return key;
 }
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
@@ -516,6 +554,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     failover: { enabled: envBool(env, 'FAILOVER_ENABLED', yaml.failover?.enabled ?? true), rules: failoverRules(env, yaml) },
     breaker: breakerSettings(env, yaml),
+    keyRest: { rateLimitedMs: envDuration(env, 'PROVIDER_KEY_RATE_LIMIT_REST', 60_000), refusedMs: envDuration(env, 'PROVIDER_KEY_AUTH_REST', 600_000) },
+    credentialsKey: credentialsKey(env),
     userPathHeader: envString(env, 'USER_PATH_HEADER', 'X-GoModel-User-Path'),
     tagging: taggingRules(env, yaml),
     pricing,

@@ -11,8 +11,10 @@ Every setting is an environment variable; the main ones:
   POSTGRES_URL                PostgreSQL to use (unset: an embedded PostgreSQL with its data in GOMODEL_DATA_DIR)
   GOMODEL_DATA_DIR=./data     embedded PostgreSQL data and usage journal
   OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, ...
-                              enable a provider (<TYPE>_BASE_URL points it elsewhere, <TYPE>_MODELS lists models)
-  GOMODEL_CONFIG              YAML file with providers, tagging, pricing, budgets, rate limits and virtual models
+                              enable a provider (<TYPE>_BASE_URL points it elsewhere, <TYPE>_MODELS lists models,
+                              <TYPE>_API_KEY_2, _3... add keys that requests take in turn)
+  GOMODEL_CREDENTIALS_KEY     32 bytes (openssl rand -base64 32) sealing provider keys stored at /admin/provider-credentials
+  GOMODEL_CONFIG              YAML file with providers, tagging, pricing, budgets, rate limits, virtual models and failover
   GOMODEL_WORKERS=1           gateway processes sharing the port ("auto": one per CPU)
   LOG_LEVEL=info              fatal, error, warn, info, debug, trace or silent
 

@@ -35,17 +35,24 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * through it.
  */
 export class Redactor {
-  private readonly pattern: RegExp;
+  private pattern!: RegExp;
+  private readonly literals = new Set<string>();
 
   constructor(secrets: Iterable<string | null | undefined>) {
-    const literals = new Set<string>();
+    this.add(secrets);
+  }
+
+  /** Scrubs these secrets too from now on (provider keys configured through the admin API). */
+  add(secrets: Iterable<string | null | undefined>): void {
+    const known = this.literals.size;
     for (const s of secrets) {
       if (!s || s.length < MIN_SECRET_LENGTH) continue;
-      literals.add(s);
+      this.literals.add(s);
       // As it appears inside a JSON string (a log line), should it hold a quote or a backslash.
-      literals.add(JSON.stringify(s).slice(1, -1));
+      this.literals.add(JSON.stringify(s).slice(1, -1));
     }
-    const alternatives = [...literals].sort((a, b) => b.length - a.length).map(escape);
+    if (this.pattern && this.literals.size === known) return;
+    const alternatives = [...this.literals].sort((a, b) => b.length - a.length).map(escape);
     this.pattern = new RegExp([...alternatives, ...tokenShapes].join('|'), 'g');
   }
 

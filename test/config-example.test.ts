@@ -27,6 +27,15 @@ describe('config/config.example.yaml', () => {
     ]);
   });
 
+  it('gives a provider several keys from api_keys, skipping unset ones; the environment’s keys replace them', () => {
+    expect(load({ OPENAI_TEAM_KEY_1: 'sk-t1', OPENAI_TEAM_KEY_2: 'sk-t2' }).providers).toEqual([
+      { name: 'openai-team', type: 'openai', apiKey: 'sk-t1', apiKeys: ['sk-t1', 'sk-t2'], baseUrl: 'https://api.openai.com/v1', models: [] },
+    ]);
+    expect(load({ OPENAI_TEAM_KEY_2: 'sk-t2' }).providers).toEqual([{ name: 'openai-team', type: 'openai', apiKey: 'sk-t2', baseUrl: 'https://api.openai.com/v1', models: [] }]);
+    const fromEnv = load({ OPENAI_TEAM_KEY_1: 'sk-t1', OPENAI_TEAM_API_KEY: 'sk-e1', OPENAI_TEAM_API_KEY_2: 'sk-e2' }).providers[0]!;
+    expect([fromEnv.apiKey, fromEnv.apiKeys]).toEqual(['sk-e1', ['sk-e1', 'sk-e2']]);
+  });
+
   it('reads the tagging headers, with ${VAR:-default} falling back to its default', () => {
     expect(load().tagging).toEqual([
       { header: 'x-team-labels', prefix: '', delimiter: ',' },

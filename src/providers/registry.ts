@@ -56,19 +56,39 @@ export class ProviderRegistry {
 
   constructor(
     configs: ProviderConfig[],
-    openrouter: { siteUrl: string; appName: string },
+    private readonly openrouter: { siteUrl: string; appName: string },
     private readonly upstream: Upstream,
     private readonly log: Logger,
-    redactor: Redactor,
+    private readonly redactor: Redactor,
   ) {
-    this.entries = configs.map((config) => ({
-      config,
-      adapter: createAdapter(config, openrouter, redactor),
-      models: new Set(config.models),
-      open: config.models.length === 0,
-      listedAt: Date.now(),
-    }));
+    this.entries = configs.map((config) => this.entryOf(config));
     this.byName = new Map(this.entries.map((e) => [e.config.name, e]));
+  }
+
+  private entryOf(config: ProviderConfig): ProviderEntry {
+    return { config, adapter: createAdapter(config, this.openrouter, this.redactor), models: new Set(config.models), open: config.models.length === 0, listedAt: Date.now() };
+  }
+
+  /**
+   * Adds a provider while the gateway runs (one configured through the admin API), or replaces
+   * the one of that name in place; its model list is fetched in the background. Requests already
+   * sent keep the entry they resolved.
+   */
+  register(config: ProviderConfig): void {
+    const entry = this.entryOf(config);
+    const at = this.entries.findIndex((e) => e.config.name === config.name);
+    if (at >= 0) this.entries[at] = entry;
+    else this.entries.push(entry);
+    this.byName.set(config.name, entry);
+    void this.refreshOne(entry);
+  }
+
+  /** Drops a provider registered while the gateway runs. */
+  unregister(name: string): void {
+    const at = this.entries.findIndex((e) => e.config.name === name);
+    if (at < 0) return;
+    this.entries.splice(at, 1);
+    this.byName.delete(name);
   }
 
   /** Fetches every provider's model list now, then every `intervalMs`. */

@@ -30,6 +30,8 @@ export interface ProviderConfig {
   baseUrl: string;
   /** Empty for providers that need none (a local Ollama, a local mock). */
   apiKey: string;
+  /** Every key of the provider, `apiKey` first, when it has more than one: requests take turns (src/providers/key-pool.ts). */
+  apiKeys?: readonly string[];
   /** Configured model list: the fallback when the provider's own model list cannot be fetched. */
   models: string[];
 }

@@ -1,8 +1,10 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { RetryPolicy } from '../config.ts';
+import type { KeyRest, RetryPolicy } from '../config.ts';
 import { GatewayError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { oversizedReply } from './errors.ts';
+import { KeyPool } from './key-pool.ts';
 import type { ProviderConfig, UpstreamRequest } from './types.ts';
 
 export interface UpstreamOptions {
@@ -13,6 +15,10 @@ export interface UpstreamOptions {
   retry: RetryPolicy;
   /** How far an exchange that drains reads on once its client is gone (BUDGET_DRAIN_TIMEOUT, BUDGET_DRAIN_BYTES). */
   drain: Drain;
+  /** How long a key of a provider with several rests after a refusal; defaults to 60 s (429) and 10 min (401/403). */
+  keyRest?: KeyRest;
+  /** Where a provider refusing one of its keys is reported. */
+  log?: Logger;
 }
 
 export interface Drain {
@@ -33,6 +39,9 @@ interface Target {
 }
 
 const retryableStatus = new Set([429, 502, 503, 504, 529]);
+const defaultKeyRest: KeyRest = { rateLimitedMs: 60_000, refusedMs: 600_000 };
+/** Statuses that say the key, not the request, is the trouble: the next key may be tried at once. */
+const keyRefusal = (status: number) => status === 401 || status === 403 || status === 429;
 const transportCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 
 /**
@@ -231,6 +240,8 @@ function isTransportError(err: unknown): boolean {
 export class Upstream {
   private readonly targets = new Map<string, Target>();
   private readonly live = new Set<Exchange>();
+  /** Per provider configuration with several keys; a re-registered provider is a new object, so a new pool. */
+  private readonly pools = new WeakMap<ProviderConfig, KeyPool>();
   private closing = false;
 
   constructor(private readonly opts: UpstreamOptions) {}
@@ -253,6 +264,15 @@ export class Upstream {
     return t;
   }
 
+  private pool(p: ProviderConfig): KeyPool {
+    let pool = this.pools.get(p);
+    if (!pool) {
+      pool = new KeyPool(p, p.apiKeys!, this.opts.keyRest ?? defaultKeyRest, this.opts.log);
+      this.pools.set(p, pool);
+    }
+    return pool;
+  }
+
   private backoff(attempt: number, retryAfter: string | undefined): number {
     const { initialBackoffMs, maxBackoffMs, factor, jitter } = this.opts.retry;
     const seconds = retryAfter !== undefined ? Number(retryAfter) : NaN;
@@ -266,12 +286,15 @@ export class Upstream {
     return typeof retryAfter === 'string' && Number(retryAfter) * 1000 > this.opts.retry.maxBackoffMs;
   }
 
-  private once(t: Target, req: UpstreamRequest, ex: Exchange): Promise<IncomingMessage> {
+  /** One attempt; with a key pool, key `key`'s credential replaces the one the adapter wrote. */
+  private once(t: Target, req: UpstreamRequest, ex: Exchange, pool: KeyPool | null, key: number): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       // A flat list is written as given: Node validates each header once instead of storing,
       // validating and reading it back (a third of ClientRequest's cost per request).
       const headers: string[] = ['host', t.host];
-      for (const name in req.headers) headers.push(name, req.headers[name]!);
+      if (pool) {
+        for (const name in req.headers) headers.push(name, name === pool.header ? pool.values[key]! : req.headers[name]!);
+      } else for (const name in req.headers) headers.push(name, req.headers[name]!);
       if (req.body !== undefined) headers.push('content-length', String(Buffer.byteLength(req.body)));
       const r = t.client.request({ hostname: t.hostname, port: t.port, path: t.basePath + req.path, method: req.method, headers, agent: t.agent }, (res) => {
         clearTimeout(timer);
@@ -293,17 +316,37 @@ export class Upstream {
    * Sends a request and resolves once the response headers arrive; the body is the caller's to
    * consume. The exchange ends when `client` goes away (`ClientGone`), or with `drain` as far as
    * the drain limits once it has, or after HTTP_TIMEOUT (504); a provider that cannot be reached
-   * is a 502. With `failFast` (another model can take the request), a 429 or 503 whose
-   * Retry-After asks for longer than RETRY_MAX_BACKOFF is returned at once instead of retried.
+   * is a 502. A provider with several keys takes them in turn; one it refuses (401, 403, 429)
+   * rests, and the request goes again at once with the next key that does not, streams too: the
+   * provider did not take the request, and nothing has reached the client. With `failFast`
+   * (another model can take the request), a 429 or 503 whose Retry-After asks for longer than
+   * RETRY_MAX_BACKOFF is returned at once instead of retried.
    */
   async send(p: ProviderConfig, req: UpstreamRequest, client: ServerResponse | null, retry: boolean, opts: { timeoutMs?: number; drain?: boolean; failFast?: boolean } = {}): Promise<Exchange> {
     if (this.closing) throw new GatewayError('provider_error', 503, 'the gateway is shutting down', { code: 'shutting_down', retryable: true });
     const t = this.target(p);
     const ex = new Exchange(p.name, client, opts.timeoutMs ?? this.opts.timeoutMs, this.live, opts.drain ? this.opts.drain : null);
     const max = retry ? this.opts.retry.maxRetries : 0;
+    const pool = p.apiKeys !== undefined && p.apiKeys.length > 1 ? this.pool(p) : null;
+    let key = pool ? pool.pick(Date.now()) : 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.once(t, req, ex);
+        const res = await this.once(t, req, ex, pool, key);
+        if (pool) {
+          if (keyRefusal(res.statusCode ?? 0)) {
+            const now = Date.now();
+            const retryAfter = res.headers['retry-after'];
+            pool.refused(key, res.statusCode!, typeof retryAfter === 'string' ? retryAfter : undefined, now);
+            const next = pool.available(now);
+            if (next >= 0) {
+              res.resume();
+              key = next;
+              attempt--;
+              continue;
+            }
+            key = pool.pick(now);
+          } else if ((res.statusCode ?? 0) < 400) pool.answered(key);
+        }
         if (attempt < max && retryableStatus.has(res.statusCode ?? 0) && !(opts.failFast && this.beyondPolicy(res.headers['retry-after']))) {
           const retryAfter = res.headers['retry-after'];
           res.resume();

@@ -72,6 +72,10 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   resetFailoverRules: { body: { confirmation: 'reset' } },
   generateFailoverRules: { body: {} },
   getProvidersStatus: {},
+  listProviderCredentials: {},
+  listProviderCredentialTypes: {},
+  upsertProviderCredential: { body: { name: 'contract', type: 'openai', api_keys: ['sk-contract'] } },
+  deleteProviderCredential: {},
 };
 
 /** Operations on one managed key address a key id that does not exist: they answer 404 as documented. */

@@ -46,7 +46,7 @@ beforeAll(async () => {
     // Passthrough reaches any path: OpenAI answers one it does not have with a 404.
     http.all('https://api.openai.com/*', () => HttpResponse.json({ error: { message: 'Invalid URL', type: 'invalid_request_error', param: null, code: null } }, { status: 404 })),
   );
-  gw = await startTestGateway({ GOMODEL_MASTER_KEY: KEY, OPENAI_API_KEY: 'sk-test', SET_BUDGET_: 'daily=1000', BODY_SIZE_LIMIT: '64K' });
+  gw = await startTestGateway({ GOMODEL_MASTER_KEY: KEY, OPENAI_API_KEY: 'sk-test', SET_BUDGET_: 'daily=1000', BODY_SIZE_LIMIT: '64K', GOMODEL_CREDENTIALS_KEY: '0'.repeat(64) });
 });
 afterAll(async () => {
   await gw.stop();
