@@ -497,6 +497,8 @@ function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
     successThreshold: envInt(merged, 'CIRCUIT_BREAKER_SUCCESS_THRESHOLD', 2, 1, 1000),
     openMs: envDuration(merged, 'CIRCUIT_BREAKER_TIMEOUT', 30_000),
   };
+}
+
 /** GOMODEL_CREDENTIALS_KEY: 32 bytes, as base64 (`openssl rand -base64 32`) or hex (`openssl rand -hex 32`). */
 function credentialsKey(env: Env): Buffer | null {
   const text = env.GOMODEL_CREDENTIALS_KEY?.trim();
