@@ -217,6 +217,22 @@ describe('access policies', () => {
     expect((await chat('gpt-4o')).status).toBe(200);
   });
 
+  it('holds on the passthrough route: the body\'s model, else the provider\'s and the global policy', async () => {
+    expect((await put({ source: 'openai/gpt-4o', user_paths: ['/vip'] })).status).toBe(200);
+    const pass = (body: Record<string, unknown>, userPath: string) => post('/p/openai/chat/completions', body, { 'X-GoModel-User-Path': userPath });
+    const ask = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] };
+    const refused = await pass(ask, '/other');
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: 'model_access_denied' });
+    expect(sent).toEqual([]);
+    expect((await pass(ask, '/vip')).status).toBe(200);
+    expect((await pass({ ...ask, model: 'gpt-4o-mini' }, '/other')).status).toBe(200);
+    expect((await put({ source: 'openai/', user_paths: ['/vip'] })).status).toBe(200);
+    expect((await pass({ messages: [] }, '/other')).status).toBe(403);
+    for (const source of ['openai/', 'openai/gpt-4o']) expect((await admin.deleteVirtualModel({ client: gw.client, body: { source } })).response.status).toBe(204);
+    expect((await pass(ask, '/other')).status).toBe(200);
+  });
+
   it('a disabled virtual model answers 403 to everyone and is not listed', async () => {
     expect((await put({ source: 'retired', target_model: 'openai/gpt-4o', enabled: false })).status).toBe(200);
     const res = await chat('retired', { 'X-GoModel-User-Path': '/team' });

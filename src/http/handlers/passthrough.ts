@@ -62,7 +62,7 @@ function pipeReply(ex: Exchange, res: ServerResponse, watch: PassthroughUsage): 
  * credentials, and the provider's status, headers and body come back untouched, streamed as they
  * arrive; error replies come back scrubbed of secrets. One usage row for each reply below 400,
  * with the usage it carries in a shape the gateway knows, or none and a caveat; a JSON body's
- * `model` is what budgets reserve against.
+ * `model` is what budgets reserve against and access policies are checked for.
  */
 export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: ReadonlySet<string>, redactor: Redactor) {
   function handler(method: PassthroughMethod): Handler {
@@ -86,6 +86,8 @@ export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: R
       const r: Route = { entry, model };
       const endpoint = `/p/${m[1]}/${m[2]}`;
       const who = deps.attribute(ctx.headers, ctx.caller);
+      // Access policies hold here too: the body's model if it names one, else the provider's and the global policy.
+      deps.virtual.authorize(r, model ? `${name}/${model}` : `${name}/`, who.userPath);
       const p = proxy.begin(r, endpoint, body.stream === true, ctx.requestId, who);
       const watch = new PassthroughUsage(entry.adapter);
       const row = (caveat: string | undefined) => {
