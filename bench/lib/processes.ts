@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { currentNode, runFile, type Runtime } from './runtimes.ts';
@@ -93,6 +93,14 @@ export async function startServer(spec: ServerSpec, readyTimeoutMs = 30_000): Pr
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  // BENCH_SERVER_LOGS=<dir>: every server's whole output, for finding what went wrong in a run.
+  const logDir = process.env.BENCH_SERVER_LOGS;
+  if (logDir) {
+    mkdirSync(logDir, { recursive: true });
+    const file = createWriteStream(join(logDir, `${spec.name}.log`));
+    child.stdout!.pipe(file);
+    child.stderr!.pipe(file);
+  }
   installCleanup();
   running.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

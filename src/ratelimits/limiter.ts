@@ -470,6 +470,7 @@ export class RateLimiter {
       }
     }
     if (counts.length === 0) return;
+    mergeCounts(counts);
     this.syncing = true;
     try {
       const rows = await this.sql<{ n: string; granted: string; tokens: string }[]>`
@@ -563,4 +564,27 @@ export class RateLimiter {
     }
     if (back.length) await this.giveBackWindows(back).catch(() => {});
   }
+}
+
+/**
+ * Folds counts of the same window into one (in place, first occurrence kept): one statement may
+ * not upsert a row twice, and requests finished after their lease was replaced, or a window
+ * left twice, each add an entry of their own.
+ */
+function mergeCounts(counts: Counts[]): void {
+  const first = new Map<string, Counts>();
+  let kept = 0;
+  for (const c of counts) {
+    const key = `${c.rule.scope}\u0000${c.rule.subject}\u0000${c.rule.seconds}\u0000${c.start}`;
+    const seen = first.get(key);
+    if (seen) {
+      seen.requests += c.requests;
+      seen.tokens += c.tokens;
+    } else {
+      const own = { ...c };
+      first.set(key, own);
+      counts[kept++] = own;
+    }
+  }
+  counts.length = kept;
 }

@@ -175,3 +175,17 @@ it('limits the requests of one key, whatever their path', async () => {
   expect((results[3] as GatewayError).message).toBe(`rate limit exceeded for API key ${key}: 3 requests per hour`);
   expect(await a.admit('/a', null)).toBeNull();
 });
+
+it('counts the tokens of requests that finish after their rule changed, however many finish together', async () => {
+  await rule('/changed', 3600, null, 1_000_000);
+  const limiter = await replica();
+  const inFlight = admitted(await Promise.all(Array.from({ length: 5 }, () => attempt(limiter, '/changed'))));
+  expect(inFlight.length).toBe(5);
+  // A new cap gives the window's lease back; the five finish against the lease they were admitted on.
+  await store.upsert({ scope: 'user_path', subject: '/changed', periodSeconds: 3600 }, null, 2_000_000, 'manual');
+  await sleep(300);
+  for (const a of inFlight) limiter.finish(a, 10);
+  await sleep(300);
+  const [state] = await store.states(Date.now());
+  expect(state!.tokens).toBe(50);
+});
