@@ -69,7 +69,7 @@ const CUT_GRACE_MS = 1000;
 /** Each step that talks to the database at shutdown gets at least this long (usage rows are journaled either way). */
 const MIN_DRAIN_MS = 1000;
 /** Whom the admin API resolves models as when it checks failover rules: the root of every path. */
-const ADMIN_CALLER: Attribution = { userPath: '/', labels: [], authMethod: 'master_key', authKeyId: null };
+const ADMIN_CALLER: Attribution = { userPath: '/', labels: [], authMethod: 'master_key', authKeyId: null, sessionId: null };
 
 /**
  * Runs a start-up step again after a moment when it fails: after a database restart or failover
