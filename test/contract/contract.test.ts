@@ -48,6 +48,7 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   getUserPathUsage: {},
   getLabelUsage: {},
   getUsageLog: {},
+  getSessionUsage: {},
   getTokenThroughput: { query: 'granularity=minute' },
   listAuthKeys: {},
   createAuthKey: { body: { name: 'contract', user_path: '/contract' } },
