@@ -184,9 +184,16 @@ describe('GET /admin/usage/daily', () => {
 
   it('reports tokens and costs per period and leaves unknown costs out', async () => {
     const { data } = await api.getDailyUsage({ client: gw.client, query: { start_date: '2026-10-25', end_date: '2026-10-25', user_path: '/team-alpha' } });
-    expect(data).toEqual([{ date: '2026-10-25', requests: 1, input_tokens: 10, output_tokens: 5, total_tokens: 15 }]);
+    expect(data).toEqual([
+      { date: '2026-10-25', requests: 1, input_tokens: 10, output_tokens: 5, total_tokens: 15, uncached_input_tokens: 10, cached_input_tokens: 0, cache_write_input_tokens: 0 },
+    ]);
     const priced = await api.getDailyUsage({ client: gw.client, query: { start_date: '2026-10-25', end_date: '2026-10-25', user_path: '/team/x' } });
-    expect(priced.data).toEqual([{ date: '2026-10-25', requests: 1, input_tokens: 50, output_tokens: 40, total_tokens: 240, input_cost: 0.0003, output_cost: 0.0006, total_cost: 0.0009 }]);
+    expect(priced.data).toEqual([
+      {
+        date: '2026-10-25', requests: 1, input_tokens: 50, output_tokens: 40, total_tokens: 240,
+        uncached_input_tokens: 50, cached_input_tokens: 100, cache_write_input_tokens: 50, input_cost: 0.0003, output_cost: 0.0006, total_cost: 0.0009,
+      },
+    ]);
   });
 });
 
