@@ -23,7 +23,7 @@ import { providerCredentialHandlers } from './http/handlers/provider-credentials
 import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
-import { pricingOverrideHandlers } from './http/handlers/pricing-overrides.ts';
+import { pricingHandlers } from './http/handlers/pricing.ts';
 import { modelRegistryHandlers } from './http/handlers/models.ts';
 import { virtualModelHandlers } from './http/handlers/virtual-models.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
@@ -217,7 +217,7 @@ export async function startGateway(
     ...ingressHandlers(proxyDeps, proxy),
     ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
-    ...pricingOverrideHandlers({ store: priceOverrideStore, overrides: priceOverrides }),
+    ...pricingHandlers({ sql, prices, store: priceOverrideStore, overrides: priceOverrides }),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
     ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),

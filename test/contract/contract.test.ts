@@ -52,6 +52,7 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   listModelPricingOverrides: {},
   upsertModelPricingOverride: { body: { selector: 'contract/model', pricing: { input_per_mtok: 1, output_per_mtok: 2 } } },
   deleteModelPricingOverride: { body: { selector: 'contract/model' } },
+  recalculatePricing: { body: { days: 1, confirmation: 'recalculate' } },
   getTokenThroughput: { query: 'granularity=minute' },
   listAuthKeys: {},
   createAuthKey: { body: { name: 'contract', user_path: '/contract' } },
