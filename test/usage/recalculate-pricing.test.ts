@@ -128,7 +128,11 @@ describe('POST /admin/usage/recalculate-pricing', () => {
   });
 
   it.each(['UTC', 'Asia/Kolkata', 'America/New_York'])('leaves every rollup equal to the raw rows (%s)', async (tz) => {
-    for (const f of [{}, { user_path: '/acme' }, { user_path: '/acme/search' }, { label: 'a' }, { model: 'house-model' }, { user_path: '/acme', label: 'b' }]) {
+    const filters: Query[] = [
+      {}, { user_path: '/acme' }, { user_path: '/acme/search' }, { label: 'a' }, { model: 'house-model' },
+      { user_path: '/acme', label: 'b' }, { user_path: '/acme', model: 'gpt-4o-mini' }, { label: 'a', model: 'house-model' },
+    ];
+    for (const f of filters) {
       await expectRollupsEqualRows(tz, f);
     }
   });
