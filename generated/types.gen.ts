@@ -4287,6 +4287,14 @@ export type RecalculatePricingErrors = {
      */
     403: CoreGatewayError;
     /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreGatewayError;
@@ -4536,6 +4544,14 @@ export type DeleteModelPricingOverrideErrors = {
      */
     404: CoreGatewayError;
     /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */
     431: CoreGatewayError;
@@ -4608,6 +4624,14 @@ export type UpsertModelPricingOverrideErrors = {
      * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
      */
     403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
     /**
      * The request line and headers together exceed 16 KB (code `headers_too_large`)
      */

@@ -51,7 +51,7 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   getSessionUsage: {},
   listModelPricingOverrides: {},
   upsertModelPricingOverride: { body: { selector: 'contract/model', pricing: { input_per_mtok: 1, output_per_mtok: 2 } } },
-  deleteModelPricingOverride: { body: { selector: 'contract/model' } },
+  deleteModelPricingOverride: { body: { selector: 'contract/absent' } },
   recalculatePricing: { body: { days: 1, confirmation: 'recalculate' } },
   getTokenThroughput: { query: 'granularity=minute' },
   listAuthKeys: {},
