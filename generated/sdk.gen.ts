@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, Options as Options2, TDataShape } from './client/index.ts';
-import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteFailoverRuleData, DeleteFailoverRuleErrors, DeleteFailoverRuleResponses, DeleteProviderCredentialData, DeleteProviderCredentialErrors, DeleteProviderCredentialResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, DeleteVirtualModelData, DeleteVirtualModelErrors, DeleteVirtualModelResponses, GenerateFailoverRulesData, GenerateFailoverRulesErrors, GenerateFailoverRulesResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetProvidersStatusData, GetProvidersStatusErrors, GetProvidersStatusResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListFailoverRulesData, ListFailoverRulesErrors, ListFailoverRulesResponses, ListModelCategoriesData, ListModelCategoriesErrors, ListModelCategoriesResponses, ListModelInventoryData, ListModelInventoryErrors, ListModelInventoryResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListProviderCredentialsData, ListProviderCredentialsErrors, ListProviderCredentialsResponses, ListProviderCredentialTypesData, ListProviderCredentialTypesErrors, ListProviderCredentialTypesResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, ListVirtualModelsData, ListVirtualModelsErrors, ListVirtualModelsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetFailoverRulesData, ResetFailoverRulesErrors, ResetFailoverRulesResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertFailoverRuleData, UpsertFailoverRuleErrors, UpsertFailoverRuleResponses, UpsertProviderCredentialData, UpsertProviderCredentialErrors, UpsertProviderCredentialResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses, UpsertVirtualModelData, UpsertVirtualModelErrors, UpsertVirtualModelResponses } from './types.gen.ts';
+import type { CancelResponseData, CancelResponseErrors, CancelResponseResponses, CountMessageTokensData, CountMessageTokensErrors, CountMessageTokensResponses, CountResponseInputTokensData, CountResponseInputTokensErrors, CountResponseInputTokensResponses, CreateAuthKeyData, CreateAuthKeyErrors, CreateAuthKeyResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingData, CreateEmbeddingErrors, CreateEmbeddingResponses, CreateMessageData, CreateMessageErrors, CreateMessageResponses, CreateResponseData, CreateResponseErrors, CreateResponseResponses, DeactivateAuthKeyData, DeactivateAuthKeyErrors, DeactivateAuthKeyResponses, DeleteAuthKeyData, DeleteAuthKeyErrors, DeleteAuthKeyResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteFailoverRuleData, DeleteFailoverRuleErrors, DeleteFailoverRuleResponses, DeleteModelPricingOverrideData, DeleteModelPricingOverrideErrors, DeleteModelPricingOverrideResponses, DeleteProviderCredentialData, DeleteProviderCredentialErrors, DeleteProviderCredentialResponses, DeleteRateLimitData, DeleteRateLimitErrors, DeleteRateLimitResponses, DeleteResponseData, DeleteResponseErrors, DeleteResponseResponses, DeleteVirtualModelData, DeleteVirtualModelErrors, DeleteVirtualModelResponses, GenerateFailoverRulesData, GenerateFailoverRulesErrors, GenerateFailoverRulesResponses, GetBudgetSettingsData, GetBudgetSettingsErrors, GetBudgetSettingsResponses, GetDailyUsageData, GetDailyUsageErrors, GetDailyUsageResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetLabelUsageData, GetLabelUsageErrors, GetLabelUsageResponses, GetModelUsageData, GetModelUsageErrors, GetModelUsageResponses, GetProvidersStatusData, GetProvidersStatusErrors, GetProvidersStatusResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetResponseData, GetResponseErrors, GetResponseResponses, GetSessionUsageData, GetSessionUsageErrors, GetSessionUsageResponses, GetTokenThroughputData, GetTokenThroughputErrors, GetTokenThroughputResponses, GetUsageLogData, GetUsageLogErrors, GetUsageLogResponses, GetUsageStatusData, GetUsageStatusErrors, GetUsageStatusResponses, GetUsageSummaryData, GetUsageSummaryErrors, GetUsageSummaryResponses, GetUserPathUsageData, GetUserPathUsageErrors, GetUserPathUsageResponses, ListAuthKeysData, ListAuthKeysErrors, ListAuthKeysResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListFailoverRulesData, ListFailoverRulesErrors, ListFailoverRulesResponses, ListModelCategoriesData, ListModelCategoriesErrors, ListModelCategoriesResponses, ListModelInventoryData, ListModelInventoryErrors, ListModelInventoryResponses, ListModelPricingOverridesData, ListModelPricingOverridesErrors, ListModelPricingOverridesResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListProviderCredentialsData, ListProviderCredentialsErrors, ListProviderCredentialsResponses, ListProviderCredentialTypesData, ListProviderCredentialTypesErrors, ListProviderCredentialTypesResponses, ListRateLimitsData, ListRateLimitsErrors, ListRateLimitsResponses, ListResponseInputItemsData, ListResponseInputItemsErrors, ListResponseInputItemsResponses, ListVirtualModelsData, ListVirtualModelsErrors, ListVirtualModelsResponses, PassthroughDeleteData, PassthroughDeleteErrors, PassthroughDeleteResponses, PassthroughGetData, PassthroughGetErrors, PassthroughGetResponses, PassthroughPatchData, PassthroughPatchErrors, PassthroughPatchResponses, PassthroughPostData, PassthroughPostErrors, PassthroughPostResponses, PassthroughPutData, PassthroughPutErrors, PassthroughPutResponses, RecalculatePricingData, RecalculatePricingErrors, RecalculatePricingResponses, ResetAllBudgetsData, ResetAllBudgetsErrors, ResetAllBudgetsResponses, ResetAllRateLimitsData, ResetAllRateLimitsErrors, ResetAllRateLimitsResponses, ResetBudgetData, ResetBudgetErrors, ResetBudgetResponses, ResetFailoverRulesData, ResetFailoverRulesErrors, ResetFailoverRulesResponses, ResetRateLimitData, ResetRateLimitErrors, ResetRateLimitResponses, RotateAuthKeyData, RotateAuthKeyErrors, RotateAuthKeyResponses, UpdateAuthKeyDashboardAccessData, UpdateAuthKeyDashboardAccessErrors, UpdateAuthKeyDashboardAccessResponses, UpdateAuthKeyLabelsData, UpdateAuthKeyLabelsErrors, UpdateAuthKeyLabelsResponses, UpdateBudgetSettingsData, UpdateBudgetSettingsErrors, UpdateBudgetSettingsResponses, UpsertBudgetData, UpsertBudgetErrors, UpsertBudgetResponses, UpsertFailoverRuleData, UpsertFailoverRuleErrors, UpsertFailoverRuleResponses, UpsertModelPricingOverrideData, UpsertModelPricingOverrideErrors, UpsertModelPricingOverrideResponses, UpsertProviderCredentialData, UpsertProviderCredentialErrors, UpsertProviderCredentialResponses, UpsertRateLimitData, UpsertRateLimitErrors, UpsertRateLimitResponses, UpsertVirtualModelData, UpsertVirtualModelErrors, UpsertVirtualModelResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -564,6 +564,32 @@ export const getUsageLog = <ThrowOnError extends boolean = false>(options?: Opti
 });
 
 /**
+ * Get usage breakdown by session
+ *
+ * Requests, tokens and costs per session (the session id a request named in its X-Session-Id, X-Claude-Code-Session-Id or Session-Id header) and user path, the most recently active first. Requests and tokens include local-cache hits; costs are provider spend only. Requests without a session are left out.
+ */
+export const getSessionUsage = <ThrowOnError extends boolean = false>(options?: Options<GetSessionUsageData, ThrowOnError>) => (options?.client ?? client).get<GetSessionUsageResponses, GetSessionUsageErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/usage/sessions',
+    ...options
+});
+
+/**
+ * Recalculate stored usage costs from current prices
+ *
+ * Prices the stored rows of a date range again at the prices in force now (pricing overrides included), exactly, in one transaction, the rollups moving by the same amounts. Costs providers reported (OpenRouter, xAI), budget reservations charged for unknown usage and local-cache hits are kept; so is a row whose model has no price now. Dates follow X-GoModel-Timezone.
+ */
+export const recalculatePricing = <ThrowOnError extends boolean = false>(options: Options<RecalculatePricingData, ThrowOnError>) => (options.client ?? client).post<RecalculatePricingResponses, RecalculatePricingErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/usage/recalculate-pricing',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Get the live token-throughput window
  *
  * A trailing, zero-filled window of token buckets ending now: 60 seconds, 60 minutes, 24 hours or 30 days. Buckets are aligned to the offset of `X-GoModel-Timezone`. The window covers all traffic; it takes no filters.
@@ -606,6 +632,47 @@ export const listVirtualModels = <ThrowOnError extends boolean = false>(options?
 export const upsertVirtualModel = <ThrowOnError extends boolean = false>(options: Options<UpsertVirtualModelData, ThrowOnError>) => (options.client ?? client).put<UpsertVirtualModelResponses, UpsertVirtualModelErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/admin/virtual-models',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete one model pricing override
+ *
+ * Removes the price of a selector; the next rows are priced as before it was set.
+ */
+export const deleteModelPricingOverride = <ThrowOnError extends boolean = false>(options: Options<DeleteModelPricingOverrideData, ThrowOnError>) => (options.client ?? client).delete<DeleteModelPricingOverrideResponses, DeleteModelPricingOverrideErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/model-pricing-overrides',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List model pricing overrides
+ *
+ * The prices set through this API, by selector. They win over the configuration's `pricing` and the bundled prices; a more precise selector wins over a broader one (`provider/model`, then `model`, then `provider/`, then `/`).
+ */
+export const listModelPricingOverrides = <ThrowOnError extends boolean = false>(options?: Options<ListModelPricingOverridesData, ThrowOnError>) => (options?.client ?? client).get<ListModelPricingOverridesResponses, ListModelPricingOverridesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/model-pricing-overrides',
+    ...options
+});
+
+/**
+ * Create or update one model pricing override
+ *
+ * Stores the USD price of a selector. Rows recorded from then on are priced with it, on every replica within a second; stored rows keep their cost until POST /admin/usage/recalculate-pricing.
+ */
+export const upsertModelPricingOverride = <ThrowOnError extends boolean = false>(options: Options<UpsertModelPricingOverrideData, ThrowOnError>) => (options.client ?? client).put<UpsertModelPricingOverrideResponses, UpsertModelPricingOverrideErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/admin/model-pricing-overrides',
     ...options,
     headers: {
         'Content-Type': 'application/json',

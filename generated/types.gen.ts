@@ -55,6 +55,18 @@ export type UsageDailyUsage = {
     requests?: number;
     total_cost?: number;
     total_tokens?: number;
+    /**
+     * Input tokens neither read from nor written to the provider's prompt cache.
+     */
+    uncached_input_tokens?: number;
+    /**
+     * Input tokens read from the provider's prompt cache.
+     */
+    cached_input_tokens?: number;
+    /**
+     * Input tokens written to the provider's prompt cache.
+     */
+    cache_write_input_tokens?: number;
 };
 
 export type UsageLabelUsage = {
@@ -66,6 +78,18 @@ export type UsageLabelUsage = {
     requests?: number;
     total_cost?: number | null;
     total_tokens?: number;
+    /**
+     * Input tokens neither read from nor written to the provider's prompt cache.
+     */
+    uncached_input_tokens?: number;
+    /**
+     * Input tokens read from the provider's prompt cache.
+     */
+    cached_input_tokens?: number;
+    /**
+     * Input tokens written to the provider's prompt cache.
+     */
+    cache_write_input_tokens?: number;
 };
 
 export type UsageUsageLogEntry = {
@@ -106,6 +130,14 @@ export type UsageUsageLogEntry = {
      * What the client asked for: a virtual model's name, or the selector as sent (`model` is what the provider answered with). Null on rows from before it was kept.
      */
     requested_model?: string | null;
+    /**
+     * The request's labels (from its managed key and the tagging headers).
+     */
+    labels?: Array<string>;
+    /**
+     * The session the request named in a session header; null when it named none.
+     */
+    session_id?: string | null;
 };
 
 export type UsageUsageLogResult = {
@@ -1262,6 +1294,170 @@ export type AdminProviderCredentialFieldResponse = {
     options?: Array<string>;
 };
 
+export type UsageSessionUsage = {
+    session_id: string;
+    /**
+     * The user path the session's requests were attributed to; one session under two paths is two entries.
+     */
+    user_path: string;
+    requests: number;
+    input_tokens: number;
+    output_tokens: number;
+    total_tokens: number;
+    /**
+     * Provider spend in USD; null when no request of the session had a known price.
+     */
+    input_cost: number | null;
+    output_cost: number | null;
+    total_cost: number | null;
+};
+
+export type UsageSessionUsageResult = {
+    entries: Array<UsageSessionUsage>;
+    limit: number;
+    offset: number;
+    /**
+     * The number of sessions matching the filters.
+     */
+    total: number;
+};
+
+export type PricingoverridesPricingTier = {
+    /**
+     * Inclusive upper bound on a request's input tokens for this tier.
+     */
+    up_to_tokens: number;
+    /**
+     * USD per million input tokens (at most 9 decimal places).
+     */
+    input_per_mtok: number;
+    /**
+     * USD per million output tokens.
+     */
+    output_per_mtok: number;
+    /**
+     * USD per million input tokens read from the prompt cache; absent: the input rate.
+     */
+    cached_input_per_mtok?: number;
+    /**
+     * USD per million input tokens written to the prompt cache; absent: the input rate.
+     */
+    cache_write_per_mtok?: number;
+    /**
+     * USD per million reasoning tokens; absent: the output rate.
+     */
+    reasoning_output_per_mtok?: number;
+};
+
+/**
+ * USD prices. The gateway prices text tokens, prompt-cache reads and writes, reasoning tokens, a per-request fee and input-size tiers; other rates of the original's schema are refused.
+ */
+export type PricingoverridesPricing = {
+    /**
+     * USD per million input tokens (at most 9 decimal places).
+     */
+    input_per_mtok: number;
+    /**
+     * USD per million output tokens.
+     */
+    output_per_mtok: number;
+    /**
+     * USD per million input tokens read from the prompt cache; absent: the input rate.
+     */
+    cached_input_per_mtok?: number;
+    /**
+     * USD per million input tokens written to the prompt cache; absent: the input rate.
+     */
+    cache_write_per_mtok?: number;
+    /**
+     * USD per million reasoning tokens; absent: the output rate.
+     */
+    reasoning_output_per_mtok?: number;
+    /**
+     * USD per request.
+     */
+    per_request?: number;
+    tiers?: Array<PricingoverridesPricingTier>;
+};
+
+export type PricingoverridesScopeKind = 'global' | 'model' | 'provider' | 'provider_model';
+
+export type PricingoverridesView = {
+    selector: string;
+    scope_kind: PricingoverridesScopeKind;
+    /**
+     * The provider instance name or type of a provider or provider_model scope.
+     */
+    provider_name?: string;
+    /**
+     * The model of a model or provider_model scope.
+     */
+    model?: string;
+    pricing: PricingoverridesPricing;
+    created_at: string;
+    updated_at: string;
+};
+
+export type AdminUpsertModelPricingOverrideRequest = {
+    /**
+     * `/` (every model), `provider/` (a provider instance's or type's models), `model` (that model at any provider) or `provider/model` (split at the first slash).
+     */
+    selector: string;
+    pricing: PricingoverridesPricing;
+};
+
+export type AdminDeleteModelPricingOverrideRequest = {
+    /**
+     * `/` (every model), `provider/` (a provider instance's or type's models), `model` (that model at any provider) or `provider/model` (split at the first slash).
+     */
+    selector: string;
+};
+
+export type AdminRecalculatePricingRequest = {
+    days?: number;
+    start_date?: string;
+    end_date?: string;
+    /**
+     * Only rows of this user-path subtree.
+     */
+    user_path?: string;
+    /**
+     * Only rows this pricing selector covers: `/`, `provider/`, `model` or `provider/model`.
+     */
+    selector?: string;
+    /**
+     * Must be `recalculate`.
+     */
+    confirmation?: string;
+    /**
+     * Accepted instead of `confirmation`.
+     */
+    confirm?: string;
+};
+
+export type UsageRecalculatePricingResult = {
+    /**
+     * `completed`.
+     */
+    status: string;
+    /**
+     * Rows in the range and scope whose cost comes from token prices (or is unknown for want of one).
+     */
+    matched: number;
+    /**
+     * Rows whose stored cost changed.
+     */
+    recalculated: number;
+    /**
+     * Matched rows priced now.
+     */
+    with_pricing: number;
+    /**
+     * Matched rows left as they were: no price now, or usage with parts priced apart (audio, image, video, one-hour cache writes, web searches).
+     */
+    without_pricing: number;
+};
+
 /**
  * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
  */
@@ -1360,6 +1556,11 @@ export type Timezone = string;
  * The key's id
  */
 export type AuthKeyId = string;
+
+/**
+ * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+ */
+export type SessionId = string;
 
 export type GetHealthData = {
     body?: never;
@@ -3487,6 +3688,10 @@ export type GetUsageSummaryData = {
          */
         label?: string;
         /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
+        /**
          * Filter by tracked user path subtree
          */
         user_path?: string;
@@ -3558,6 +3763,22 @@ export type GetDailyUsageData = {
          * Grouping interval: daily, weekly, monthly, yearly (default daily)
          */
         interval?: 'daily' | 'weekly' | 'monthly' | 'yearly';
+        /**
+         * Filter by exact model name
+         */
+        model?: string;
+        /**
+         * Filter by provider name or provider type
+         */
+        provider?: string;
+        /**
+         * Filter by request label (exact match)
+         */
+        label?: string;
+        /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
         /**
          * Filter by tracked user path subtree
          */
@@ -3639,6 +3860,10 @@ export type GetModelUsageData = {
          */
         label?: string;
         /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
+        /**
          * Filter by tracked user path subtree
          */
         user_path?: string;
@@ -3718,6 +3943,10 @@ export type GetUserPathUsageData = {
          * Filter by request label (exact match)
          */
         label?: string;
+        /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
         /**
          * Filter by tracked user path subtree
          */
@@ -3799,6 +4028,10 @@ export type GetLabelUsageData = {
          */
         label?: string;
         /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
+        /**
          * Filter by tracked user path subtree
          */
         user_path?: string;
@@ -3875,6 +4108,14 @@ export type GetUsageLogData = {
          */
         provider?: string;
         /**
+         * Filter by request label (exact match)
+         */
+        label?: string;
+        /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
+        /**
          * Filter by tracked user path subtree
          */
         user_path?: string;
@@ -3931,6 +4172,144 @@ export type GetUsageLogResponses = {
 };
 
 export type GetUsageLogResponse = GetUsageLogResponses[keyof GetUsageLogResponses];
+
+export type GetSessionUsageData = {
+    body?: never;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Number of days (default 30)
+         */
+        days?: number;
+        /**
+         * Start date (YYYY-MM-DD)
+         */
+        start_date?: string;
+        /**
+         * End date (YYYY-MM-DD)
+         */
+        end_date?: string;
+        /**
+         * Filter by exact model name
+         */
+        model?: string;
+        /**
+         * Filter by provider name or provider type
+         */
+        provider?: string;
+        /**
+         * Filter by request label (exact match)
+         */
+        label?: string;
+        /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
+        /**
+         * Filter by tracked user path subtree
+         */
+        user_path?: string;
+        /**
+         * Page size (default 50, max 200)
+         */
+        limit?: number;
+        /**
+         * Offset for pagination (at most 9007199254740991)
+         */
+        offset?: number;
+    };
+    url: '/admin/usage/sessions';
+};
+
+export type GetSessionUsageErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type GetSessionUsageError = GetSessionUsageErrors[keyof GetSessionUsageErrors];
+
+export type GetSessionUsageResponses = {
+    /**
+     * OK
+     */
+    200: UsageSessionUsageResult;
+};
+
+export type GetSessionUsageResponse = GetSessionUsageResponses[keyof GetSessionUsageResponses];
+
+export type RecalculatePricingData = {
+    /**
+     * Range, scope and confirmation
+     */
+    body: AdminRecalculatePricingRequest;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/admin/usage/recalculate-pricing';
+};
+
+export type RecalculatePricingErrors = {
+    /**
+     * Bad Request: no confirmation, an invalid range, path or selector
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type RecalculatePricingError = RecalculatePricingErrors[keyof RecalculatePricingErrors];
+
+export type RecalculatePricingResponses = {
+    /**
+     * OK
+     */
+    200: UsageRecalculatePricingResult;
+};
+
+export type RecalculatePricingResponse = RecalculatePricingResponses[keyof RecalculatePricingResponses];
 
 export type GetTokenThroughputData = {
     body?: never;
@@ -4136,6 +4515,139 @@ export type UpsertVirtualModelResponses = {
 };
 
 export type UpsertVirtualModelResponse = UpsertVirtualModelResponses[keyof UpsertVirtualModelResponses];
+
+export type DeleteModelPricingOverrideData = {
+    /**
+     * Selector to remove
+     */
+    body: AdminDeleteModelPricingOverrideRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/model-pricing-overrides';
+};
+
+export type DeleteModelPricingOverrideErrors = {
+    /**
+     * Bad Request: an invalid selector
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No override for the selector (code `pricing_override_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type DeleteModelPricingOverrideError = DeleteModelPricingOverrideErrors[keyof DeleteModelPricingOverrideErrors];
+
+export type DeleteModelPricingOverrideResponses = {
+    /**
+     * Removed
+     */
+    204: void;
+};
+
+export type DeleteModelPricingOverrideResponse = DeleteModelPricingOverrideResponses[keyof DeleteModelPricingOverrideResponses];
+
+export type ListModelPricingOverridesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/model-pricing-overrides';
+};
+
+export type ListModelPricingOverridesErrors = {
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type ListModelPricingOverridesError = ListModelPricingOverridesErrors[keyof ListModelPricingOverridesErrors];
+
+export type ListModelPricingOverridesResponses = {
+    /**
+     * OK
+     */
+    200: Array<PricingoverridesView>;
+};
+
+export type ListModelPricingOverridesResponse = ListModelPricingOverridesResponses[keyof ListModelPricingOverridesResponses];
+
+export type UpsertModelPricingOverrideData = {
+    /**
+     * Selector and price
+     */
+    body: AdminUpsertModelPricingOverrideRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/model-pricing-overrides';
+};
+
+export type UpsertModelPricingOverrideErrors = {
+    /**
+     * Bad Request: an invalid selector or price
+     */
+    400: CoreGatewayError;
+    /**
+     * Missing or invalid key
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The body exceeds BODY_SIZE_LIMIT (code `request_too_large`)
+     */
+    413: CoreGatewayError;
+    /**
+     * The body is not sent as Content-Type: application/json (code `unsupported_media_type`)
+     */
+    415: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type UpsertModelPricingOverrideError = UpsertModelPricingOverrideErrors[keyof UpsertModelPricingOverrideErrors];
+
+export type UpsertModelPricingOverrideResponses = {
+    /**
+     * OK
+     */
+    200: PricingoverridesView;
+};
+
+export type UpsertModelPricingOverrideResponse = UpsertModelPricingOverrideResponses[keyof UpsertModelPricingOverrideResponses];
 
 export type ListModelInventoryData = {
     body?: never;

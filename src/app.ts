@@ -23,6 +23,7 @@ import { providerCredentialHandlers } from './http/handlers/provider-credentials
 import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
+import { pricingHandlers } from './http/handlers/pricing.ts';
 import { modelRegistryHandlers } from './http/handlers/models.ts';
 import { virtualModelHandlers } from './http/handlers/virtual-models.ts';
 import { createHttpServer, type ExtraRoute } from './http/server.ts';
@@ -41,6 +42,8 @@ import { VirtualModelStore } from './routing/store.ts';
 import { VirtualModels } from './routing/virtual-models.ts';
 import { Upstream } from './providers/upstream.ts';
 import { Redactor } from './redact.ts';
+import { PriceOverrideStore } from './usage/price-override-store.ts';
+import { PriceOverrides } from './usage/price-overrides.ts';
 import { PriceBook } from './usage/pricing.ts';
 import { UsageQueries } from './usage/queries.ts';
 import { gatewayRecorderTuning, UsageRecorder } from './usage/recorder.ts';
@@ -69,7 +72,7 @@ const CUT_GRACE_MS = 1000;
 /** Each step that talks to the database at shutdown gets at least this long (usage rows are journaled either way). */
 const MIN_DRAIN_MS = 1000;
 /** Whom the admin API resolves models as when it checks failover rules: the root of every path. */
-const ADMIN_CALLER: Attribution = { userPath: '/', labels: [], authMethod: 'master_key', authKeyId: null };
+const ADMIN_CALLER: Attribution = { userPath: '/', labels: [], authMethod: 'master_key', authKeyId: null, sessionId: null };
 
 /**
  * Runs a start-up step again after a moment when it fails: after a database restart or failover
@@ -171,6 +174,10 @@ export async function startGateway(
     await retrying(() => limiter!.start());
   }
 
+  const priceOverrideStore = new PriceOverrideStore(sql);
+  const priceOverrides = new PriceOverrides(leaseSql, priceOverrideStore, prices, log);
+  await retrying(() => priceOverrides.start());
+
   const virtualStore = new VirtualModelStore(sql);
   const virtual = new VirtualModels(leaseSql, virtualStore, config.virtualModels, registry, prices, log);
   await retrying(() => virtual.start());
@@ -210,6 +217,7 @@ export async function startGateway(
     ...ingressHandlers(proxyDeps, proxy),
     ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
+    ...pricingHandlers({ sql, prices, store: priceOverrideStore, overrides: priceOverrides }),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
     ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
@@ -305,6 +313,7 @@ export async function startGateway(
         await limiter?.stop();
         await keys.stop();
         await virtual.stop();
+        await priceOverrides.stop();
         await failover?.stop();
         await credentials.stop();
         await leaseSql.end({ timeout: 1 });

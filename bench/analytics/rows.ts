@@ -159,6 +159,7 @@ export function syntheticRow(rand: () => number, at: number, seq: number): Usage
     auth_key_id: null,
     auth_method: 'master_key',
     requested_model: spec.model,
+    session_id: null,
   };
 }
 

@@ -11,6 +11,8 @@ export interface Attribution {
   authMethod: AuthMethod;
   /** The managed key of an `api_key` request. */
   authKeyId: string | null;
+  /** The session the request named in a session header; null when none, or when its value was not a plausible id. */
+  sessionId: string | null;
 }
 
 const MAX_LABELS = 64;
@@ -21,12 +23,33 @@ const headerValue = (headers: IncomingHttpHeaders, name: string): string | undef
   return Array.isArray(v) ? v.join(',') : v;
 };
 
+/** The session headers the original gateway reads, in the order it prefers them. */
+const SESSION_HEADERS = ['x-session-id', 'x-claude-code-session-id', 'session-id'] as const;
+/** Ids as clients make them (UUIDs, ULIDs, base64 tokens, `name:n`): bounded, and harmless in a log line or a query. */
+const SESSION_ID = /^[A-Za-z0-9._:@+=/-]{1,256}$/;
+
+/**
+ * The first session header present decides; a value that is not a plausible id (too long, spaces,
+ * control characters) leaves the request without a session rather than failing it: the header is
+ * correlation metadata, not a request parameter.
+ */
+function sessionIdOf(headers: IncomingHttpHeaders): string | null {
+  for (const name of SESSION_HEADERS) {
+    const value = headerValue(headers, name);
+    if (value === undefined) continue;
+    const id = value.trim();
+    return SESSION_ID.test(id) ? id : null;
+  }
+  return null;
+}
+
 const within = (path: string, root: string) => root === '/' || path === root || path.startsWith(`${root}/`);
 
 /**
- * Who a request is attributed to: the user-path header and the labels of the tagging headers. A
- * managed key binds the request to its user path: the header may only narrow it to a path inside
- * the key's subtree (anything else is 403 `user_path_forbidden`), and the key's labels come first.
+ * Who a request is attributed to: the user-path header, the labels of the tagging headers and the
+ * session header. A managed key binds the request to its user path: the header may only narrow it
+ * to a path inside the key's subtree (anything else is 403 `user_path_forbidden`), and the key's
+ * labels come first.
  */
 export function createAttribution(userPathHeader: string, rules: readonly TaggingRule[]): (headers: IncomingHttpHeaders, caller?: Caller) => Attribution {
   const header = userPathHeader.toLowerCase();
@@ -51,7 +74,13 @@ export function createAttribution(userPathHeader: string, rules: readonly Taggin
         userPath = named;
       }
     }
-    const who = { userPath, labels: key?.labels.length ? [...key.labels] : [], authMethod: caller.method, authKeyId: key?.id ?? null };
+    const who = {
+      userPath,
+      labels: key?.labels.length ? [...key.labels] : [],
+      authMethod: caller.method,
+      authKeyId: key?.id ?? null,
+      sessionId: sessionIdOf(headers),
+    };
     if (rules.length === 0) return who;
     const labels = new Set<string>(key?.labels);
     for (const rule of rules) {

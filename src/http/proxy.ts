@@ -179,7 +179,7 @@ export interface Proxied {
 }
 
 /** What a usage row is made of: the request's attribution, what it holds of budgets and rate limits, its outcome. */
-export type RowOf = Omit<Completed, 'userPath' | 'labels' | 'authMethod' | 'authKeyId'> & {
+export type RowOf = Omit<Completed, 'userPath' | 'labels' | 'authMethod' | 'authKeyId' | 'sessionId'> & {
   who: Attribution;
   reservation: Reservation | null;
   admission: Admission | null;
@@ -219,7 +219,10 @@ export function createProxy(deps: ProxyDeps) {
    */
   function record(c: RowOf): Promise<void> {
     const { who } = c;
-    const row = usageRecord({ ...c, userPath: who.userPath, labels: who.labels, authMethod: who.authMethod, authKeyId: who.authKeyId }, prices);
+    const row = usageRecord(
+      { ...c, userPath: who.userPath, labels: who.labels, authMethod: who.authMethod, authKeyId: who.authKeyId, sessionId: who.sessionId },
+      prices,
+    );
     const journaled = recorder.record(row);
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
     if (c.admission) deps.limiter!.finish(c.admission, row.total_tokens);

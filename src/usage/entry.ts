@@ -26,6 +26,8 @@ export interface Completed {
   /** How the request authenticated, and with which managed key. */
   authMethod?: string;
   authKeyId?: string | null;
+  /** The session the request named; null when none. */
+  sessionId?: string | null;
 }
 
 /** What a usage row needs of a budgets/guard Reservation: its lease id and amount (USD, and femto-USD). */
@@ -103,5 +105,6 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     auth_key_id: c.authKeyId ?? null,
     auth_method: c.authMethod ?? null,
     requested_model: c.requestedModel ?? null,
+    session_id: c.sessionId ?? null,
   };
 }

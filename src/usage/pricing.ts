@@ -19,12 +19,22 @@ interface Override {
   price: ModelPrice;
 }
 
+/** A price set through the admin API for a selector's scope (see price-override-store.ts). */
+export interface ScopedPrice {
+  scopeKind: 'global' | 'provider' | 'model' | 'provider_model';
+  provider: string;
+  model: string;
+  price: ModelPrice;
+}
+
 /**
- * Per-token prices, from (in priority order) operator overrides, our `prices.json`, and the
- * @pydantic/genai-prices data. Built once at start-up; bad override or file prices throw here.
+ * Per-token prices, from (in priority order) the admin API's overrides, the configuration's
+ * overrides, our `prices.json`, and the @pydantic/genai-prices data. Built once at start-up (bad
+ * configured or file prices throw here); the admin API's are installed whenever they change.
  */
 export class PriceBook {
   readonly #overrides: Override[];
+  #scoped: ScopedPrice[] = [];
   readonly #filePrices: FilePrices;
   readonly #cache = new Map<string, PriceSchedule | null>();
   readonly #cacheSize: number;
@@ -59,9 +69,32 @@ export class PriceBook {
     return schedule && priceAt(schedule, at);
   }
 
+  /**
+   * Installs the prices set through the admin API (all of them, replacing the previous set); the
+   * next look-up of every model resolves again.
+   */
+  useScoped(prices: readonly ScopedPrice[]): void {
+    this.#scoped = prices.map((p) => ({ ...p, provider: p.provider.toLowerCase(), model: p.model.toLowerCase() }));
+    this.#cache.clear();
+  }
+
+  /**
+   * The admin API's price for a model, the most precise scope first: provider and model, model,
+   * provider, everything; a provider named by its instance's name before its type.
+   */
+  #scopedPrice(providerType: ProviderType, providerName: string, models: readonly string[]): ModelPrice | undefined {
+    if (this.#scoped.length === 0) return undefined;
+    const name = providerName.toLowerCase();
+    const find = (kind: ScopedPrice['scopeKind'], provider: string) =>
+      this.#scoped.find((p) => p.scopeKind === kind && p.provider === provider && (p.model === '' || models.includes(p.model)))?.price;
+    return find('provider_model', name) ?? find('provider_model', providerType) ?? find('model', '') ?? find('provider', name) ?? find('provider', providerType) ?? find('global', '');
+  }
+
   #resolve(providerType: ProviderType, providerName: string, model: string): PriceSchedule | null {
     const candidates = modelIdCandidates(providerType, model);
     const lowered = candidates.map((c) => c.toLowerCase());
+    const scoped = this.#scopedPrice(providerType, providerName, lowered);
+    if (scoped) return [{ price: scoped }];
     const override =
       this.#override(providerName, lowered) ?? this.#override(providerType, lowered) ?? this.#override(undefined, lowered);
     if (override) return [{ price: override }];

@@ -16,6 +16,8 @@ export interface UsageFilters {
   userPath?: string;
   /** Rows of requests made with this managed key. */
   authKeyId?: string;
+  /** Rows of requests that named this session. */
+  sessionId?: string;
   cacheMode: CacheMode;
   /** Rows whose model, provider or provider name is one of these (a log search). */
   search?: SearchMatches;
@@ -42,7 +44,7 @@ export interface Totals {
 
 type Fragment = PendingQuery<Row[]>;
 
-type Dimension = 'model' | 'provider' | 'provider_name' | 'user_path' | 'label' | 'auth_key_id';
+type Dimension = 'model' | 'provider' | 'provider_name' | 'user_path' | 'label' | 'auth_key_id' | 'session_id';
 
 /** The cubes of migration 0003, smallest first: `usage_<name>_daily` and `usage_<name>_hourly`. */
 export const cubes: { name: string; dims: readonly Dimension[]; quarterHour?: true }[] = [
@@ -182,6 +184,7 @@ export class UsageQueries {
       ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
       ${f.label !== undefined ? s`and label = ${f.label}` : s``}
       ${f.authKeyId !== undefined ? s`and auth_key_id = ${f.authKeyId}` : s``}
+      ${f.sessionId !== undefined ? s`and session_id = ${f.sessionId}` : s``}
       ${f.search !== undefined ? s`and ${this.searchMatch(f.search)}` : s``}
       ${path}
       ${this.cache(f.cacheMode)}`;
@@ -203,6 +206,8 @@ export class UsageQueries {
     if (f.label !== undefined) needed.add('label');
     // No rollup has a key dimension: a key's usage is read from its rows (an index on key and time).
     if (f.authKeyId !== undefined) needed.add('auth_key_id');
+    // Nor a session dimension: a session's rows are read through the index of migration 0030.
+    if (f.sessionId !== undefined) needed.add('session_id');
     const subtree = f.userPath !== undefined && f.userPath !== '/' ? f.userPath : undefined;
     if (subtree !== undefined) needed.add('user_path');
     const dims = [...needed];
@@ -282,28 +287,10 @@ export class UsageQueries {
   }
 
   /** Totals per local day, ISO week, month or year, oldest first, only periods with rows. */
-  async periods(range: DateRange, f: { userPath?: string; authKeyId?: string; cacheMode: CacheMode }, interval: Interval, tz: string) {
+  async periods(range: DateRange, f: UsageFilters, interval: Interval, tz: string) {
     const s = this.sql;
-    const path = f.userPath ?? '/';
     const cols = measures(s);
-    // The whole gateway also has hour and day totals, usable where no local midnight of the
-    // range falls inside one of their buckets; a subtree has only its 15-minute rollup; a key's
-    // usage only its rows.
-    const coarse = path === '/' && f.authKeyId === undefined ? totalsGrains(range, tz) : [];
-    const grains = f.authKeyId === undefined ? [...coarse, QUARTER_HOUR] : [];
-    const parts = spans(range.start, range.rowsEnd, grains).map(({ grain, from, to }) => {
-      const a = new Date(from);
-      const b = new Date(to);
-      if (grain === null) {
-        return s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage
-          where "timestamp" >= ${a} and "timestamp" < ${b} ${this.subtree(path)} ${this.cache(f.cacheMode)}
-          ${f.authKeyId !== undefined ? s`and auth_key_id = ${f.authKeyId}` : s``}`;
-      }
-      if (grain === QUARTER_HOUR) return this.subtreeQuarters(path, a, b, f.cacheMode, s`bucket as t`);
-      return s`select bucket as t, requests, ${cols} from ${s(grain === DAY ? 'usage_totals_daily' : 'usage_totals_hourly')}
-        where bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
-    });
-    const source = parts.reduce((acc, p) => s`${acc} union all ${p}`);
+    const source = this.timedSource(range, f, tz);
     // Grouped by the start of each local period (a cheap truncation per row), formatted once per
     // period. Grouping by bucket first held one aggregate state per 15-minute bucket: 8,640 of
     // them for 90 days of a subtree, which spilled to disk past work_mem.
@@ -311,6 +298,45 @@ export class UsageQueries {
       from (select date_trunc(${intervalUnits[interval]}, t at time zone ${tz}) as p, requests, ${cols} from (${source}) u) b
       group by p order by p`;
     return rows.map((r) => ({ date: r.period as string, ...totalsOf(r) }));
+  }
+
+  /**
+   * Rows with their bucket start (`t`) and measures covering the range, for grouping by local
+   * period: buckets no local midnight falls inside (see totalsGrains), raw rows for the rest.
+   * Unfiltered or by user path only, the totals and subtree rollups; filtered by model, provider or
+   * label, the smallest cube with those dimensions; a key's or a session's usage only its rows.
+   */
+  private timedSource(range: DateRange, f: UsageFilters, tz: string): Fragment {
+    const s = this.sql;
+    const cols = measures(s);
+    const needed = new Set<Dimension>();
+    if (f.model !== undefined) needed.add('model');
+    if (f.provider !== undefined) needed.add('provider').add('provider_name');
+    if (f.label !== undefined) needed.add('label');
+    const path = f.userPath ?? '/';
+    const rowsOnly = f.authKeyId !== undefined || f.sessionId !== undefined;
+    if (needed.size > 0 && path !== '/') needed.add('user_path');
+    const cube = needed.size > 0 && !rowsOnly ? cubes.find(covering([...needed])) : undefined;
+    const coarse = rowsOnly || (needed.size > 0 ? !cube : path !== '/') ? [] : totalsGrains(range, tz);
+    const quarter = rowsOnly || (needed.size > 0 && !cube?.quarterHour) ? [] : [QUARTER_HOUR];
+    const parts = spans(range.start, range.rowsEnd, [...coarse, ...quarter]).map(({ grain, from, to }) => {
+      const a = new Date(from);
+      const b = new Date(to);
+      if (grain === null) {
+        const explode = f.label !== undefined ? s`cross join lateral unnest(labels) as label` : s``;
+        return s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage ${explode}
+          where "timestamp" >= ${a} and "timestamp" < ${b} ${this.filters(f)}`;
+      }
+      if (cube) {
+        const table = grain === DAY ? 'daily' : grain === HOUR ? 'hourly' : 'quarter';
+        return s`select bucket as t, requests, ${cols} from ${s(`usage_${cube.name}_${table}`)}
+          where bucket >= ${a} and bucket < ${b} ${this.filters(f)}`;
+      }
+      if (grain === QUARTER_HOUR) return this.subtreeQuarters(path, a, b, f.cacheMode, s`bucket as t`);
+      return s`select bucket as t, requests, ${cols} from ${s(grain === DAY ? 'usage_totals_daily' : 'usage_totals_hourly')}
+        where bucket >= ${a} and bucket < ${b} ${this.cache(f.cacheMode)}`;
+    });
+    return parts.reduce((acc, p) => s`${acc} union all ${p}`);
   }
 
   /**
@@ -322,11 +348,7 @@ export class UsageQueries {
   async log(range: DateRange, f: UsageFilters, search: string | undefined, limit: number, offset: number) {
     const s = this.sql;
     const base = s`"timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.rowsEnd)}
-      ${f.model !== undefined ? s`and model = ${f.model}` : s``}
-      ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
-      ${f.label !== undefined ? s`and labels @> array[${f.label}]::text[]` : s``}
-      ${f.authKeyId !== undefined ? s`and auth_key_id = ${f.authKeyId}` : s``}
-      ${this.subtree(f.userPath)} ${this.cache(f.cacheMode)}`;
+      ${this.rowFilters(f)} ${this.cache(f.cacheMode)}`;
     if (!search) {
       const [rows, total] = await Promise.all([
         s`select * from usage where ${base} order by "timestamp" desc, id desc limit ${limit} offset ${offset}`,
@@ -350,6 +372,51 @@ export class UsageQueries {
       s`select count(*) as n from usage where ${base} and ${byIds} ${byDims ? s`and not ${byDims}` : s``}`.then(([r]) => toInt(r!.n)),
     ]);
     return { rows, total: fromDims + fromIds };
+  }
+
+  /**
+   * Usage per session and user path, the most recently active first, and the number of such pairs.
+   * Only rows naming a session are read (the partial index of migration 0030). Requests and tokens
+   * count local-cache hits; costs are provider spend, so a hit's row adds no cost.
+   */
+  async sessions(range: DateRange, f: UsageFilters, limit: number, offset: number) {
+    const s = this.sql;
+    const where = s`session_id is not null and "timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.rowsEnd)}
+      ${this.rowFilters(f)}`;
+    const spend = s`filter (where cache_type = '')`;
+    const [rows, [count]] = await Promise.all([
+      s`select session_id, user_path, count(*)::bigint as requests,
+          coalesce(sum(input_tokens), 0)::bigint as input_tokens, coalesce(sum(output_tokens), 0)::bigint as output_tokens,
+          coalesce(sum(total_tokens), 0)::bigint as total_tokens, sum(input_cost) ${spend} as input_cost,
+          sum(output_cost) ${spend} as output_cost, sum(total_cost) ${spend} as total_cost
+        from usage where ${where}
+        group by session_id, user_path order by max("timestamp") desc, session_id, user_path limit ${limit} offset ${offset}`,
+      s`select count(*) as n from (select 1 from usage where ${where} group by session_id, user_path) g`,
+    ]);
+    const entries = rows.map((r) => ({
+      session_id: r.session_id as string,
+      user_path: r.user_path as string,
+      requests: toInt(r.requests),
+      input_tokens: toInt(r.input_tokens),
+      output_tokens: toInt(r.output_tokens),
+      total_tokens: toInt(r.total_tokens),
+      input_cost: toMoney(r.input_cost),
+      output_cost: toMoney(r.output_cost),
+      total_cost: toMoney(r.total_cost),
+    }));
+    return { entries, total: toInt(count!.n) };
+  }
+
+  /** The filters (but the cache mode) as conditions on raw rows; a label is one of a row's labels. */
+  private rowFilters(f: UsageFilters): Fragment {
+    const s = this.sql;
+    return s`
+      ${f.model !== undefined ? s`and model = ${f.model}` : s``}
+      ${f.provider !== undefined ? s`and (provider = ${f.provider} or provider_name = ${f.provider})` : s``}
+      ${f.label !== undefined ? s`and labels @> array[${f.label}]::text[]` : s``}
+      ${f.authKeyId !== undefined ? s`and auth_key_id = ${f.authKeyId}` : s``}
+      ${f.sessionId !== undefined ? s`and session_id = ${f.sessionId}` : s``}
+      ${this.subtree(f.userPath)}`;
   }
 
   /** `column` starts with `prefix`, ignoring case, as the range its prefix index answers. */

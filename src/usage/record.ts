@@ -39,6 +39,8 @@ export interface UsageRecord {
   auth_method: string | null;
   /** What the client asked for (a virtual model's name, or the selector as sent); null on passthrough rows without a model and rows from before it was kept. */
   requested_model: string | null;
+  /** The session the request named in a session header; null when none (and on rows from before sessions). */
+  session_id: string | null;
 }
 
 export const usageColumns = [
@@ -46,5 +48,5 @@ export const usageColumns = [
   'cache_type', 'labels', 'input_tokens', 'output_tokens', 'total_tokens', 'uncached_input_tokens',
   'cached_input_tokens', 'cache_write_input_tokens', 'reasoning_tokens', 'raw_data', 'input_cost', 'output_cost',
   'total_cost', 'cost_source', 'costs_calculation_caveat', 'budget_reservation_id', 'budget_reserved', 'auth_key_id',
-  'auth_method', 'requested_model',
+  'auth_method', 'requested_model', 'session_id',
 ] as const satisfies readonly (keyof UsageRecord)[];

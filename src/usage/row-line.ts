@@ -96,6 +96,7 @@ export function rowLine(r: UsageRecord): string {
     str(r.auth_key_id),
     str(r.auth_method),
     str(r.requested_model),
+    str(r.session_id),
     END,
   ].join('\t');
 }
@@ -116,10 +117,10 @@ export function journaledRowLine(line: string): string | null {
   if (!line.endsWith(`\t${END}`)) return null;
   const fields = line.split('\t').length;
   if (fields === FIELDS) return line;
-  // A journal written before usage rows named their key (three columns fewer) or their requested
-  // model (one fewer): its rows have the columns missing as NULL.
+  // A journal written before usage rows named their session (one column fewer), their requested
+  // model (two fewer) or their key (four fewer): its rows have the columns missing as NULL.
   const missing = FIELDS - fields;
-  return missing === 1 || missing === 3 ? `${line.slice(0, -END.length)}${`${NULL}\t`.repeat(missing)}${END}` : null;
+  return missing === 1 || missing === 2 || missing === 4 ? `${line.slice(0, -END.length)}${`${NULL}\t`.repeat(missing)}${END}` : null;
 }
 
 const casts: Partial<Record<(typeof usageColumns)[number], string>> = {

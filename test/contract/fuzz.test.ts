@@ -23,7 +23,7 @@ const CONCURRENCY = 6;
 const TIMEOUT_MS = 10_000;
 
 type Schema = Record<string, unknown>;
-type Operation = { operationId: string; parameters?: Schema[]; requestBody?: { content: Record<string, { schema: Schema }> } };
+type Operation = { operationId: string; parameters?: Schema[]; requestBody?: { content: Record<string, { schema: Schema }> }; responses?: Record<string, unknown> };
 
 const msw = mockProviders();
 let gw: TestGateway;
@@ -286,6 +286,8 @@ async function check(c: Case): Promise<string | null> {
   const text = await res.text();
   if (res.status >= 500) return `status ${res.status}: ${text.slice(0, 300)}`;
   if (res.status < 200) return `status ${res.status}`;
+  const documented = (spec.paths as Record<string, Record<string, Operation>>)[c.path]?.[c.method.toLowerCase()]?.responses;
+  if (res.status === 204 && text === '' && documented && '204' in documented) return null;
   if (!res.headers.get('content-type')?.startsWith('application/json')) {
     return res.status < 300 && res.headers.get('content-type')?.startsWith('text/event-stream') ? null : `status ${res.status} with content-type ${res.headers.get('content-type')}`;
   }

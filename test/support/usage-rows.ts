@@ -36,6 +36,7 @@ export function usageRow(overrides: Partial<UsageRecord> = {}): UsageRecord {
     auth_key_id: null,
     auth_method: 'master_key',
     requested_model: null,
+    session_id: null,
     ...overrides,
   };
 }

@@ -48,6 +48,7 @@ function rows(): UsageRecord[] {
       input_cost: priced ? `0.0000${next(90) + 10}` : null,
       output_cost: priced ? `0.00000${next(9) + 1}` : null,
       total_cost: priced ? `0.0001${next(90) + 10}` : null,
+      session_id: next(3) === 0 ? `s-${next(3)}` : null,
     });
   });
 }
@@ -69,6 +70,7 @@ interface Filters {
   model?: string;
   provider?: string;
   label?: string;
+  session_id?: string;
   cache_mode?: 'all' | 'cached' | 'uncached';
 }
 
@@ -88,8 +90,9 @@ async function expected(by: string | null, f: Filters, tz: string, days: number)
         and ($5::text is null or provider = $5 or provider_name = $5)
         and ($6::text is null or ${label ? 'label = $6' : '$6 = any(labels)'})
         and (case $7 when 'all' then true when 'cached' then cache_type <> '' else cache_type = '' end)
+        and ($8::text is null or session_id = $8)
       group by 1 order by 1`,
-    [new Date(range.start), new Date(range.end), path ?? null, f.model ?? null, f.provider ?? null, f.label ?? null, f.cache_mode ?? 'uncached'],
+    [new Date(range.start), new Date(range.end), path ?? null, f.model ?? null, f.provider ?? null, f.label ?? null, f.cache_mode ?? 'uncached', f.session_id ?? null],
   );
   return sorted(rows.map((r) => ({ key: r.key as string, requests: r.requests as number, input_tokens: r.input_tokens as number, output_tokens: r.output_tokens as number, total_cost: r.total_cost === null ? null : Number(r.total_cost) })));
 }
@@ -113,6 +116,8 @@ const filterSets: Filters[] = [
   { user_path: '/acme', provider: 'openai' },
   { user_path: '/acme/search', model: 'claude-sonnet-4-5', cache_mode: 'all' },
   { cache_mode: 'cached' },
+  { session_id: 's-1' },
+  { session_id: 's-2', user_path: '/acme', label: 'a' },
 ];
 const zones = ['UTC', 'Europe/Warsaw', 'Asia/Kolkata', 'America/New_York'];
 
@@ -121,17 +126,19 @@ describe.each(zones)('in %s', (tz) => {
 
   it.each(filterSets.flatMap((f) => [1, 7].map((days) => ({ ...f, days }))))('answers %o as the raw rows do', async ({ days, ...f }) => {
     const query = { ...f, days };
-    const [summary, byModel, byPath, byLabel] = await Promise.all([
+    const [summary, byModel, byPath, byLabel, byDay] = await Promise.all([
       api.getUsageSummary({ client: gw.client, query, headers, throwOnError: true }),
       api.getModelUsage({ client: gw.client, query, headers, throwOnError: true }),
       api.getUserPathUsage({ client: gw.client, query, headers, throwOnError: true }),
       api.getLabelUsage({ client: gw.client, query, headers, throwOnError: true }),
+      api.getDailyUsage({ client: gw.client, query, headers, throwOnError: true }),
     ]);
-    const [wantTotal, wantModels, wantPaths, wantLabels] = await Promise.all([
+    const [wantTotal, wantModels, wantPaths, wantLabels, wantDays] = await Promise.all([
       expected(null, f, tz, days),
       expected(`model || ' ' || provider || ' ' || provider_name`, f, tz, days),
       expected('user_path', f, tz, days),
       expected('label', f, tz, days),
+      expected(`to_char("timestamp" at time zone '${tz}', 'YYYY-MM-DD')`, f, tz, days),
     ]);
     const t = summary.data!;
     const total = { requests: t.total_requests, input_tokens: t.total_input_tokens, output_tokens: t.total_output_tokens, total_cost: t.total_cost };
@@ -139,6 +146,7 @@ describe.each(zones)('in %s', (tz) => {
     expect(sorted(byModel.data!.map((r) => sums(`${r.model} ${r.provider} ${r.provider_name}`, r as Sums)))).toEqual(wantModels);
     expect(sorted(byPath.data!.map((r) => sums(r.user_path!, r as Sums)))).toEqual(wantPaths);
     expect(sorted(byLabel.data!.map((r) => sums(r.label!, r as Sums)))).toEqual(wantLabels);
+    expect(sorted(byDay.data!.map((r) => sums(r.date!, r as Sums)))).toEqual(wantDays);
     // The data must exercise the case: most filter sets match rows in a day.
     if (days === 7 && !f.cache_mode) expect(wantTotal[0]?.requests ?? 0).toBeGreaterThan(0);
   });

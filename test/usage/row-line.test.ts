@@ -34,6 +34,7 @@ const row: UsageRecord = {
   auth_key_id: '0190b2c4-0000-7000-8000-000000000023',
   auth_method: 'api_key',
   requested_model: 'virtual-24',
+  session_id: 'session-25',
 };
 
 /** How a line writes the columns that are not written as their plain text. */
@@ -56,13 +57,13 @@ it('writes missing and null fields as \\N (rows of earlier versions spill files 
   expect(line.split('\t')[usageColumns.indexOf('timestamp')]).toBe(before.timestamp.toISOString());
 });
 
-it('reads a journal line written before rows named their key or requested model, with the columns missing NULL', () => {
+it('reads a journal line written before rows named their key, requested model or session, with the columns missing NULL', () => {
   const line = rowLine(row);
   const fields = line.split('\t');
-  const beforeKeys = [...fields.slice(0, usageColumns.indexOf('auth_key_id')), '.'].join('\t');
-  expect(journaledRowLine(beforeKeys)!.split('\t')).toEqual([...fields.slice(0, usageColumns.indexOf('auth_key_id')), '\\N', '\\N', '\\N', '.']);
-  const beforeRequested = [...fields.slice(0, usageColumns.indexOf('requested_model')), '.'].join('\t');
-  expect(journaledRowLine(beforeRequested)!.split('\t')).toEqual([...fields.slice(0, usageColumns.indexOf('requested_model')), '\\N', '.']);
-  expect(journaledRowLine(fields.slice(0, -3).concat('.').join('\t'))).toBeNull();
-  expect(journaledRowLine(fields.slice(0, -5).concat('.').join('\t'))).toBeNull();
+  const before = (column: (typeof usageColumns)[number]) => fields.slice(0, usageColumns.indexOf(column));
+  expect(journaledRowLine([...before('auth_key_id'), '.'].join('\t'))!.split('\t')).toEqual([...before('auth_key_id'), '\\N', '\\N', '\\N', '\\N', '.']);
+  expect(journaledRowLine([...before('requested_model'), '.'].join('\t'))!.split('\t')).toEqual([...before('requested_model'), '\\N', '\\N', '.']);
+  expect(journaledRowLine([...before('session_id'), '.'].join('\t'))!.split('\t')).toEqual([...before('session_id'), '\\N', '.']);
+  expect(journaledRowLine(fields.slice(0, -4).concat('.').join('\t'))).toBeNull();
+  expect(journaledRowLine(fields.slice(0, -6).concat('.').join('\t'))).toBeNull();
 });

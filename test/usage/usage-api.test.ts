@@ -158,7 +158,10 @@ describe('GET /admin/usage/daily', () => {
   it('counts the whole gateway alike from day, hour and 15-minute totals', async () => {
     const utc = await api.getDailyUsage({ client: gw.client, query: week });
     expect(utc.data?.map((d) => [d.date, d.requests])).toEqual([['2026-10-20', 2], ['2026-10-24', 1], ['2026-10-25', 2]]);
-    expect(utc.data?.[2]).toEqual({ date: '2026-10-25', requests: 2, input_tokens: 60, output_tokens: 45, total_tokens: 255, input_cost: 0.0003, output_cost: 0.0006, total_cost: 0.0009 });
+    expect(utc.data?.[2]).toEqual({
+      date: '2026-10-25', requests: 2, input_tokens: 60, output_tokens: 45, total_tokens: 255,
+      uncached_input_tokens: 60, cached_input_tokens: 100, cache_write_input_tokens: 50, input_cost: 0.0003, output_cost: 0.0006, total_cost: 0.0009,
+    });
     const kolkata = await api.getDailyUsage({ client: gw.client, query: week, headers: { 'X-GoModel-Timezone': 'Asia/Kolkata' } });
     expect(kolkata.data?.map((d) => [d.date, d.requests])).toEqual([['2026-10-20', 2], ['2026-10-25', 1], ['2026-10-26', 2]]);
     const withHits = await api.getDailyUsage({ client: gw.client, query: { ...week, cache_mode: 'all' }, headers: { 'X-GoModel-Timezone': 'Europe/Warsaw' } });
@@ -184,9 +187,16 @@ describe('GET /admin/usage/daily', () => {
 
   it('reports tokens and costs per period and leaves unknown costs out', async () => {
     const { data } = await api.getDailyUsage({ client: gw.client, query: { start_date: '2026-10-25', end_date: '2026-10-25', user_path: '/team-alpha' } });
-    expect(data).toEqual([{ date: '2026-10-25', requests: 1, input_tokens: 10, output_tokens: 5, total_tokens: 15 }]);
+    expect(data).toEqual([
+      { date: '2026-10-25', requests: 1, input_tokens: 10, output_tokens: 5, total_tokens: 15, uncached_input_tokens: 10, cached_input_tokens: 0, cache_write_input_tokens: 0 },
+    ]);
     const priced = await api.getDailyUsage({ client: gw.client, query: { start_date: '2026-10-25', end_date: '2026-10-25', user_path: '/team/x' } });
-    expect(priced.data).toEqual([{ date: '2026-10-25', requests: 1, input_tokens: 50, output_tokens: 40, total_tokens: 240, input_cost: 0.0003, output_cost: 0.0006, total_cost: 0.0009 }]);
+    expect(priced.data).toEqual([
+      {
+        date: '2026-10-25', requests: 1, input_tokens: 50, output_tokens: 40, total_tokens: 240,
+        uncached_input_tokens: 50, cached_input_tokens: 100, cache_write_input_tokens: 50, input_cost: 0.0003, output_cost: 0.0006, total_cost: 0.0009,
+      },
+    ]);
   });
 });
 

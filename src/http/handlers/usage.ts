@@ -1,6 +1,7 @@
 import type { Row } from 'postgres';
 import type {
   GetDailyUsageData,
+  GetSessionUsageData,
   GetTokenThroughputData,
   GetUsageLogData,
   GetUsageSummaryData,
@@ -36,10 +37,18 @@ function request(ctx: HandlerContext, now: number) {
     label: present(q.label),
     userPath: userPathFilter(q.user_path),
     authKeyId: present(q.auth_key_id)?.toLowerCase(),
+    sessionId: present(q.session_id),
     cacheMode: q.cache_mode ?? 'uncached',
   };
   return { tz, range, filters };
 }
+
+/** The input tokens by how the provider's prompt cache treated them. */
+const inputSplit = (t: Totals) => ({
+  uncached_input_tokens: t.uncached_input_tokens,
+  cached_input_tokens: t.cached_input_tokens,
+  cache_write_input_tokens: t.cache_write_input_tokens,
+});
 
 /** Costs in breakdowns: null when no row had a known price. */
 const breakdownCosts = (t: Totals) => ({ input_cost: t.input_cost, output_cost: t.output_cost, total_cost: t.total_cost });
@@ -80,6 +89,8 @@ function logEntry(r: Row) {
     auth_key_id: (r.auth_key_id as string | null) ?? null,
     auth_method: (r.auth_method as string | null) ?? null,
     requested_model: (r.requested_model as string | null) ?? null,
+    labels: r.labels as string[],
+    session_id: (r.session_id as string | null) ?? null,
     ...(r.raw_data ? { raw_data: r.raw_data as Record<string, unknown> } : {}),
   };
 }
@@ -115,6 +126,7 @@ export function usageHandlers(queries: UsageQueries, now: () => number = Date.no
         input_tokens: r.input_tokens,
         output_tokens: r.output_tokens,
         total_tokens: r.total_tokens,
+        ...inputSplit(r),
         ...knownCosts(r),
       })),
     };
@@ -162,6 +174,7 @@ export function usageHandlers(queries: UsageQueries, now: () => number = Date.no
         input_tokens: r.input_tokens,
         output_tokens: r.output_tokens,
         total_tokens: r.total_tokens,
+        ...inputSplit(r),
         ...breakdownCosts(r),
       })),
     };
@@ -176,11 +189,20 @@ export function usageHandlers(queries: UsageQueries, now: () => number = Date.no
     return { body: { entries: rows.map(logEntry), total, limit, offset } };
   };
 
+  const getSessionUsage: Handler = async (ctx) => {
+    const { range, filters } = request(ctx, now());
+    const q = ctx.query as NonNullable<GetSessionUsageData['query']>;
+    const limit = q.limit ?? 50;
+    const offset = q.offset ?? 0;
+    const { entries, total } = await queries.sessions(range, filters, limit, offset);
+    return { body: { entries, total, limit, offset } };
+  };
+
   const getTokenThroughput: Handler = async (ctx) => {
     const q = ctx.query as GetTokenThroughputData['query'];
     const tz = resolveTimeZone(header(ctx, 'x-gomodel-timezone'));
     return { body: await queries.throughput(q.granularity, tz, now()) };
   };
 
-  return { getUsageSummary, getDailyUsage, getModelUsage, getUserPathUsage, getLabelUsage, getUsageLog, getTokenThroughput };
+  return { getUsageSummary, getDailyUsage, getModelUsage, getUserPathUsage, getLabelUsage, getUsageLog, getSessionUsage, getTokenThroughput };
 }
