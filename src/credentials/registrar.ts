@@ -1,12 +1,11 @@
 import type { Sql } from '../db/sql.ts';
+import { Watched } from '../db/watched.ts';
 import type { Logger } from '../log.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { providerTypes, type ProviderConfig, type ProviderType } from '../providers/types.ts';
 import type { Redactor } from '../redact.ts';
 import { openKeys } from './cipher.ts';
 import { PROVIDER_CREDENTIALS_CHANNEL, type CredentialRecord, type CredentialStore } from './store.ts';
-
-const REFRESH_MS = 30_000;
 
 /**
  * Keeps the providers configured through the admin API registered on this replica: loads them at
@@ -20,10 +19,8 @@ export class CredentialRegistrar {
   private registered = new Map<string, number>();
   /** Rows whose keys did not open, by `updated_at`: logged once per version. */
   private unopened = new Map<string, number>();
-  private loading: Promise<void> | null = null;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
-  private unlisten: (() => Promise<void>) | undefined;
+
+  private readonly watched: Watched;
 
   constructor(
     private readonly listenSql: Sql,
@@ -34,39 +31,25 @@ export class CredentialRegistrar {
     /** Providers from the environment and config.yaml: never replaced by a stored one. */
     private readonly fixed: ReadonlySet<string>,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.watched = new Watched(() => this.load(), 'provider credentials', log);
+  }
 
   async start(): Promise<void> {
-    await this.reload();
-    const reload = () => void this.reload().catch((err: unknown) => this.log.warn({ err: String(err) }, 'could not reload provider credentials'));
-    const { unlisten } = await this.listenSql.listen(PROVIDER_CREDENTIALS_CHANNEL, reload, reload);
-    this.unlisten = unlisten;
-    this.timer = setInterval(reload, REFRESH_MS);
-    this.timer.unref();
+    await this.watched.start(this.listenSql, PROVIDER_CREDENTIALS_CHANNEL);
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.unlisten?.();
+    await this.watched.stop();
   }
 
   /** Reloads the stored providers; concurrent calls share one load and a change during it loads again. */
   reload(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      try {
-        do {
-          this.again = false;
-          this.install(await this.store.list());
-        } while (this.again);
-      } finally {
-        this.loading = null;
-      }
-    })();
-    return this.loading;
+    return this.watched.reload();
+  }
+
+  private async load(): Promise<void> {
+    this.install(await this.store.list());
   }
 
   private install(records: CredentialRecord[]): void {

@@ -1,4 +1,5 @@
 import type { Sql } from '../db/sql.ts';
+import { Watched } from '../db/watched.ts';
 import type { Logger } from '../log.ts';
 import { FAILOVER_CHANNEL, type FailoverRecord, type FailoverStore } from './store.ts';
 
@@ -14,8 +15,6 @@ export interface FailoverView {
   updated_at?: string;
 }
 
-const REFRESH_MS = 30_000;
-
 /**
  * The failover rules in force, in memory: the configuration's (`failover.rules`,
  * FAILOVER_RULES_JSON) under the admin-managed ones from PostgreSQL, which win for the same
@@ -27,50 +26,32 @@ export class FailoverRules {
   private stored: FailoverRecord[] = [];
   /** Enabled chains by primary model selector. */
   private chains = new Map<string, readonly string[]>();
-  private timer: NodeJS.Timeout | undefined;
-  private unlisten: (() => Promise<void>) | undefined;
-  private loading: Promise<void> | null = null;
-  private again = false;
+  private readonly watched: Watched;
 
   constructor(
     private readonly configured: ReadonlyMap<string, readonly string[]>,
     private readonly store: FailoverStore,
     private readonly log: Logger,
   ) {
+    this.watched = new Watched(() => this.load(), 'failover rules', log);
     this.install([]);
   }
 
   async start(listenSql: Sql): Promise<void> {
-    await this.reload();
-    const reload = () => void this.reload().catch((err: unknown) => this.log.warn({ err: String(err) }, 'could not reload failover rules'));
-    const { unlisten } = await listenSql.listen(FAILOVER_CHANNEL, reload, reload);
-    this.unlisten = unlisten;
-    this.timer = setInterval(reload, REFRESH_MS);
-    this.timer.unref();
+    await this.watched.start(listenSql, FAILOVER_CHANNEL);
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.unlisten?.();
+    await this.watched.stop();
   }
 
   /** Reloads the stored rules; concurrent calls share one load and a change during it loads again. */
   reload(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      try {
-        do {
-          this.again = false;
-          this.install(await this.store.list());
-        } while (this.again);
-      } finally {
-        this.loading = null;
-      }
-    })();
-    return this.loading;
+    return this.watched.reload();
+  }
+
+  private async load(): Promise<void> {
+    this.install(await this.store.list());
   }
 
   private install(records: FailoverRecord[]): void {

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Sql } from '../db/sql.ts';
+import { Watched } from '../db/watched.ts';
 import type { Logger } from '../log.ts';
 import { secretDigest } from './secret.ts';
 import { AUTH_KEYS_CHANNEL, type AuthKeyRecord, type AuthKeyStore } from './store.ts';
@@ -27,7 +28,6 @@ interface Entry {
   graceEnds: number | null;
 }
 
-const REFRESH_MS = 30_000;
 const TOUCH_MS = 10_000;
 /** Tokens remembered with their entry so a client's every request does not hash again. */
 const MEMO_LIMIT = 4096;
@@ -46,30 +46,26 @@ export class KeyRing {
   private memo = new Map<string, Entry>();
   private used = new Map<string, number>();
   private keyCount = 0;
-  private loading: Promise<void> | null = null;
-  private again = false;
-  private timers: NodeJS.Timeout[] = [];
-  private unlisten: (() => Promise<void>) | undefined;
+  private touchTimer: NodeJS.Timeout | undefined;
+  private readonly watched: Watched;
 
   constructor(
     private readonly sql: Sql,
     private readonly store: AuthKeyStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.watched = new Watched(async () => this.install(await this.store.list()), 'managed keys', log);
+  }
 
   async start(): Promise<void> {
-    await this.reload();
-    const reload = () => void this.reload().catch((err: unknown) => this.log.warn({ err: String(err) }, 'could not reload managed keys'));
-    // onlisten runs again after the listening connection is re-established: reload what was missed.
-    const { unlisten } = await this.sql.listen(AUTH_KEYS_CHANNEL, reload, reload);
-    this.unlisten = unlisten;
-    this.timers = [setInterval(reload, REFRESH_MS), setInterval(() => void this.flushUsed(), TOUCH_MS)];
-    for (const t of this.timers) t.unref();
+    await this.watched.start(this.sql, AUTH_KEYS_CHANNEL);
+    this.touchTimer = setInterval(() => void this.flushUsed(), TOUCH_MS);
+    this.touchTimer.unref();
   }
 
   async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    await this.unlisten?.();
+    clearInterval(this.touchTimer);
+    await this.watched.stop();
     await this.flushUsed();
   }
 
@@ -80,21 +76,7 @@ export class KeyRing {
 
   /** Reloads the key table; concurrent calls share one load and a change during it loads again. */
   reload(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      try {
-        do {
-          this.again = false;
-          this.install(await this.store.list());
-        } while (this.again);
-      } finally {
-        this.loading = null;
-      }
-    })();
-    return this.loading;
+    return this.watched.reload();
   }
 
   private install(records: AuthKeyRecord[]): void {

@@ -1,4 +1,5 @@
 import type { Sql } from '../db/sql.ts';
+import { Watched } from '../db/watched.ts';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ProviderRegistry, Route } from '../providers/registry.ts';
@@ -29,8 +30,6 @@ interface Redirect {
   score: Float64Array;
 }
 
-const REFRESH_MS = 30_000;
-
 export const modelAccessDenied = (message: string) => new GatewayError('invalid_request_error', 403, message, { code: 'model_access_denied', param: 'model' });
 
 /** The concrete model a virtual model's target names, when a provider serves it. */
@@ -53,10 +52,8 @@ export class VirtualModels {
   private all: VirtualModel[] = [];
   private readonly managed: VirtualModel[];
   private readonly providerNames: Set<string>;
-  private loading: Promise<void> | null = null;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
-  private unlisten: (() => Promise<void>) | undefined;
+
+  private readonly watched: Watched;
 
   constructor(
     private readonly sql: Sql,
@@ -66,47 +63,32 @@ export class VirtualModels {
     private readonly prices: PriceBook,
     private readonly log: Logger,
   ) {
+    this.watched = new Watched(() => this.load(), 'virtual models', log);
     const loaded = new Date();
     this.managed = managed.map((d) => ({ ...d, managed: true, createdAt: loaded, updatedAt: loaded }));
     this.providerNames = new Set(registry.entries.map((e) => e.config.name));
   }
 
   async start(): Promise<void> {
-    await this.reload();
+    await this.watched.start(this.sql, VIRTUAL_MODELS_CHANNEL);
     for (const vm of this.managed) {
       if (vm.targets.length && !vm.targets.some((t) => servedRoute(this.registry, t.model, t.provider))) {
         this.log.warn({ source: vm.source }, `virtual model ${vm.source}: no configured provider serves any of its targets yet`);
       }
     }
-    const reload = () => void this.reload().catch((err: unknown) => this.log.warn({ err: String(err) }, 'could not reload virtual models'));
-    const { unlisten } = await this.sql.listen(VIRTUAL_MODELS_CHANNEL, reload, reload);
-    this.unlisten = unlisten;
-    this.timer = setInterval(reload, REFRESH_MS);
-    this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.unlisten?.();
+    await this.watched.stop();
   }
 
   /** Reloads the stored virtual models; concurrent calls share one load and a change during it loads again. */
   reload(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      try {
-        do {
-          this.again = false;
-          this.install((await this.store.list()).map((s) => ({ ...s, managed: false })));
-        } while (this.again);
-      } finally {
-        this.loading = null;
-      }
-    })();
-    return this.loading;
+    return this.watched.reload();
+  }
+
+  private async load(): Promise<void> {
+    this.install((await this.store.list()).map((s) => ({ ...s, managed: false })));
   }
 
   /** Stored virtual models with the configuration's on top: a managed source hides a stored one. */
