@@ -1,3 +1,4 @@
+import type { AdminRecalculatePricingRequest } from '../../../generated/types.gen.ts';
 import type { PriceFields } from '../../config.ts';
 import type { Sql } from '../../db/sql.ts';
 import { invalidRequest, notFound } from '../../errors.ts';
@@ -15,16 +16,6 @@ export interface PricingDeps {
   prices: PriceBook;
   store: PriceOverrideStore;
   overrides: PriceOverrides;
-}
-
-interface RecalculateBody {
-  days?: number;
-  start_date?: string;
-  end_date?: string;
-  user_path?: string;
-  selector?: string;
-  confirmation?: string;
-  confirm?: string;
 }
 
 /** `pricingoverrides.View`. */
@@ -81,7 +72,7 @@ export function pricingHandlers({ sql, prices, store, overrides }: PricingDeps) 
 
   /** Prices the stored rows of a range again at the prices in force now (see usage/recalculate.ts). */
   const recalculatePricing: Handler = async (ctx) => {
-    const b = (ctx.body ?? {}) as RecalculateBody;
+    const b = (ctx.body ?? {}) as AdminRecalculatePricingRequest;
     if ((b.confirmation ?? b.confirm) !== 'recalculate') throw invalidRequest('confirmation must be "recalculate"', 'confirmation');
     const tz = resolveTimeZone(header(ctx, 'x-gomodel-timezone'));
     const range = resolveDateRange({ days: b.days, start_date: b.start_date, end_date: b.end_date }, tz, Date.now());
