@@ -25,19 +25,24 @@ export function confirmAction(question: string, detail: string, confirmLabel: st
 
 /** A modal with a title and content, removed from the page when closed. */
 export function showModal(title: string, content: Node[]): void {
+  // Removed at once, not on the 'close' event a task later: the content may be a secret.
+  const dismiss = () => {
+    dialog.close();
+    dialog.remove();
+  };
   const dialog = h(
     'dialog',
     { class: 'details', 'aria-labelledby': 'details-title' },
     h(
       'div',
       { class: 'dialog-body' },
-      h('div', { class: 'dialog-head' }, h('h2', { id: 'details-title' }, title), h('button', { type: 'button', class: 'quiet', onclick: () => dialog.close() }, 'Close')),
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'details-title' }, title), h('button', { type: 'button', class: 'quiet', onclick: dismiss }, 'Close')),
       ...content,
     ),
   );
   dialog.addEventListener('close', () => dialog.remove());
   dialog.addEventListener('click', (event: MouseEvent) => {
-    if (event.target === dialog) dialog.close(); // the body fills the dialog, so this is the backdrop
+    if (event.target === dialog) dismiss(); // the body fills the dialog, so this is the backdrop
   });
   document.body.append(dialog);
   dialog.showModal();

@@ -93,7 +93,8 @@ export class RateLimiter {
   private topUps: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private unlisten: (() => Promise<void>) | undefined;
-  private syncing = false;
+  /** The counter write in flight, if any. */
+  private syncing: Promise<void> | null = null;
 
   constructor(
     /** A pool whose sessions commit asynchronously: a lease lost in a database crash only frees headroom. */
@@ -109,7 +110,7 @@ export class RateLimiter {
     const { unlisten } = await this.sql.listen(RATE_LIMITS_CHANNEL, refresh, refresh);
     this.unlisten = unlisten;
     this.timers = [
-      setInterval(() => void this.sync(), this.opts.syncMs ?? SYNC_MS),
+      setInterval(() => void (this.syncing ?? this.sync()), this.opts.syncMs ?? SYNC_MS),
       setInterval(() => void this.maintain(), MAINTAIN_MS),
     ];
     for (const t of this.timers) t.unref();
@@ -442,12 +443,18 @@ export class RateLimiter {
     else map.delete(rule.subject);
   }
 
+  /** Writes the counts pending now; a write already in flight is waited for first, so none is skipped. */
+  async sync(): Promise<void> {
+    while (this.syncing) await this.syncing;
+    this.syncing = this.writeCounts().finally(() => (this.syncing = null));
+    return this.syncing;
+  }
+
   /**
    * Writes admitted requests and spent tokens of the windows in use and reads back their totals
    * across all processes, in one statement.
    */
-  async sync(): Promise<void> {
-    if (this.syncing) return;
+  private async writeCounts(): Promise<void> {
     const now = Date.now();
     const counts: Counts[] = this.leftOver;
     this.leftOver = [];
@@ -471,7 +478,6 @@ export class RateLimiter {
     }
     if (counts.length === 0) return;
     mergeCounts(counts);
-    this.syncing = true;
     try {
       const rows = await this.sql<{ n: string; granted: string; tokens: string }[]>`
         with c as (
@@ -500,8 +506,6 @@ export class RateLimiter {
         // Written next time: the counts are kept, not lost.
         this.leftOver.push(...counts);
       } else this.log.warn({ err: String(err) }, 'could not write rate limit counters');
-    } finally {
-      this.syncing = false;
     }
   }
 

@@ -376,7 +376,9 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     await form.getByRole('button', { name: 'Save rate limit' }).click();
     const table = page.getByRole('region', { name: 'Rate limits with live counters' });
     await expect.poll(() => table.textContent()).toContain('0 / 60');
-    // a request counted by the limiter shows up without reloading the page
+    // a request counted by the limiter shows up without reloading the page (the limiter learns of
+    // the new rule by notification; reloading here makes sure it has before it counts)
+    await gw.limiter!.refresh();
     await gw.limiter!.admit('/team/alpha/x', null);
     await gw.limiter!.sync();
     await expect.poll(() => table.textContent(), { timeout: 5000 }).toContain('1 / 60');
