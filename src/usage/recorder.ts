@@ -57,7 +57,7 @@ interface Run {
   n: number;
 }
 
-const insertLines = `insert into usage (${usageColumns.map((c) => `"${c}"`).join(', ')}) ${rowLinesSelect} on conflict (id) do nothing`;
+const insertLines = `insert into usage (${usageColumns.map((c) => `"${c}"`).join(', ')}) ${rowLinesSelect} on conflict (id, "timestamp") do nothing`;
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the row is bad, not the database. */
 const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
