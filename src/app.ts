@@ -6,6 +6,7 @@ import { configuredSecrets, type Config } from './config.ts';
 import { CredentialRegistrar } from './credentials/registrar.ts';
 import { CredentialStore } from './credentials/store.ts';
 import { StartupError } from './errors.ts';
+import { PartitionKeeper, type TimePartitioned } from './db/partitions.ts';
 import { connect, withArrayTypes, type Sql } from './db/sql.ts';
 import { within } from './deadline.ts';
 import type { Logger } from './log.ts';
@@ -58,6 +59,8 @@ export interface Gateway {
   /** null when RATE_LIMITS_ENABLED=false. */
   limiter: RateLimiter | null;
   virtual: VirtualModels;
+  /** Makes the time partitions ahead and drops those past their retention (hourly; `maintain()` runs it now). */
+  partitions: PartitionKeeper;
   url: string;
   /**
    * Stops accepting connections and lets in-flight requests finish for SHUTDOWN_TIMEOUT; then
@@ -119,6 +122,14 @@ export async function startGateway(
   );
   await recorder.start();
 
+  // Time-partitioned tables (migration 0032; docs/retention.md): partitions made ahead, dropped past retention.
+  const partitioned: TimePartitioned[] = [
+    { table: 'usage', column: 'timestamp', unit: 'month', behind: 1, ahead: 2, keepMs: config.usage.retentionMs },
+  ];
+  const partitions = new PartitionKeeper(sql, partitioned, log);
+  // Not fatal: rows outside every partition wait in the default one, and the hourly run tries again.
+  await partitions.start().catch((err: unknown) => log.warn({ err: String(err) }, 'partition maintenance failed'));
+
   const upstream = new Upstream({ timeoutMs: config.http.timeoutMs, headerTimeoutMs: config.http.headerTimeoutMs, retry: config.retry, drain: config.budgets.drain, keyRest: config.keyRest, log });
   const registry = new ProviderRegistry(config.providers, config.openrouter, upstream, log, redactor);
   await registry.start(config.modelsRefreshMs);
@@ -132,7 +143,7 @@ export async function startGateway(
   const metrics = config.metrics.enabled ? await createMetrics(() => recorder.stats, breakerSamples) : disabledMetrics;
   const prices = new PriceBook(config.pricing);
   const attribute = createAttribution(config.userPathHeader, config.tagging);
-  const queries = new UsageQueries(sql);
+  const queries = new UsageQueries(sql, config.usage.retentionMs);
 
   // Budget and rate-limit leases commit asynchronously (a lease lost in a database crash only frees
   // headroom) on one small pool, whose one listening connection also carries every change
@@ -217,7 +228,7 @@ export async function startGateway(
     ...ingressHandlers(proxyDeps, proxy),
     ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
-    ...pricingHandlers({ sql, prices, store: priceOverrideStore, overrides: priceOverrides }),
+    ...pricingHandlers({ sql, prices, store: priceOverrideStore, overrides: priceOverrides, retentionMs: config.usage.retentionMs }),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
     ...rateLimitHandlers({ store: rateLimitStore, limiter, keys: keyStore }),
@@ -283,10 +294,12 @@ export async function startGateway(
     keys,
     limiter,
     virtual,
+    partitions,
     url: `http://127.0.0.1:${port}`,
     async close() {
       const deadline = Date.now() + config.shutdownTimeoutMs;
       registry.stop();
+      partitions.stop();
       const closed = new Promise<void>((done) => server.close(() => done()));
       // A keep-alive connection whose request ends after close() would otherwise stay open until its keep-alive timeout.
       const idle = setInterval(() => server.closeIdleConnections(), 100);

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
-import { envBool, envBytes, envDuration, envInt, envNumber, envString, type Env } from './env.ts';
+import { envBool, envBytes, envDuration, envInt, envNumber, envString, parseRetention, type Env } from './env.ts';
 import { providerTypes, type ProviderConfig, type ProviderType } from './providers/types.ts';
 import { normalizeUserPath } from './user-path.ts';
 import { DefinitionError, parseVirtualModel, type VirtualModelDefinition } from './virtual-model-definition.ts';
@@ -95,6 +95,8 @@ export interface Config {
     /** fdatasync of the journal at most this often; 0 = before each group of rows is acknowledged. */
     journalFsyncMs: number;
     enforceReturningUsage: boolean;
+    /** Rows older than this leave, a whole month at a time (USAGE_RETENTION); null keeps them forever. */
+    retentionMs: number | null;
   };
   /** On SIGTERM/SIGINT, how long in-flight requests may run before they are cut. */
   shutdownTimeoutMs: number;
@@ -241,6 +243,7 @@ interface YamlConfig {
   rate_limits?: { enabled?: boolean; user_paths?: { path: string; limits: YamlRateLimit[] }[] };
   virtual_models?: unknown[];
   failover?: { enabled?: boolean; rules?: unknown };
+  retention?: { usage?: string | number };
   resilience?: { circuit_breaker?: { failure_threshold?: number; success_threshold?: number; timeout?: string | number } };
 }
 
@@ -251,7 +254,7 @@ interface YamlRateLimit {
   max_tokens?: number;
 }
 
-const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience']);
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience', 'retention']);
 
 function readYaml(env: Env): YamlConfig {
   const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
@@ -500,6 +503,17 @@ function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
 }
 
 /** GOMODEL_CREDENTIALS_KEY: 32 bytes, as base64 (`openssl rand -base64 32`) or hex (`openssl rand -hex 32`). */
+/** USAGE_RETENTION, else the original's USAGE_RETENTION_DAYS, else `retention.usage` of config.yaml; unset keeps rows forever. */
+function usageRetention(env: Env, yaml: YamlConfig): number | null {
+  const text = env.USAGE_RETENTION?.trim();
+  const days = env.USAGE_RETENTION_DAYS?.trim();
+  if (text && days) throw new Error('set USAGE_RETENTION or USAGE_RETENTION_DAYS, not both');
+  if (text) return parseRetention('USAGE_RETENTION', text);
+  if (days) return envInt(env, 'USAGE_RETENTION_DAYS', 0) * 86_400_000 || null;
+  const y = yaml.retention?.usage;
+  return y === undefined ? null : parseRetention('retention.usage', String(y));
+}
+
 function credentialsKey(env: Env): Buffer | null {
   const text = env.GOMODEL_CREDENTIALS_KEY?.trim();
   if (!text) return null;
@@ -536,6 +550,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       journalDir: envString(env, 'USAGE_SPILL_DIR', `${dataDir}/usage-spill`),
       journalFsyncMs: envDuration(env, 'USAGE_JOURNAL_FSYNC_INTERVAL', 1000),
       enforceReturningUsage: envBool(env, 'ENFORCE_RETURNING_USAGE_DATA', true),
+      retentionMs: usageRetention(env, yaml),
     },
     shutdownTimeoutMs: envDuration(env, 'SHUTDOWN_TIMEOUT', 30_000),
     adminEndpointsEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true),

@@ -41,6 +41,17 @@ export function envDuration(env: Env, name: string, fallbackMs: number): number 
   return Math.round(Number(m[1]) * durationUnits[(m[2] ?? 's').toLowerCase()]!);
 }
 
+const retentionUnits: Record<string, number> = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** How long data is kept: `400d`, `12w`, `36h`; `0` keeps it forever (null). */
+export function parseRetention(name: string, value: string): number | null {
+  const v = value.trim();
+  if (v === '0') return null;
+  const m = /^(\d+)\s*([hdw])$/i.exec(v);
+  if (!m || Number(m[1]) === 0) throw new Error(`${name} must be a duration like 400d, 12w or 36h, or 0 to keep everything, got "${value}"`);
+  return Number(m[1]) * retentionUnits[m[2]!.toLowerCase()]!;
+}
+
 const sizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
 /** A byte size: `10M`, `512K`, `10MB`, or a bare number of bytes. */

@@ -34,11 +34,11 @@ export class PartitionKeeper {
     private readonly log: Logger,
   ) {}
 
-  /** Maintains once (so today's partitions exist before the first insert), then every hour. */
+  /** Maintains once (so today's partitions exist before the first insert), then every hour, also when this first run fails. */
   async start(): Promise<void> {
-    await this.maintain();
     this.timer = setInterval(() => void this.maintain().catch((err: unknown) => this.log.warn({ err: String(err) }, 'partition maintenance failed')), MAINTAIN_MS);
     this.timer.unref();
+    await this.maintain();
   }
 
   stop(): void {

@@ -150,7 +150,22 @@ function totalsGrains(range: DateRange, tz: string): number[] {
  * :30/:45 offsets), so their cost follows the number of buckets, not the number of rows.
  */
 export class UsageQueries {
-  constructor(private readonly sql: Sql) {}
+  /** `retentionMs`: raw rows older than this may be gone (USAGE_RETENTION); null keeps every row. */
+  constructor(
+    private readonly sql: Sql,
+    private readonly retentionMs: number | null = null,
+  ) {}
+
+  /**
+   * The range's part where raw rows are kept: from the retention horizon, rounded up to an hour,
+   * at the earliest. The log and sessions read raw rows, so they answer for this part only, and
+   * the log's total counts the same part (from the rollups) as its pages.
+   */
+  private retained(range: DateRange): DateRange {
+    if (this.retentionMs === null) return range;
+    const horizon = Math.ceil((Date.now() - this.retentionMs) / HOUR) * HOUR;
+    return horizon > range.start ? { ...range, start: Math.min(horizon, range.rowsEnd) } : range;
+  }
 
   private subtree(path: string | undefined, column = 'user_path'): Fragment {
     const s = this.sql;
@@ -345,8 +360,10 @@ export class UsageQueries {
    * model cube and then looked up by equality (and counted from the cube), or request and provider
    * ids that start with it, through their prefix indexes (migration 0008). Both ignore case.
    */
-  async log(range: DateRange, f: UsageFilters, search: string | undefined, limit: number, offset: number) {
+  async log(all: DateRange, f: UsageFilters, search: string | undefined, limit: number, offset: number) {
     const s = this.sql;
+    const range = this.retained(all);
+    if (range.start >= range.rowsEnd) return { rows: [], total: 0 };
     const base = s`"timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.rowsEnd)}
       ${this.rowFilters(f)} ${this.cache(f.cacheMode)}`;
     if (!search) {
@@ -379,8 +396,9 @@ export class UsageQueries {
    * Only rows naming a session are read (the partial index of migration 0030). Requests and tokens
    * count local-cache hits; costs are provider spend, so a hit's row adds no cost.
    */
-  async sessions(range: DateRange, f: UsageFilters, limit: number, offset: number) {
+  async sessions(all: DateRange, f: UsageFilters, limit: number, offset: number) {
     const s = this.sql;
+    const range = this.retained(all);
     const where = s`session_id is not null and "timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.rowsEnd)}
       ${this.rowFilters(f)}`;
     const spend = s`filter (where cache_type = '')`;

@@ -2,7 +2,7 @@ import type { AdminRecalculatePricingRequest } from '../../../generated/types.ge
 import type { PriceFields } from '../../config.ts';
 import type { Sql } from '../../db/sql.ts';
 import { invalidRequest, notFound } from '../../errors.ts';
-import { resolveDateRange, resolveTimeZone } from '../../usage/dates.ts';
+import { formatInZone, resolveDateRange, resolveTimeZone } from '../../usage/dates.ts';
 import { priceFromFields } from '../../usage/model-price.ts';
 import { parseSelector, type PriceOverrideStore, type Selector, type StoredPriceOverride } from '../../usage/price-override-store.ts';
 import type { PriceOverrides } from '../../usage/price-overrides.ts';
@@ -16,6 +16,8 @@ export interface PricingDeps {
   prices: PriceBook;
   store: PriceOverrideStore;
   overrides: PriceOverrides;
+  /** USAGE_RETENTION: a recalculation must not reach before it (null keeps every row). */
+  retentionMs: number | null;
 }
 
 /** `pricingoverrides.View`. */
@@ -46,7 +48,7 @@ function userPathOf(raw: string | undefined): string | undefined {
   }
 }
 
-export function pricingHandlers({ sql, prices, store, overrides }: PricingDeps) {
+export function pricingHandlers({ sql, prices, store, overrides, retentionMs }: PricingDeps) {
   const listModelPricingOverrides: Handler = async () => ({ body: (await store.list()).map(view) });
 
   /** Stores the price after checking it converts exactly (at most 9 decimal places per million tokens, none negative). */
@@ -76,6 +78,12 @@ export function pricingHandlers({ sql, prices, store, overrides }: PricingDeps) 
     if ((b.confirmation ?? b.confirm) !== 'recalculate') throw invalidRequest('confirmation must be "recalculate"', 'confirmation');
     const tz = resolveTimeZone(header(ctx, 'x-gomodel-timezone'));
     const range = resolveDateRange({ days: b.days, start_date: b.start_date, end_date: b.end_date }, tz, Date.now());
+    // Older rows may be gone while their costs stay in the rollups, which could then no longer
+    // agree with the prices of the rest of the range: refused rather than answered in part.
+    if (retentionMs !== null && range.start < Date.now() - retentionMs) {
+      const horizon = formatInZone(Date.now() - retentionMs, tz);
+      throw invalidRequest(`the range starts before the usage retention (USAGE_RETENTION): rows before ${horizon} may be deleted, their costs kept only in the rollups; start after ${horizon.slice(0, 10)}`, b.start_date !== undefined ? 'start_date' : 'days');
+    }
     const result = await recalculate(sql, prices, {
       start: new Date(range.start),
       end: new Date(range.rowsEnd),
