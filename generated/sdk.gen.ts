@@ -555,7 +555,7 @@ export const getLabelUsage = <ThrowOnError extends boolean = false>(options?: Op
 /**
  * Get paginated usage log entries
  *
- * Usage rows, newest first, with the total number of rows that match the filters. A cost the gateway could not price is left out of the entry (and explained in `costs_calculation_caveat`) rather than reported as 0.
+ * Usage rows, newest first, with the total number of rows that match the filters. A cost the gateway could not price is left out of the entry (and explained in `costs_calculation_caveat`) rather than reported as 0. Rows are kept for USAGE_RETENTION: the log and its total cover the part of the range within it.
  */
 export const getUsageLog = <ThrowOnError extends boolean = false>(options?: Options<GetUsageLogData, ThrowOnError>) => (options?.client ?? client).get<GetUsageLogResponses, GetUsageLogErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -566,7 +566,7 @@ export const getUsageLog = <ThrowOnError extends boolean = false>(options?: Opti
 /**
  * Get usage breakdown by session
  *
- * Requests, tokens and costs per session (the session id a request named in its X-Session-Id, X-Claude-Code-Session-Id or Session-Id header) and user path, the most recently active first. Requests and tokens include local-cache hits; costs are provider spend only. Requests without a session are left out.
+ * Requests, tokens and costs per session (the session id a request named in its X-Session-Id, X-Claude-Code-Session-Id or Session-Id header) and user path, the most recently active first. Requests and tokens include local-cache hits; costs are provider spend only. Requests without a session are left out. Read from the rows, so only the part of the range within USAGE_RETENTION.
  */
 export const getSessionUsage = <ThrowOnError extends boolean = false>(options?: Options<GetSessionUsageData, ThrowOnError>) => (options?.client ?? client).get<GetSessionUsageResponses, GetSessionUsageErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -577,7 +577,7 @@ export const getSessionUsage = <ThrowOnError extends boolean = false>(options?: 
 /**
  * Recalculate stored usage costs from current prices
  *
- * Prices the stored rows of a date range again at the prices in force now (pricing overrides included), exactly, in one transaction, the rollups moving by the same amounts. Costs providers reported (OpenRouter, xAI), budget reservations charged for unknown usage and local-cache hits are kept; so is a row whose model has no price now. Dates follow X-GoModel-Timezone.
+ * Prices the stored rows of a date range again at the prices in force now (pricing overrides included), exactly, in one transaction, the rollups moving by the same amounts. Costs providers reported (OpenRouter, xAI), budget reservations charged for unknown usage and local-cache hits are kept; so is a row whose model has no price now. A range starting before USAGE_RETENTION is refused (400). Dates follow X-GoModel-Timezone.
  */
 export const recalculatePricing = <ThrowOnError extends boolean = false>(options: Options<RecalculatePricingData, ThrowOnError>) => (options.client ?? client).post<RecalculatePricingResponses, RecalculatePricingErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -4275,7 +4275,7 @@ export type RecalculatePricingData = {
 
 export type RecalculatePricingErrors = {
     /**
-     * Bad Request: no confirmation, an invalid range, path or selector
+     * Bad Request: no confirmation, an invalid range (or one starting before USAGE_RETENTION), path or selector
      */
     400: CoreGatewayError;
     /**
