@@ -127,6 +127,21 @@ describe('scalar settings', () => {
     expect([c.shutdownTimeoutMs, c.usage.journalFsyncMs, c.usage.journalDir]).toEqual([10_000, 0, '/var/spill']);
     expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'later' })).toThrow(/SHUTDOWN_TIMEOUT/);
   });
+  it('keeps usage rows forever unless USAGE_RETENTION (or USAGE_RETENTION_DAYS, or retention.usage) says otherwise', () => {
+    const DAY = 86_400_000;
+    expect(loadConfig({}).usage.retentionMs).toBeNull();
+    expect([['400d'], ['12w'], ['36h'], ['0']].map(([v]) => loadConfig({ USAGE_RETENTION: v }).usage.retentionMs)).toEqual([400 * DAY, 84 * DAY, 36 * 3_600_000, null]);
+    expect([loadConfig({ USAGE_RETENTION_DAYS: '90' }).usage.retentionMs, loadConfig({ USAGE_RETENTION_DAYS: '0' }).usage.retentionMs]).toEqual([90 * DAY, null]);
+    expect(loadConfig({ GOMODEL_CONFIG: yamlFile('retention:\n  usage: 30d\n') }).usage.retentionMs).toBe(30 * DAY);
+    expect(loadConfig({ GOMODEL_CONFIG: yamlFile('retention:\n  usage: 30d\n'), USAGE_RETENTION: '0' }).usage.retentionMs).toBeNull();
+    expect(() => loadConfig({ USAGE_RETENTION: 'forever' })).toThrow(/USAGE_RETENTION must be a duration like 400d, 12w or 36h, or 0 to keep everything, got "forever"/);
+    expect(() => loadConfig({ USAGE_RETENTION: '400' })).toThrow(/USAGE_RETENTION must be a duration/);
+    expect(() => loadConfig({ USAGE_RETENTION: '0d' })).toThrow(/USAGE_RETENTION must be a duration/);
+    expect(() => loadConfig({ USAGE_RETENTION_DAYS: 'ninety' })).toThrow(/USAGE_RETENTION_DAYS must be an integer/);
+    expect(() => loadConfig({ USAGE_RETENTION: '90d', USAGE_RETENTION_DAYS: '90' })).toThrow(/not both/);
+    expect(() => loadConfig({ GOMODEL_CONFIG: yamlFile('retention:\n  usage: soon\n') })).toThrow(/retention.usage must be a duration/);
+  });
+
   it('reads failover rules as an object or a list, defaults the breaker to 5 failures, 2 successes and 30 s, and refuses malformed rules by name', () => {
     const c = loadConfig({ FAILOVER_RULES_JSON: '{"gpt-4o":["openai-east/gpt-4o","gpt-4o"," claude "]}' });
     expect([...c.failover.rules]).toEqual([['gpt-4o', ['openai-east/gpt-4o', 'claude']]]);
