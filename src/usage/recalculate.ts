@@ -40,6 +40,8 @@ const separatelyPriced = /^(prompt|completion)_(audio|image|video)_tokens$|^(pro
 interface StoredRow {
   id: string;
   timestamp: Date;
+  /** The exact stored instant (microseconds, which a Date drops): the row's key with its id. */
+  at: string;
   model: string;
   provider: ProviderType;
   provider_name: string;
@@ -106,18 +108,19 @@ export async function recalculatePricing(sql: Sql, prices: PriceBook, scope: Rec
     await tx`select pg_advisory_xact_lock(${LOCK_KEY})`;
     const targets = rollupTargets(tx);
     const where = filters(tx, scope);
-    let after: { t: Date; id: string } | null = null;
+    let after: { t: string; id: string } | null = null;
     for (;;) {
       const rows: StoredRow[] = await tx<StoredRow[]>`
-        select id, "timestamp", model, provider, provider_name, input_tokens, output_tokens, total_tokens, cached_input_tokens,
+        select id, "timestamp", "timestamp"::text as at, model, provider, provider_name, input_tokens, output_tokens, total_tokens, cached_input_tokens,
                cache_write_input_tokens, reasoning_tokens, raw_data, input_cost::text, output_cost::text, total_cost::text
-          from usage where ${where} ${after ? tx`and ("timestamp", id) > (${after.t}, ${after.id}::uuid)` : tx``}
+          from usage where ${where} ${after ? tx`and ("timestamp", id) > (${after.t}::timestamptz, ${after.id}::uuid)` : tx``}
          order by "timestamp", id limit ${BATCH}`;
       if (rows.length === 0) break;
       const last = rows[rows.length - 1]!;
-      after = { t: last.timestamp, id: last.id };
+      after = { t: last.at, id: last.id };
       result.matched += rows.length;
       const ids: string[] = [];
+      const ats: string[] = [];
       const inputs: string[] = [];
       const outputs: string[] = [];
       const totals: string[] = [];
@@ -130,12 +133,13 @@ export async function recalculatePricing(sql: Sql, prices: PriceBook, scope: Rec
         if (cost.cost_source !== 'model_pricing') continue;
         result.with_pricing++;
         ids.push(r.id);
+        ats.push(r.at);
         inputs.push(cost.input_cost!);
         outputs.push(cost.output_cost!);
         totals.push(cost.total_cost!);
         caveats.push(cost.costs_calculation_caveat);
       }
-      if (ids.length) result.recalculated += await apply(tx, targets, ids, inputs, outputs, totals, caveats);
+      if (ids.length) result.recalculated += await apply(tx, targets, ids, ats, inputs, outputs, totals, caveats);
     }
   });
   result.without_pricing = result.matched - result.with_pricing;
@@ -161,6 +165,7 @@ async function apply(
   s: Tx,
   targets: ReturnType<typeof rollupTargets>,
   ids: string[],
+  ats: string[],
   inputs: string[],
   outputs: string[],
   totals: string[],
@@ -183,15 +188,16 @@ async function apply(
   });
   const [row] = await s`
     with v as (
-      select * from unnest(${ids}::uuid[], ${inputs}::numeric[], ${outputs}::numeric[], ${totals}::numeric[], ${caveats}::text[])
-        as v(id, input_cost, output_cost, total_cost, caveat)
+      select * from unnest(${ids}::uuid[], ${ats}::timestamptz[], ${inputs}::numeric[], ${outputs}::numeric[], ${totals}::numeric[], ${caveats}::text[])
+        as v(id, "timestamp", input_cost, output_cost, total_cost, caveat)
     ), old as (
-      select u.id, u.input_cost, u.output_cost, u.total_cost from usage u join v using (id)
+      -- By the whole key, so that each row is looked up in its month's partition only.
+      select u.id, u."timestamp", u.input_cost, u.output_cost, u.total_cost from usage u join v using (id, "timestamp")
     ), changed as (
       update usage u set input_cost = v.input_cost, output_cost = v.output_cost, total_cost = v.total_cost,
              cost_source = 'model_pricing', costs_calculation_caveat = v.caveat
-        from v join old o using (id)
-       where u.id = v.id
+        from v join old o using (id, "timestamp")
+       where u.id = v.id and u."timestamp" = v."timestamp"
          and (o.input_cost is distinct from v.input_cost or o.output_cost is distinct from v.output_cost or o.total_cost is distinct from v.total_cost)
       returning u."timestamp", u.cache_type, u.user_path, u.labels, u.model, u.provider, u.provider_name,
                 v.input_cost - coalesce(o.input_cost, 0) as d_input, v.output_cost - coalesce(o.output_cost, 0) as d_output,
