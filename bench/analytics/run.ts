@@ -94,11 +94,13 @@ async function keptDatabase(rows: number, log: (line: string) => void): Promise<
 }
 
 async function tableSizes(db: BenchDatabase) {
+  // A partition counts under its table (usage's months, migration 0035).
   const rows = await db.sql`
-    select c.relname as name, c.reltuples::bigint as rows, pg_total_relation_size(c.oid) as bytes
+    select coalesce(p.relname, c.relname) as name, sum(greatest(c.reltuples, 0))::bigint as rows, sum(pg_total_relation_size(c.oid)) as bytes
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      left join pg_inherits i on i.inhrelid = c.oid left join pg_class p on p.oid = i.inhparent
      where n.nspname = 'public' and c.relkind = 'r' and (c.relname like 'usage%' or c.relname like 'budget%')
-     order by c.relname`;
+     group by 1 order by 1`;
   return rows.map((r) => ({ name: r.name as string, rows: Math.max(0, Number(r.rows)), mb: Math.round(Number(r.bytes) / 2 ** 20) }));
 }
 
