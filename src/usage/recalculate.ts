@@ -40,7 +40,7 @@ const separatelyPriced = /^(prompt|completion)_(audio|image|video)_tokens$|^(pro
 interface StoredRow {
   id: string;
   timestamp: Date;
-  /** The exact stored instant (microseconds, which a Date drops): the row's key with its id. */
+  /** The exact stored instant as text (microseconds, which a Date drops, and so would a timestamptz parameter): the row's key with its id. */
   at: string;
   model: string;
   provider: ProviderType;
@@ -113,7 +113,7 @@ export async function recalculatePricing(sql: Sql, prices: PriceBook, scope: Rec
       const rows: StoredRow[] = await tx<StoredRow[]>`
         select id, "timestamp", "timestamp"::text as at, model, provider, provider_name, input_tokens, output_tokens, total_tokens, cached_input_tokens,
                cache_write_input_tokens, reasoning_tokens, raw_data, input_cost::text, output_cost::text, total_cost::text
-          from usage where ${where} ${after ? tx`and ("timestamp", id) > (${after.t}::timestamptz, ${after.id}::uuid)` : tx``}
+          from usage where ${where} ${after ? tx`and ("timestamp", id) > (${after.t}::text::timestamptz, ${after.id}::uuid)` : tx``}
          order by "timestamp", id limit ${BATCH}`;
       if (rows.length === 0) break;
       const last = rows[rows.length - 1]!;
@@ -188,7 +188,7 @@ async function apply(
   });
   const [row] = await s`
     with v as (
-      select * from unnest(${ids}::uuid[], ${ats}::timestamptz[], ${inputs}::numeric[], ${outputs}::numeric[], ${totals}::numeric[], ${caveats}::text[])
+      select * from unnest(${ids}::uuid[], ${ats}::text[]::timestamptz[], ${inputs}::numeric[], ${outputs}::numeric[], ${totals}::numeric[], ${caveats}::text[])
         as v(id, "timestamp", input_cost, output_cost, total_cost, caveat)
     ), old as (
       -- By the whole key, so that each row is looked up in its month's partition only.

@@ -147,4 +147,17 @@ describe('POST /admin/usage/recalculate-pricing', () => {
     await expectRollupsEqualRows('UTC', {});
     await expectRollupsEqualRows('Asia/Kolkata', { user_path: '/acme' });
   });
+
+  it('finds rows stored with microseconds, which a JavaScript Date would round away (rows are looked up by id and timestamp)', async () => {
+    const day = { start_date: '2026-05-20', end_date: '2026-05-20' };
+    for (let i = 0; i < 3; i++) gw.recorder.record(usageRow({ request_id: `micro-${i}`, timestamp: new Date('2026-05-20T10:00:00.123Z'), input_cost: '1', output_cost: '1', total_cost: '2' }));
+    await gw.recorder.flush();
+    // Within the same bucket, so the rollups stay as the insert made them.
+    await gw.sql`update usage set "timestamp" = "timestamp" + make_interval(secs => 0.000001 * (1 + right(request_id, 1)::int)) where request_id like 'micro-%'`;
+    const { data } = await admin.recalculatePricing({ client: gw.client, body: { ...day, confirmation: 'recalculate' }, throwOnError: true });
+    expect(data).toMatchObject({ matched: 3, recalculated: 3 });
+    for (let i = 0; i < 3; i++) expect(await costOf(`micro-${i}`)).toMatchObject({ total_cost: '0.0012' });
+    const summary = await admin.getUsageSummary({ client: gw.client, query: day, throwOnError: true });
+    expect([summary.data.total_requests, summary.data.total_cost]).toEqual([3, 0.0036]);
+  });
 });

@@ -23,7 +23,7 @@ declare
   has_rows boolean;
   later bigint := 0;
 begin
-  for r in select conname, contype from pg_constraint where conrelid = 'usage'::regclass and contype not in ('p', 'c') loop
+  for r in select conname, contype from pg_constraint where conrelid = 'usage'::regclass and contype not in ('p', 'c', 'n') loop
     raise exception 'usage has constraint % of type %, which this conversion does not carry over', r.conname, r.contype;
   end loop;
   select coalesce(array_agg(pg_get_indexdef(indexrelid) order by indexrelid), '{}') into indexes
