@@ -42,10 +42,15 @@ export function formatUsd(n: number | null | undefined, unknown = UNKNOWN): stri
  * unknown cost`: unpriced requests never vanish from a total.
  */
 export function formatCostTotal(total: number | null | undefined, unknownRequests: number | undefined): string {
-  const n = unknownRequests ?? 0;
-  if (n === 0) return formatUsd(total);
-  const unknown = `${integer.format(n)} ${n === 1 ? 'request' : 'requests'} of unknown cost`;
+  const unknown = formatUnknownCosts(unknownRequests);
+  if (!unknown) return formatUsd(total);
   return total === null || total === undefined ? unknown : `${formatUsd(total)} + ${unknown}`;
+}
+
+/** `9 requests of unknown cost`, or '' for none. */
+export function formatUnknownCosts(requests: number | undefined): string {
+  if (!requests) return '';
+  return `${integer.format(requests)} ${requests === 1 ? 'request' : 'requests'} of unknown cost`;
 }
 
 /** A timestamp from the API in the browser's time zone. */

@@ -1,9 +1,14 @@
+import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upsertBudget } from '../../generated/sdk.gen.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { usageRow } from '../support/usage-rows.ts';
 import { launchChromium } from './chromium.ts';
+
+const artifacts = new URL('../artifacts/', import.meta.url);
+mkdirSync(artifacts, { recursive: true });
+const screenshot = (page: Page, name: string) => page.screenshot({ path: new URL(`${name}.png`, artifacts).pathname, fullPage: true });
 
 const secondsAgo = (s: number) => new Date(Date.now() - s * 1000);
 const unpriced = { input_cost: null, output_cost: null, total_cost: null, cost_source: '', costs_calculation_caveat: 'no pricing for model mystery-model' };
@@ -47,8 +52,10 @@ describe('money in the dashboard', () => {
 
   it('says how many requests the total cost leaves out for want of a price', async () => {
     await page.goto(`${gw.url}/admin/dashboard/#/overview`);
-    const cost = page.locator('.card').filter({ hasText: 'Cost' }).locator('.card-value');
-    await expect.poll(() => cost.textContent()).toBe('$0.00225 + 9 requests of unknown cost');
+    const cost = page.locator('.card').filter({ hasText: 'Cost' });
+    await expect.poll(() => cost.locator('.card-value').textContent()).toBe('$0.00225');
+    expect(await cost.locator('.card-detail').textContent()).toBe('+ 9 requests of unknown cost · $0.002125 input · $0.000125 output');
+    await screenshot(page, 'money-overview');
   });
 
   it('keeps the significant digits of tiny costs and counts unpriced requests in the breakdowns', async () => {
@@ -60,6 +67,7 @@ describe('money in the dashboard', () => {
     expect((await cells(byModel, 'mystery-model')).slice(-3)).toEqual(['—', '—', '9 requests of unknown cost']);
     const byPath = page.getByRole('table', { name: 'By user path' });
     expect((await cells(byPath, '/money')).at(-1)).toBe('$0.00225 + 9 requests of unknown cost');
+    await screenshot(page, 'money-breakdowns');
   });
 
   it('shows a row of unknown cost as unknown, and the labels and session of a row', async () => {
@@ -84,6 +92,7 @@ describe('money in the dashboard', () => {
       await details.locator('dl.pairs > div').evaluateAll((divs) => divs.map((d) => [d.querySelector('dt')!.textContent, d.querySelector('dd')!.textContent])),
     );
     expect(pairs).toMatchObject({ Labels: 'rag, batch', Session: 'sess-42', Total: '$0.00000016' });
+    await screenshot(page, 'money-log-details');
     await page.keyboard.press('Escape');
     await details.waitFor({ state: 'detached' });
   });
@@ -95,6 +104,7 @@ describe('money in the dashboard', () => {
     expect(await budget.locator('dd').first().textContent()).toBe('$0.00225');
     // $0.00225 of $5.
     expect(await budget.getByRole('meter', { name: 'Budget used' }).getAttribute('aria-valuetext')).toBe('0.045% of the amount');
+    await screenshot(page, 'money-budgets');
   });
 
   it('logged no script errors', () => {
