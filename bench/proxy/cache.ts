@@ -1,11 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { freePort } from '../lib/ports.ts';
-import { builtGateway, startServer, tsNode, type Server } from '../lib/processes.ts';
+import { startServer, tsNode, type Server } from '../lib/processes.ts';
 import { createDatabase } from '../lib/postgres.ts';
 import { percentile } from '../lib/stats.ts';
 import { chatBody, INSTANT } from './payloads.ts';
+import { stageGateway } from './stage-gateway.ts';
 import { MASTER_KEY } from './targets.ts';
 
 export interface CacheCase {
@@ -22,8 +21,6 @@ export interface CacheResult {
   hitsBeatProxied: boolean;
 }
 
-const repo = new URL('../../', import.meta.url).pathname;
-
 /**
  * The exact response cache's hit path against a proxied request at c=1: the same ~4.5 KB chat
  * request, answered from the cache (one primary-key read in PostgreSQL, a usage row journaled) or
@@ -35,26 +32,10 @@ export async function runCache(quick: boolean, log: (line: string) => void): Pro
   const db = await createDatabase('cache');
   const mockPort = await freePort();
   const mock = await startServer({ name: 'mock', ...tsNode(new URL('../mock-upstream.ts', import.meta.url).pathname), port: mockPort, env: { PORT: String(mockPort) } });
-  const dir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
+  const dirs: string[] = [];
   let gateway: Server | undefined;
   try {
-    const port = await freePort();
-    gateway = await startServer({
-      name: 'gomodel-cache',
-      ...builtGateway(repo),
-      cwd: repo,
-      port,
-      env: {
-        PORT: String(port),
-        POSTGRES_URL: db.url,
-        GOMODEL_MASTER_KEY: MASTER_KEY,
-        LOG_LEVEL: 'error',
-        GOMODEL_DATA_DIR: dir,
-        OPENAI_BASE_URL: `${mock.url}/v1`,
-        OPENAI_API_KEY: 'sk-mock',
-        CACHE_ENABLED: 'true',
-      },
-    });
+    gateway = await stageGateway('gomodel-cache', db.url, mock.url, dirs, { CACHE_ENABLED: 'true' });
     const url = `${gateway.url}/v1/chat/completions`;
     const send = async (body: string, headers: Record<string, string>, hit: boolean): Promise<number> => {
       const started = performance.now();
@@ -96,7 +77,7 @@ export async function runCache(quick: boolean, log: (line: string) => void): Pro
     return { cases, hitsBeatProxied: p50('hit-reply') < p50('proxied-reply') && p50('hit-stream') < p50('proxied-stream') };
   } finally {
     await gateway?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
     await mock.stop();
     await db.drop();
   }

@@ -66,8 +66,9 @@ const overview = async (query: Record<string, string> = {}) => (await admin.getC
 
 /** Replies the tests have had stored (each test counts those it causes). */
 let stored = 0;
-/** Waits until the cache holds every reply stored so far: replies are stored after they are sent, in the background. */
-async function written(): Promise<void> {
+/** Counts `more` replies as stored and waits until the cache holds them all: replies are stored after they are sent, in the background. */
+async function written(more = 0): Promise<void> {
+  stored += more;
   await expect.poll(async () => (await overview()).cache.entries, { timeout: 5000, interval: 20 }).toBe(stored);
 }
 
@@ -86,8 +87,7 @@ describe('exact response cache', () => {
     const body = fresh({ temperature: 0 });
     const first = await sdk.chat.completions.create(body, { headers: { 'X-Cache-TTL': '60' } }).withResponse();
     expect(first.response.headers.get('x-cache')).toBeNull();
-    stored += 1;
-    await written();
+    await written(1);
     const second = await sdk.chat.completions.create(body, { headers: { 'X-Cache-TTL': '60' } }).withResponse();
     expect(second.response.headers.get('x-cache')).toBe('HIT (exact)');
     expect(second.response.headers.get('x-gomodel-provider')).toBe('openai');
@@ -100,8 +100,7 @@ describe('exact response cache', () => {
     const body = fresh({ stream: true });
     const first = await post('/v1/chat/completions', body, { 'X-Cache-Type': 'exact' });
     expect(first.text).toContain('data: [DONE]');
-    stored += 1;
-    await written();
+    await written(1);
     const second = await post('/v1/chat/completions', body, { 'X-Cache-Type': 'exact' });
     expect(second.headers.get('x-cache')).toBe('HIT (exact)');
     expect(second.headers.get('content-type')).toContain('text/event-stream');
@@ -110,8 +109,7 @@ describe('exact response cache', () => {
     // The same request without stream is another entry.
     await post('/v1/chat/completions', { ...body, stream: false }, { 'X-Cache-Type': 'exact' });
     expect(calls.chat).toBe(2);
-    stored += 1;
-    await written();
+    await written(1);
 
     cutStreamAfter = 2;
     const cutBody = fresh({ stream: true });
@@ -120,21 +118,18 @@ describe('exact response cache', () => {
     cutStreamAfter = undefined;
     // A whole stream sent after the cut one is stored; the cut one never is.
     await post('/v1/chat/completions', fresh({ stream: true }), { 'X-Cache-Type': 'exact' });
-    stored += 1;
-    await written();
+    await written(1);
     const again = await post('/v1/chat/completions', cutBody, { 'X-Cache-Type': 'exact' });
     expect(again.headers.get('x-cache')).toBeNull();
     expect(again.text).toContain('data: [DONE]');
     expect(calls.chat).toBe(5);
-    stored += 1;
-    await written();
+    await written(1);
   });
 
   it('is bypassed by Cache-Control no-cache / no-store and X-Cache-Control: no-store, and by X-Cache-Type: semantic', async () => {
     const body = fresh();
     await post('/v1/chat/completions', body, { 'X-Cache-Type': 'exact' });
-    stored += 1;
-    await written();
+    await written(1);
     for (const headers of <Record<string, string>[]>[{ 'Cache-Control': 'no-cache' }, { 'Cache-Control': 'no-store' }, { 'X-Cache-Control': 'no-store' }, { 'X-Cache-Type': 'semantic' }]) {
       const r = await post('/v1/chat/completions', body, { 'X-Cache-Type': 'exact', ...headers });
       expect(r.headers.get('x-cache')).toBeNull();
@@ -157,22 +152,19 @@ describe('exact response cache', () => {
   it('misses for another body or model, hits for the same body with its keys in another order', async () => {
     const h = { 'X-Cache-Type': 'exact' };
     await post('/v1/chat/completions', { model: 'gpt-4o-mini', temperature: 0.5, messages: [{ role: 'user', content: 'order' }] }, h);
-    stored += 1;
-    await written();
+    await written(1);
     const reordered = await post('/v1/chat/completions', { messages: [{ content: 'order', role: 'user' }], temperature: 0.5, model: 'gpt-4o-mini' }, h);
     expect(reordered.headers.get('x-cache')).toBe('HIT (exact)');
     expect((await post('/v1/chat/completions', { model: 'gpt-4o-mini', temperature: 0.6, messages: [{ role: 'user', content: 'order' }] }, h)).headers.get('x-cache')).toBeNull();
     expect((await post('/v1/chat/completions', { model: 'gpt-4o', temperature: 0.5, messages: [{ role: 'user', content: 'order' }] }, h)).headers.get('x-cache')).toBeNull();
     expect(calls.chat).toBe(3);
-    stored += 2;
-    await written();
+    await written(2);
   });
 
   it('lets an entry expire after its X-Cache-TTL', async () => {
     const body = fresh();
     await post('/v1/chat/completions', body, { 'X-Cache-TTL': '1' });
-    stored += 1;
-    await written();
+    await written(1);
     await new Promise((r) => setTimeout(r, 1100));
     const later = await post('/v1/chat/completions', body, { 'X-Cache-TTL': '1' });
     expect(later.headers.get('x-cache')).toBeNull();
@@ -186,15 +178,13 @@ describe('exact response cache', () => {
     await post('/v1/chat/completions', body, { 'X-GoModel-User-Path': '/faq/billing' });
     await post('/v1/chat/completions', body, { 'X-GoModel-User-Path': '/other' });
     await post('/v1/embeddings', { model: 'text-embedding-3-small', input: `embed ${++seq}` });
-    stored += 2;
-    await written();
+    await written(2);
     expect((await post('/v1/chat/completions', body, { 'X-GoModel-User-Path': '/faq/billing' })).headers.get('x-cache')).toBe('HIT (exact)');
     expect((await post('/v1/chat/completions', body, { 'X-GoModel-User-Path': '/other' })).headers.get('x-cache')).toBeNull();
     expect(calls.chat).toBe(3);
     const embedding = await sdk.embeddings.create({ model: 'text-embedding-3-small', input: `embed ${seq}`, encoding_format: 'float' }).withResponse();
     expect(embedding.response.headers.get('x-cache')).toBeNull();
-    stored += 1;
-    await written();
+    await written(1);
     const hit = await sdk.embeddings.create({ model: 'text-embedding-3-small', input: `embed ${seq}`, encoding_format: 'float' }).withResponse();
     expect(hit.response.headers.get('x-cache')).toBe('HIT (exact)');
     expect(hit.data).toEqual(embedding.data);
@@ -205,8 +195,7 @@ describe('exact response cache', () => {
     const body = { model: 'gpt-4o-mini', input: `responses ${++seq}` };
     const first = await post('/v1/responses', body, { 'X-Cache-Type': 'exact' });
     expect(first.status).toBe(200);
-    stored += 1;
-    await written();
+    await written(1);
     const second = await post('/v1/responses', body, { 'X-Cache-Type': 'exact' });
     expect(second.headers.get('x-cache')).toBe('HIT (exact)');
     expect(second.text).toBe(first.text);
@@ -219,14 +208,12 @@ describe('exact response cache', () => {
     const body = fresh();
     const as = (key: string, headers: Record<string, string> = {}) => post('/v1/chat/completions', body, { authorization: `Bearer ${key}`, 'X-Cache-Type': 'exact', ...headers });
     await as(a.value!);
-    stored += 1;
-    await written();
+    await written(1);
     expect((await as(b.value!)).headers.get('x-cache')).toBeNull();
     expect((await as(a.value!, { 'X-GoModel-User-Path': '/tenants/sub' })).headers.get('x-cache')).toBeNull();
     expect((await as(a.value!)).headers.get('x-cache')).toBe('HIT (exact)');
     expect(calls.chat).toBe(3);
-    stored += 2;
-    await written();
+    await written(2);
   });
 });
 
@@ -236,8 +223,7 @@ describe('usage of cache hits', () => {
     const h = { 'X-GoModel-User-Path': '/budgeted', 'X-Cache-Type': 'exact' };
     const body = fresh();
     await post('/v1/chat/completions', body, { ...h, 'X-Request-ID': 'req-cache-miss' });
-    stored += 1;
-    await written();
+    await written(1);
     await expect.poll(async () => (await budget()).spent, { timeout: 5000 }).toBeGreaterThan(0);
     const spentBefore = (await budget()).spent;
     const hit = await post('/v1/chat/completions', body, { ...h, 'X-Request-ID': 'req-cache-hit' });
