@@ -95,6 +95,8 @@ export interface CacheSettings {
   maxBytes: number;
   /** A larger reply (or stream) is not stored. */
   maxEntryBytes: number;
+  /** Each process keeps the entries it served or stored last, up to this many bytes, in memory (0: none). */
+  memoryBytes: number;
   scope: CacheScope;
   rules: CacheRule[];
   sweepMs: number;
@@ -569,6 +571,7 @@ function cacheSettings(env: Env, yaml: YamlConfig): CacheSettings {
     ttlMs,
     maxBytes: envBytes(e, 'CACHE_MAX_BYTES', 256 * 1024 * 1024),
     maxEntryBytes: envBytes(e, 'CACHE_MAX_ENTRY_BYTES', 1024 * 1024),
+    memoryBytes: envBytes(e, 'CACHE_MEMORY_BYTES', 8 * 1024 * 1024),
     scope,
     sweepMs: envDuration(e, 'CACHE_SWEEP_INTERVAL', 60_000),
     rules: rules.map((raw: unknown, i: number): CacheRule => {

@@ -171,7 +171,7 @@ virtual_models:
 
 describe('response cache', () => {
   it('is off by default; reads cache: of config.yaml under the CACHE_* variables, and refuses malformed settings by name', () => {
-    expect(loadConfig({}).cache).toEqual({ enabled: false, ttlMs: 3_600_000, maxBytes: 256 * 1024 * 1024, maxEntryBytes: 1024 * 1024, scope: 'caller', rules: [], sweepMs: 60_000 });
+    expect(loadConfig({}).cache).toEqual({ enabled: false, ttlMs: 3_600_000, maxBytes: 256 * 1024 * 1024, maxEntryBytes: 1024 * 1024, memoryBytes: 8 * 1024 * 1024, scope: 'caller', rules: [], sweepMs: 60_000 });
     const path = yamlFile(`
 cache:
   enabled: true

@@ -28,14 +28,25 @@ const MAX_WRITES = 16;
 /** One replica sweeps at a time. */
 const SWEEP_LOCK = 0x6763_6163; // 'gcac'
 
+/** An entry a process holds in memory, until its expiry. */
+interface Held {
+  reply: CachedReply;
+  expires: number;
+}
+
 /**
- * The response cache's table (migration 0034), shared by every replica. A lookup is one
- * primary-key read; writes happen after the reply is complete, never awaited by a request; a hit's
- * recency is noted in memory and written by the sweep, which also deletes expired entries and, past
- * `maxBytes`, the least recently hit.
+ * The response cache's table (migration 0034), shared by every replica, with the entries a
+ * process served or stored last in front of it (`memoryBytes`, least recently used first out).
+ * Entries never change before they expire, so a copy in memory is good until the expiry the table
+ * gave it. A lookup missing memory is one primary-key read; writes happen after the reply is
+ * complete, never awaited by a request; a hit's recency is noted in memory and written by the
+ * sweep, which also deletes expired entries and, past `maxBytes`, the least recently hit.
  */
 export class ResponseCache {
   private readonly touched = new Set<string>();
+  /** Insertion order is recency: a hit moves its entry to the end, eviction takes from the front. */
+  private readonly memory = new Map<string, Held>();
+  private memoryBytes = 0;
   private writes = 0;
   private writtenSinceSweep = 0;
   private sweeping: Promise<void> | null = null;
@@ -55,10 +66,20 @@ export class ResponseCache {
 
   /** The live entry under `key`; null on a miss, or when the database did not answer in time. */
   async lookup(key: Buffer): Promise<CachedReply | null> {
+    const hex = key.toString('hex');
+    const held = this.memory.get(hex);
+    if (held) {
+      this.forget(hex, held);
+      if (held.expires > Date.now()) {
+        this.hold(hex, held);
+        this.touched.add(hex);
+        return held.reply;
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
-      const found = this.sql<{ stream: boolean; body: Buffer; reported_model: string; provider_id: string; usage: TokenUsage | null }[]>`
-        select stream, body, reported_model, provider_id, usage from response_cache where key = ${key} and expires_at > now()`;
+      const found = this.sql<{ stream: boolean; body: Buffer; reported_model: string; provider_id: string; usage: TokenUsage | null; expires_at: Date }[]>`
+        select stream, body, reported_model, provider_id, usage, expires_at from response_cache where key = ${key} and expires_at > now()`;
       const rows = await Promise.race([found, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), LOOKUP_TIMEOUT_MS)))]);
       if (rows === null) {
         found.catch(() => {});
@@ -67,8 +88,10 @@ export class ResponseCache {
       }
       const row = rows[0];
       if (!row) return null;
-      this.touched.add(key.toString('hex'));
-      return { body: row.body, stream: row.stream, model: row.reported_model, providerId: row.provider_id, usage: row.usage };
+      this.touched.add(hex);
+      const reply = { body: row.body, stream: row.stream, model: row.reported_model, providerId: row.provider_id, usage: row.usage };
+      this.hold(hex, { reply, expires: row.expires_at.getTime() });
+      return reply;
     } catch (err) {
       this.warn('response cache lookup failed: answered by the provider', err);
       return null;
@@ -79,9 +102,14 @@ export class ResponseCache {
 
   /** Stores a complete reply in the background; one larger than `maxEntryBytes`, or past the writes in flight, is not stored. */
   store(key: Buffer, e: CacheEntry): void {
-    if (e.body.length > this.settings.maxEntryBytes || this.writes >= MAX_WRITES) return;
-    this.writes++;
+    if (e.body.length > this.settings.maxEntryBytes) return;
     const expires = new Date(Date.now() + e.ttlMs);
+    const hex = key.toString('hex');
+    const held = this.memory.get(hex);
+    if (held) this.forget(hex, held);
+    this.hold(hex, { reply: { body: e.body, stream: e.stream, model: e.model, providerId: e.providerId, usage: e.usage }, expires: expires.getTime() });
+    if (this.writes >= MAX_WRITES) return;
+    this.writes++;
     this.sql`
       insert into response_cache (key, endpoint, provider_name, model, stream, body, reported_model, provider_id, usage, bytes, expires_at)
       values (${key}, ${e.endpoint}, ${e.provider}, ${e.routedModel}, ${e.stream}, ${e.body}, ${e.model}, ${e.providerId},
@@ -130,6 +158,23 @@ export class ResponseCache {
     } catch (err) {
       this.warn('response cache sweep failed', err);
     }
+  }
+
+  /** Keeps an entry in memory as the most recently used, evicting the least recently used past `memoryBytes`. */
+  private hold(hex: string, held: Held): void {
+    const limit = this.settings.memoryBytes;
+    if (held.reply.body.length > limit) return;
+    this.memory.set(hex, held);
+    this.memoryBytes += held.reply.body.length;
+    for (const [oldest, h] of this.memory) {
+      if (this.memoryBytes <= limit) break;
+      this.forget(oldest, h);
+    }
+  }
+
+  private forget(hex: string, held: Held): void {
+    this.memory.delete(hex);
+    this.memoryBytes -= held.reply.body.length;
   }
 
   /** Live entries and their bytes. */

@@ -24,6 +24,7 @@ const settings = (over: Partial<CacheSettings> = {}): CacheSettings => ({
   ttlMs: 3_600_000,
   maxBytes: 1000,
   maxEntryBytes: 400,
+  memoryBytes: 0,
   scope: 'caller',
   rules: [],
   sweepMs: 3_600_000,
@@ -78,6 +79,25 @@ describe('the cache table', () => {
     expect(await cache.lookup(key('long'))).not.toBeNull();
     await cache.sweep();
     expect(await rows()).toBe(1);
+    await cache.stop();
+    await sql`delete from response_cache`;
+  });
+
+  it('keeps the entries a process served or stored last in memory, up to CACHE_MEMORY_BYTES, until they expire', async () => {
+    const cache = new ResponseCache(sql, settings({ memoryBytes: 700, maxBytes: 1_000_000 }), log);
+    cache.store(key('a'), entry(300));
+    cache.store(key('b'), entry(300));
+    cache.store(key('short'), entry(10, { ttlMs: 1 }));
+    await expect.poll(() => rows()).toBe(3);
+    // Gone from the table (another replica's sweep, say), still held here.
+    await sql`delete from response_cache`;
+    expect(await cache.lookup(key('a'))).toMatchObject({ body: Buffer.alloc(300, 'x') });
+    // Past 700 bytes the least recently used goes: `b`, since `a` was just served.
+    cache.store(key('c'), entry(300));
+    expect(await cache.lookup(key('b'))).toBeNull();
+    expect(await cache.lookup(key('a'))).not.toBeNull();
+    expect(await cache.lookup(key('c'))).not.toBeNull();
+    expect(await cache.lookup(key('short'))).toBeNull();
     await cache.stop();
     await sql`delete from response_cache`;
   });
