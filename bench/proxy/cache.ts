@@ -47,12 +47,13 @@ export async function runCache(quick: boolean, log: (line: string) => void): Pro
     const cases: CacheCase[] = [];
     let beats = true;
     for (const tier of tiers) {
+      // Each gateway's requests under a user path of their own: the table is shared, their entries are not.
       const gateway = await stageGateway(`gomodel-cache-${tier.id}`, db.url, mock.url, dirs, { CACHE_ENABLED: 'true', ...tier.env });
       servers.push(gateway);
       const url = `${gateway.url}/v1/chat/completions`;
       const send = async (body: string, headers: Record<string, string>): Promise<{ ms: number; hit: boolean }> => {
         const started = performance.now();
-        const res = await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${MASTER_KEY}`, 'Content-Type': 'application/json', 'X-Cache-Type': 'exact', ...headers }, body });
+        const res = await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${MASTER_KEY}`, 'Content-Type': 'application/json', 'X-Cache-Type': 'exact', 'X-GoModel-User-Path': `/bench/cache-${tier.id}`, ...headers }, body });
         await res.arrayBuffer();
         if (res.status !== 200) throw new Error(`cache stage: the gateway answered ${res.status}`);
         return { ms: performance.now() - started, hit: res.headers.get('x-cache') !== null };
