@@ -469,8 +469,8 @@ export function createProxy(deps: ProxyDeps) {
   /** Adds what a cached stream's client was sent; past CACHE_MAX_ENTRY_BYTES the stream is not kept. */
   function capture(c: CacheUse, text: Buffer | string): void {
     if (text.length === 0) return;
-    // A copy: the relay's buffers are the socket's.
-    const b = typeof text === 'string' ? Buffer.from(text) : Buffer.from(text);
+    // Copied: the relay's buffers are the socket's.
+    const b = Buffer.from(text as Uint8Array & string);
     c.bytes += b.length;
     if (c.bytes > deps.cache!.settings.maxEntryBytes) c.parts = null;
     else c.parts!.push(b);
