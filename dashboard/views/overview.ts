@@ -1,10 +1,10 @@
-import { getDailyUsage, getTokenThroughput, getUsageSummary } from '../../generated/sdk.gen.ts';
-import type { UsageDailyUsage, UsageUsageSummary } from '../../generated/types.gen.ts';
+import { getCacheOverview, getDailyUsage, getTokenThroughput, getUsageSummary } from '../../generated/sdk.gen.ts';
+import type { UsageCacheOverview, UsageDailyUsage, UsageUsageSummary } from '../../generated/types.gen.ts';
 import { call } from '../api.ts';
 import { createDailyChart } from '../charts/daily.ts';
 import { createThroughputChart, throughputLayers } from '../charts/throughput.ts';
 import { h } from '../dom.ts';
-import { formatInt, formatUsd } from '../format.ts';
+import { formatInt, formatUnknownCosts, formatUsd } from '../format.ts';
 import { segmented, select } from '../forms.ts';
 import type { View } from '../router.ts';
 import { errorRegion, loadInto, pageHeading, row, section, table } from './shared.ts';
@@ -108,13 +108,16 @@ function totalsAndDaily(signal: AbortSignal, errors: ReturnType<typeof errorRegi
     });
   }
 
+  const savings = h('div', { class: 'cards', id: 'cache-savings' });
+  const loadSavings = async () => savings.replaceChildren(...cacheCards(await call(getCacheOverview({ query: { days: Number(days.value) }, signal }))));
+
   async function loadAll(): Promise<void> {
-    await Promise.all([loadInto(signal, errors, loadSummary), loadDaily()]);
+    await Promise.all([loadInto(signal, errors, loadSummary), loadDaily(), loadInto(signal, errors, loadSavings)]);
   }
 
   void loadAll();
   const fragment = document.createDocumentFragment();
-  fragment.append(totals, daily);
+  fragment.append(totals, section('Response cache savings', savings), daily);
   return fragment;
 }
 
@@ -126,8 +129,15 @@ function summaryCards(s: UsageUsageSummary): HTMLElement[] {
     card('Input tokens', formatInt(s.total_input_tokens), `${formatInt(s.uncached_input_tokens)} uncached · ${formatInt(s.cached_input_tokens)} cached · ${formatInt(s.cache_write_input_tokens)} cache write`),
     card('Output tokens', formatInt(s.total_output_tokens)),
     card('Total tokens', formatInt(s.total_tokens)),
-    card('Cost', formatUsd(s.total_cost), s.total_cost === null || s.total_cost === undefined ? 'No request in this range had a known price.' : `${formatUsd(s.total_input_cost)} input · ${formatUsd(s.total_output_cost)} output`),
+    card('Cost', formatUsd(s.total_cost), costDetail(s)),
   ];
+}
+
+/** Under the total cost: the requests it leaves out for want of a price, then its split. */
+function costDetail(s: UsageUsageSummary): string {
+  const unknown = formatUnknownCosts(s.unknown_cost_requests);
+  if (s.total_cost === null || s.total_cost === undefined) return unknown ? `${unknown}: no request in this range had a known price.` : 'No request in this range had a known price.';
+  return `${unknown ? `+ ${unknown} · ` : ''}${formatUsd(s.total_input_cost)} input · ${formatUsd(s.total_output_cost)} output`;
 }
 
 function dailyTable(rows: UsageDailyUsage[]): HTMLElement {
@@ -136,4 +146,18 @@ function dailyTable(rows: UsageDailyUsage[]): HTMLElement {
     [{ label: 'Period' }, { label: 'Requests', numeric: true }, { label: 'Input tokens', numeric: true }, { label: 'Output tokens', numeric: true }, { label: 'Cost', numeric: true }],
     rows.map((r) => row([r.date ?? '', formatInt(r.requests), formatInt(r.input_tokens), formatInt(r.output_tokens), formatUsd(r.total_cost)], 1)),
   );
+}
+
+/** What the exact response cache answered in the range instead of a provider, and what that saved. */
+function cacheCards(o: UsageCacheOverview): HTMLElement[] {
+  const card = (label: string, value: string, detail?: string) =>
+    h('div', { class: 'card' }, h('p', { class: 'card-label' }, label), h('p', { class: 'card-value' }, value), detail ? h('p', { class: 'card-detail' }, detail) : null);
+  const s = o.summary;
+  const c = o.cache;
+  const state = c.enabled ? `${formatInt(c.entries)} entries cached now` : 'The cache is off (CACHE_ENABLED).';
+  return [
+    card('Cache hits', formatInt(s.total_hits), state),
+    card('Tokens saved', formatInt(s.total_tokens), `${formatInt(s.total_input_tokens)} input · ${formatInt(s.total_output_tokens)} output`),
+    card('Cost saved', formatUsd(s.total_saved_cost), s.unpriced_hits ? `${formatInt(s.unpriced_hits)} hits of unknown price not included` : undefined),
+  ];
 }

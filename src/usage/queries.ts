@@ -281,18 +281,44 @@ export class UsageQueries {
     return totalsOf(row!);
   }
 
+  /**
+   * The number of provider calls of the range and filters whose cost is unknown, per group of
+   * `groupBy` (keyed by its values joined with NUL; '' without groups). The rollups count no
+   * unpriced rows: these are read from the rows, through the partial index of migration 0039.
+   */
+  async unknownCosts(range: DateRange, f: UsageFilters, groupBy: readonly ('model' | 'provider' | 'provider_name' | 'user_path')[] = []): Promise<Map<string, number>> {
+    const s = this.sql;
+    if (f.cacheMode === 'cached') return new Map();
+    const columns = groupBy.length ? s`${s(groupBy)},` : s``;
+    const rows = await s`select ${columns} count(*) as n from usage
+      where total_cost is null and cache_type = '' and "timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.totalsEnd)}
+      ${this.rowFilters(f)} ${groupBy.length ? s`group by ${s(groupBy)}` : s``}`;
+    return new Map(rows.map((r) => [groupBy.map((d) => r[d] as string).join('\0'), toInt(r.n)]));
+  }
+
   async byModel(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const rows = await s`select model, provider, provider_name, ${aggregates(s)}
-      from (${this.rangeSource(range, f, ['model', 'provider', 'provider_name'])}) u group by 1, 2, 3 order by 1, 2, 3`;
-    return rows.map((r) => ({ model: r.model as string, provider: r.provider as string, provider_name: (r.provider_name as string) || (r.provider as string), ...totalsOf(r) }));
+    const [rows, unknown] = await Promise.all([
+      s`select model, provider, provider_name, ${aggregates(s)}
+        from (${this.rangeSource(range, f, ['model', 'provider', 'provider_name'])}) u group by 1, 2, 3 order by 1, 2, 3`,
+      this.unknownCosts(range, f, ['model', 'provider', 'provider_name']),
+    ]);
+    return rows.map((r) => ({
+      model: r.model as string,
+      provider: r.provider as string,
+      provider_name: (r.provider_name as string) || (r.provider as string),
+      ...totalsOf(r),
+      unknown_cost_requests: unknown.get([r.model, r.provider, r.provider_name].join('\0')) ?? 0,
+    }));
   }
 
   async byUserPath(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const rows = await s`select user_path, ${aggregates(s)}
-      from (${this.rangeSource(range, f, ['user_path'])}) u group by 1 order by 1`;
-    return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r) }));
+    const [rows, unknown] = await Promise.all([
+      s`select user_path, ${aggregates(s)} from (${this.rangeSource(range, f, ['user_path'])}) u group by 1 order by 1`,
+      this.unknownCosts(range, f, ['user_path']),
+    ]);
+    return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r), unknown_cost_requests: unknown.get(r.user_path as string) ?? 0 }));
   }
 
   async byLabel(range: DateRange, f: UsageFilters) {
@@ -423,6 +449,37 @@ export class UsageQueries {
       total_cost: toMoney(r.total_cost),
     }));
     return { entries, total: toInt(count!.n) };
+  }
+
+  /**
+   * Cache hits per local period and in total (the row with a null period): hits, their tokens and
+   * the savings they recorded (known ones summed, unknown ones counted). Only hits' rows are read,
+   * through the partial index of migration 0034, which covers them when no filter needs more.
+   */
+  async cacheOverview(range: DateRange, f: UsageFilters, interval: Interval, tz: string) {
+    const s = this.sql;
+    const rows = await s`select case when grouping(p) = 0 then to_char(p, ${intervalFormats[interval]}) end as period,
+        count(*)::bigint as hits, count(*) filter (where cache_type = 'exact')::bigint as exact_hits,
+        count(*) filter (where cache_type = 'semantic')::bigint as semantic_hits,
+        coalesce(sum(input_tokens), 0)::bigint as input_tokens, coalesce(sum(output_tokens), 0)::bigint as output_tokens,
+        coalesce(sum(total_tokens), 0)::bigint as total_tokens, coalesce(sum(saved_cost), 0) as saved_cost,
+        count(*) filter (where saved_cost is null)::bigint as unpriced_hits
+      from (select date_trunc(${intervalUnits[interval]}, "timestamp" at time zone ${tz}) as p, cache_type, input_tokens, output_tokens, total_tokens, saved_cost
+        from usage where cache_type <> '' and "timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.rowsEnd)} ${this.rowFilters(f)}) u
+      group by grouping sets ((p), ()) order by p nulls last`;
+    const periods = rows.map((r) => ({
+      date: r.period as string | null,
+      hits: toInt(r.hits),
+      exact_hits: toInt(r.exact_hits),
+      semantic_hits: toInt(r.semantic_hits),
+      input_tokens: toInt(r.input_tokens),
+      output_tokens: toInt(r.output_tokens),
+      total_tokens: toInt(r.total_tokens),
+      saved_cost: toMoney(r.saved_cost) ?? 0,
+      unpriced_hits: toInt(r.unpriced_hits),
+    }));
+    const total = periods.find((r) => r.date === null)!;
+    return { total, periods: periods.filter((r): r is typeof r & { date: string } => r.date !== null) };
   }
 
   /** The filters (but the cache mode) as conditions on raw rows; a label is one of a row's labels. */
