@@ -162,7 +162,7 @@ export type UsageUsageSummary = {
     total_output_cost?: number | null;
     total_cost?: number | null;
     /**
-     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Counted from the stored rows, so a range whose rows retention has removed counts none.
+     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Kept in the same rollups as the sums, so it covers what they cover, ranges whose rows retention has removed included.
      */
     unknown_cost_requests?: number;
 };
@@ -185,7 +185,7 @@ export type UsageModelUsage = {
     output_cost?: number | null;
     total_cost?: number | null;
     /**
-     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Counted from the stored rows, so a range whose rows retention has removed counts none.
+     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Kept in the same rollups as the sums, so it covers what they cover, ranges whose rows retention has removed included.
      */
     unknown_cost_requests?: number;
 };
@@ -203,7 +203,7 @@ export type UsageUserPathUsage = {
     output_cost?: number | null;
     total_cost?: number | null;
     /**
-     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Counted from the stored rows, so a range whose rows retention has removed counts none.
+     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Kept in the same rollups as the sums, so it covers what they cover, ranges whose rows retention has removed included.
      */
     unknown_cost_requests?: number;
 };

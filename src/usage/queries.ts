@@ -40,6 +40,8 @@ export interface Totals {
   input_cost: number | null;
   output_cost: number | null;
   total_cost: number | null;
+  /** Provider calls (not local-cache hits) whose cost is unknown: the cost sums leave them out. */
+  unknown_cost_requests: number;
 }
 
 type Fragment = PendingQuery<Row[]>;
@@ -98,11 +100,17 @@ const aggregates = (s: Sql) => s`
   coalesce(sum(uncached_input_tokens), 0)::bigint as uncached_input_tokens,
   coalesce(sum(cached_input_tokens), 0)::bigint as cached_input_tokens,
   coalesce(sum(cache_write_input_tokens), 0)::bigint as cache_write_input_tokens,
-  sum(input_cost) as input_cost, sum(output_cost) as output_cost, sum(total_cost) as total_cost`;
+  sum(input_cost) as input_cost, sum(output_cost) as output_cost, sum(total_cost) as total_cost,
+  coalesce(sum(unpriced_requests), 0)::bigint as unpriced_requests`;
 
-/** The measure columns every cube and the raw table share. */
+/** The measure columns of every cube (migration 0036 added the count of unpriced provider calls). */
 const measures = (s: Sql) => s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
-  cache_write_input_tokens, input_cost, output_cost, total_cost`;
+  cache_write_input_tokens, input_cost, output_cost, total_cost, unpriced_requests`;
+
+/** The same measures of one raw row. */
+const rowMeasures = (s: Sql) => s`input_tokens, output_tokens, total_tokens, uncached_input_tokens, cached_input_tokens,
+  cache_write_input_tokens, input_cost, output_cost, total_cost,
+  (total_cost is null and cache_type = '')::int::bigint as unpriced_requests`;
 
 function totalsOf(r: Row): Totals {
   return {
@@ -116,6 +124,7 @@ function totalsOf(r: Row): Totals {
     input_cost: toMoney(r.input_cost),
     output_cost: toMoney(r.output_cost),
     total_cost: toMoney(r.total_cost),
+    unknown_cost_requests: toInt(r.unpriced_requests),
   };
 }
 
@@ -246,7 +255,7 @@ export class UsageQueries {
       }
       if (grain === null) {
         const explode = needed.has('label') ? s`cross join lateral unnest(labels) as label` : s``;
-        return s`select ${columns}, 1::bigint as requests, ${measures(s)} from usage ${explode}
+        return s`select ${columns}, 1::bigint as requests, ${rowMeasures(s)} from usage ${explode}
           where "timestamp" >= ${a} and "timestamp" < ${b} ${this.filters(f)}`;
       }
       return s`select ${columns}, requests, ${measures(s)} from ${s(`usage_${cube!.name}_hourly`)}
@@ -281,44 +290,22 @@ export class UsageQueries {
     return totalsOf(row!);
   }
 
-  /**
-   * The number of provider calls of the range and filters whose cost is unknown, per group of
-   * `groupBy` (keyed by its values joined with NUL; '' without groups). The rollups count no
-   * unpriced rows: these are read from the rows, through the partial index of migration 0039.
-   */
-  async unknownCosts(range: DateRange, f: UsageFilters, groupBy: readonly ('model' | 'provider' | 'provider_name' | 'user_path')[] = []): Promise<Map<string, number>> {
-    const s = this.sql;
-    if (f.cacheMode === 'cached') return new Map();
-    const columns = groupBy.length ? s`${s(groupBy)},` : s``;
-    const rows = await s`select ${columns} count(*) as n from usage
-      where total_cost is null and cache_type = '' and "timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.totalsEnd)}
-      ${this.rowFilters(f)} ${groupBy.length ? s`group by ${s(groupBy)}` : s``}`;
-    return new Map(rows.map((r) => [groupBy.map((d) => r[d] as string).join('\0'), toInt(r.n)]));
-  }
-
   async byModel(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const [rows, unknown] = await Promise.all([
-      s`select model, provider, provider_name, ${aggregates(s)}
-        from (${this.rangeSource(range, f, ['model', 'provider', 'provider_name'])}) u group by 1, 2, 3 order by 1, 2, 3`,
-      this.unknownCosts(range, f, ['model', 'provider', 'provider_name']),
-    ]);
+    const rows = await s`select model, provider, provider_name, ${aggregates(s)}
+      from (${this.rangeSource(range, f, ['model', 'provider', 'provider_name'])}) u group by 1, 2, 3 order by 1, 2, 3`;
     return rows.map((r) => ({
       model: r.model as string,
       provider: r.provider as string,
       provider_name: (r.provider_name as string) || (r.provider as string),
       ...totalsOf(r),
-      unknown_cost_requests: unknown.get([r.model, r.provider, r.provider_name].join('\0')) ?? 0,
     }));
   }
 
   async byUserPath(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const [rows, unknown] = await Promise.all([
-      s`select user_path, ${aggregates(s)} from (${this.rangeSource(range, f, ['user_path'])}) u group by 1 order by 1`,
-      this.unknownCosts(range, f, ['user_path']),
-    ]);
-    return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r), unknown_cost_requests: unknown.get(r.user_path as string) ?? 0 }));
+    const rows = await s`select user_path, ${aggregates(s)} from (${this.rangeSource(range, f, ['user_path'])}) u group by 1 order by 1`;
+    return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r) }));
   }
 
   async byLabel(range: DateRange, f: UsageFilters) {
@@ -365,7 +352,7 @@ export class UsageQueries {
       const b = new Date(to);
       if (grain === null) {
         const explode = f.label !== undefined ? s`cross join lateral unnest(labels) as label` : s``;
-        return s`select "timestamp" as t, 1::bigint as requests, ${cols} from usage ${explode}
+        return s`select "timestamp" as t, 1::bigint as requests, ${rowMeasures(s)} from usage ${explode}
           where "timestamp" >= ${a} and "timestamp" < ${b} ${this.filters(f)}`;
       }
       if (cube) {

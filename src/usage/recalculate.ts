@@ -159,7 +159,8 @@ function filters(s: Tx, scope: RecalculationScope): Fragment {
 
 /**
  * Writes the new costs of rows whose costs differ and adds each changed row's differences to every
- * rollup group it counts in, in one statement; returns how many rows changed.
+ * rollup group it counts in, in one statement; returns how many rows changed. A row of unknown cost
+ * that gets one leaves the count of unpriced provider calls (every candidate is a provider call).
  */
 async function apply(
   s: Tx,
@@ -180,9 +181,9 @@ async function apply(
     const match = keys.reduce((acc, k) => s`${acc} and r.${s(k)} = g.${s(k)}`, s``);
     return s`, ${s(`m${i}`)} as (
       update ${s(t.table)} r set input_cost = gm_add_cost(r.input_cost, g.d_input), output_cost = gm_add_cost(r.output_cost, g.d_output),
-        total_cost = gm_add_cost(r.total_cost, g.d_total)
+        total_cost = gm_add_cost(r.total_cost, g.d_total), unpriced_requests = r.unpriced_requests + g.d_unpriced
       from (select ${t.bucket} as bucket, c.cache_type ${selectDims},
-                   sum(c.d_input) as d_input, sum(c.d_output) as d_output, sum(c.d_total) as d_total
+                   sum(c.d_input) as d_input, sum(c.d_output) as d_output, sum(c.d_total) as d_total, sum(c.d_unpriced) as d_unpriced
               from changed c ${explode} group by ${s.unsafe(Array.from({ length: keys.length + 2 }, (_, k) => k + 1).join(', '))}) g
       where r.bucket = g.bucket and r.cache_type = g.cache_type ${match})`;
   });
@@ -201,7 +202,7 @@ async function apply(
          and (o.input_cost is distinct from v.input_cost or o.output_cost is distinct from v.output_cost or o.total_cost is distinct from v.total_cost)
       returning u."timestamp", u.cache_type, u.user_path, u.labels, u.model, u.provider, u.provider_name,
                 v.input_cost - coalesce(o.input_cost, 0) as d_input, v.output_cost - coalesce(o.output_cost, 0) as d_output,
-                v.total_cost - coalesce(o.total_cost, 0) as d_total
+                v.total_cost - coalesce(o.total_cost, 0) as d_total, (v.total_cost is null)::int - (o.total_cost is null)::int as d_unpriced
     ) ${moves.reduce((acc, m) => s`${acc} ${m}`, s``)}
     select count(*)::int as n from changed`;
   return row!.n as number;

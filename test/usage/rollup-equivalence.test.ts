@@ -82,7 +82,8 @@ async function expected(by: string | null, f: Filters, tz: string, days: number)
   const path = f.user_path;
   const rows = await s.unsafe(
     `select ${by ?? `'all'`} as key, count(*)::int as requests, sum(input_tokens)::int as input_tokens,
-            sum(output_tokens)::int as output_tokens, sum(total_cost)::text as total_cost
+            sum(output_tokens)::int as output_tokens, sum(total_cost)::text as total_cost,
+            count(*) filter (where total_cost is null and cache_type = '')::int as unknown_cost_requests
        from usage ${label ? 'cross join lateral unnest(labels) as label' : ''}
       where "timestamp" >= $1 and "timestamp" < $2
         and ($3::text is null or user_path = $3 or user_path like $3 || '/%' or $3 = '/')
@@ -94,13 +95,25 @@ async function expected(by: string | null, f: Filters, tz: string, days: number)
       group by 1 order by 1`,
     [new Date(range.start), new Date(range.end), path ?? null, f.model ?? null, f.provider ?? null, f.label ?? null, f.cache_mode ?? 'uncached', f.session_id ?? null],
   );
-  return sorted(rows.map((r) => ({ key: r.key as string, requests: r.requests as number, input_tokens: r.input_tokens as number, output_tokens: r.output_tokens as number, total_cost: r.total_cost === null ? null : Number(r.total_cost) })));
+  return sorted(
+    rows.map((r) => ({
+      key: r.key as string,
+      requests: r.requests as number,
+      input_tokens: r.input_tokens as number,
+      output_tokens: r.output_tokens as number,
+      total_cost: r.total_cost === null ? null : Number(r.total_cost),
+      unknown_cost_requests: r.unknown_cost_requests as number,
+    })),
+  );
 }
 
 const sorted = <T extends { key: string }>(list: T[]) => list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
-type Sums = { requests: number; input_tokens: number; output_tokens: number; total_cost?: number | null };
+type Sums = { requests: number; input_tokens: number; output_tokens: number; total_cost?: number | null; unknown_cost_requests?: number };
 const sums = (key: string, r: Sums) => ({ key, requests: r.requests, input_tokens: r.input_tokens, output_tokens: r.output_tokens, total_cost: r.total_cost ?? null });
+/** The same with the count of unknown costs, which the summary, models and user paths answer. */
+const counted = (key: string, r: Sums) => ({ ...sums(key, r), unknown_cost_requests: r.unknown_cost_requests });
+const uncounted = (list: Awaited<ReturnType<typeof expected>>) => list.map(({ unknown_cost_requests: _, ...rest }) => rest);
 
 const filterSets: Filters[] = [
   {},
@@ -141,13 +154,20 @@ describe.each(zones)('in %s', (tz) => {
       expected(`to_char("timestamp" at time zone '${tz}', 'YYYY-MM-DD')`, f, tz, days),
     ]);
     const t = summary.data!;
-    const total = { requests: t.total_requests, input_tokens: t.total_input_tokens, output_tokens: t.total_output_tokens, total_cost: t.total_cost };
-    expect(t.total_requests ? [sums('all', total as Sums)] : []).toEqual(wantTotal);
-    expect(sorted(byModel.data!.map((r) => sums(`${r.model} ${r.provider} ${r.provider_name}`, r as Sums)))).toEqual(wantModels);
-    expect(sorted(byPath.data!.map((r) => sums(r.user_path!, r as Sums)))).toEqual(wantPaths);
-    expect(sorted(byLabel.data!.map((r) => sums(r.label!, r as Sums)))).toEqual(wantLabels);
-    expect(sorted(byDay.data!.map((r) => sums(r.date!, r as Sums)))).toEqual(wantDays);
+    const total = {
+      requests: t.total_requests,
+      input_tokens: t.total_input_tokens,
+      output_tokens: t.total_output_tokens,
+      total_cost: t.total_cost,
+      unknown_cost_requests: t.unknown_cost_requests,
+    };
+    expect(t.total_requests ? [counted('all', total as Sums)] : []).toEqual(wantTotal);
+    expect(sorted(byModel.data!.map((r) => counted(`${r.model} ${r.provider} ${r.provider_name}`, r as Sums)))).toEqual(wantModels);
+    expect(sorted(byPath.data!.map((r) => counted(r.user_path!, r as Sums)))).toEqual(wantPaths);
+    expect(sorted(byLabel.data!.map((r) => sums(r.label!, r as Sums)))).toEqual(uncounted(wantLabels));
+    expect(sorted(byDay.data!.map((r) => sums(r.date!, r as Sums)))).toEqual(uncounted(wantDays));
     // The data must exercise the case: most filter sets match rows in a day.
     if (days === 7 && !f.cache_mode) expect(wantTotal[0]?.requests ?? 0).toBeGreaterThan(0);
+    if (days === 7 && Object.keys(f).length === 0) expect(wantTotal[0]!.unknown_cost_requests).toBeGreaterThan(0);
   });
 });

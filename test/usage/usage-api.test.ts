@@ -298,7 +298,9 @@ describe('GET /admin/usage/log', () => {
 describe('default range', () => {
   it('covers the last 30 days ending today unless days says otherwise', async () => {
     const now = Date.now();
-    gw.recorder.record(usageRow({ request_id: 'recent', user_path: '/range', timestamp: new Date(now - 120_000) }));
+    // Today, however soon after midnight (UTC, the default zone) this runs.
+    const today = Math.max(now - 120_000, now - (now % 86_400_000));
+    gw.recorder.record(usageRow({ request_id: 'recent', user_path: '/range', timestamp: new Date(today) }));
     gw.recorder.record(usageRow({ request_id: 'old', user_path: '/range', timestamp: new Date(now - 40 * 86_400_000) }));
     await gw.recorder.flush();
     const dflt = await api.getUsageSummary({ client: gw.client, query: { user_path: '/range' } });

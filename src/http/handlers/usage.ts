@@ -98,7 +98,7 @@ function logEntry(r: Row) {
 export function usageHandlers(queries: UsageQueries, now: () => number = Date.now) {
   const getUsageSummary: Handler = async (ctx) => {
     const { range, filters } = request(ctx, now());
-    const [t, unknown] = await Promise.all([queries.summary(range, filters), queries.unknownCosts(range, filters)]);
+    const t = await queries.summary(range, filters);
     return {
       body: {
         total_requests: t.requests,
@@ -111,7 +111,7 @@ export function usageHandlers(queries: UsageQueries, now: () => number = Date.no
         total_input_cost: t.input_cost,
         total_output_cost: t.output_cost,
         total_cost: t.total_cost,
-        unknown_cost_requests: unknown.get('') ?? 0,
+        unknown_cost_requests: t.unknown_cost_requests,
       },
     };
   };
