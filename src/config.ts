@@ -531,7 +531,6 @@ function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
   };
 }
 
-/** GOMODEL_CREDENTIALS_KEY: 32 bytes, as base64 (`openssl rand -base64 32`) or hex (`openssl rand -hex 32`). */
 /** USAGE_RETENTION, else the original's USAGE_RETENTION_DAYS, else `retention.usage` of config.yaml; unset keeps rows forever. */
 function usageRetention(env: Env, yaml: YamlConfig): number | null {
   const text = env.USAGE_RETENTION?.trim();
@@ -543,6 +542,7 @@ function usageRetention(env: Env, yaml: YamlConfig): number | null {
   return y === undefined ? null : parseRetention('retention.usage', String(y));
 }
 
+/** GOMODEL_CREDENTIALS_KEY: 32 bytes, as base64 (`openssl rand -base64 32`) or hex (`openssl rand -hex 32`). */
 function credentialsKey(env: Env): Buffer | null {
   const text = env.GOMODEL_CREDENTIALS_KEY?.trim();
   if (!text) return null;
