@@ -121,9 +121,10 @@ function totalsAndDaily(signal: AbortSignal, errors: ReturnType<typeof errorRegi
   return fragment;
 }
 
+const card = (label: string, value: string, detail?: string) =>
+  h('div', { class: 'card' }, h('p', { class: 'card-label' }, label), h('p', { class: 'card-value' }, value), detail ? h('p', { class: 'card-detail' }, detail) : null);
+
 function summaryCards(s: UsageUsageSummary): HTMLElement[] {
-  const card = (label: string, value: string, detail?: string) =>
-    h('div', { class: 'card' }, h('p', { class: 'card-label' }, label), h('p', { class: 'card-value' }, value), detail ? h('p', { class: 'card-detail' }, detail) : null);
   return [
     card('Requests', formatInt(s.total_requests)),
     card('Input tokens', formatInt(s.total_input_tokens), `${formatInt(s.uncached_input_tokens)} uncached · ${formatInt(s.cached_input_tokens)} cached · ${formatInt(s.cache_write_input_tokens)} cache write`),
@@ -150,8 +151,6 @@ function dailyTable(rows: UsageDailyUsage[]): HTMLElement {
 
 /** What the exact response cache answered in the range instead of a provider, and what that saved. */
 function cacheCards(o: UsageCacheOverview): HTMLElement[] {
-  const card = (label: string, value: string, detail?: string) =>
-    h('div', { class: 'card' }, h('p', { class: 'card-label' }, label), h('p', { class: 'card-value' }, value), detail ? h('p', { class: 'card-detail' }, detail) : null);
   const s = o.summary;
   const c = o.cache;
   const state = c.enabled ? `${formatInt(c.entries)} entries cached now` : 'The cache is off (CACHE_ENABLED).';

@@ -52,7 +52,7 @@ describe('money in the dashboard', () => {
 
   it('says how many requests the total cost leaves out for want of a price', async () => {
     await page.goto(`${gw.url}/admin/dashboard/#/overview`);
-    const cost = page.locator('.card').filter({ hasText: 'Cost' });
+    const cost = page.locator('.card').filter({ has: page.locator('.card-label', { hasText: /^Cost$/ }) });
     await expect.poll(() => cost.locator('.card-value').textContent()).toBe('$0.00225');
     expect(await cost.locator('.card-detail').textContent()).toBe('+ 9 requests of unknown cost · $0.002125 input · $0.000125 output');
     await screenshot(page, 'money-overview');
