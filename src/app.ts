@@ -23,6 +23,10 @@ import { providerCredentialHandlers } from './http/handlers/provider-credentials
 import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
+import { auditHandlers } from './http/handlers/audit.ts';
+import { AuditLog } from './http/audit.ts';
+import { AuditQueries } from './usage/audit-queries.ts';
+import { PartitionKeeper } from './db/partitions.ts';
 import { pricingHandlers } from './http/handlers/pricing.ts';
 import { modelRegistryHandlers } from './http/handlers/models.ts';
 import { virtualModelHandlers } from './http/handlers/virtual-models.ts';
@@ -217,6 +221,7 @@ export async function startGateway(
     ...ingressHandlers(proxyDeps, proxy),
     ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
+    ...auditHandlers(new AuditQueries(sql)),
     ...pricingHandlers({ sql, prices, store: priceOverrideStore, overrides: priceOverrides }),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
@@ -242,8 +247,12 @@ export async function startGateway(
     });
   }
 
+  // audit_log's day partitions: made a week ahead, dropped past AUDIT_RETENTION.
+  const partitions = new PartitionKeeper(sql, [{ table: 'audit_log', column: 'timestamp', unit: 'day', behind: 1, ahead: 7, keepMs: config.audit.retentionMs }], log);
+  await retrying(() => partitions.start());
   const server = createHttpServer(handlers, {
     log,
+    audit: config.audit.enabled ? new AuditLog(config.audit, redactor, recorder) : undefined,
     bodySizeLimit: config.bodySizeLimit,
     auth,
     adminEnabled: config.adminEndpointsEnabled,
@@ -287,6 +296,7 @@ export async function startGateway(
     async close() {
       const deadline = Date.now() + config.shutdownTimeoutMs;
       registry.stop();
+      partitions.stop();
       const closed = new Promise<void>((done) => server.close(() => done()));
       // A keep-alive connection whose request ends after close() would otherwise stay open until its keep-alive timeout.
       const idle = setInterval(() => server.closeIdleConnections(), 100);

@@ -96,6 +96,8 @@ export interface Config {
     journalFsyncMs: number;
     enforceReturningUsage: boolean;
   };
+  /** The audit log (docs/audit.md): `retentionMs` null keeps entries forever. */
+  audit: { enabled: boolean; bodies: boolean; bodyMaxBytes: number; redactFields: string[]; retentionMs: number | null };
   /** On SIGTERM/SIGINT, how long in-flight requests may run before they are cut. */
   shutdownTimeoutMs: number;
   adminEndpointsEnabled: boolean;
@@ -242,6 +244,7 @@ interface YamlConfig {
   virtual_models?: unknown[];
   failover?: { enabled?: boolean; rules?: unknown };
   resilience?: { circuit_breaker?: { failure_threshold?: number; success_threshold?: number; timeout?: string | number } };
+  audit?: { enabled?: boolean; bodies?: boolean; body_max_bytes?: string | number; redact_fields?: string[] | string; retention?: string | number };
 }
 
 interface YamlRateLimit {
@@ -251,7 +254,7 @@ interface YamlRateLimit {
   max_tokens?: number;
 }
 
-const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience']);
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience', 'audit']);
 
 function readYaml(env: Env): YamlConfig {
   const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
@@ -499,6 +502,39 @@ function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
   };
 }
 
+/** A retention such as `30d`, `12h` or `90m`; `0` or `forever` keeps everything (null). */
+function retentionMs(name: string, value: string): number | null {
+  const v = value.trim().toLowerCase();
+  if (v === '0' || v === 'forever') return null;
+  const m = /^(\d+)\s*(d|h|m)$/.exec(v);
+  if (!m || Number(m[1]) === 0) throw new Error(`${name} must be a duration like 30d, 12h or 90m, or 0/forever to keep everything, got "${value}"`);
+  return Number(m[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[m[2] as 'd' | 'h' | 'm'];
+}
+
+/** AUDIT_* from the environment, over the `audit:` section of config.yaml. */
+function auditSettings(env: Env, yaml: YamlConfig): Config['audit'] {
+  const y = yaml.audit ?? {};
+  const fromYaml = (key: string, value: unknown) => (value === undefined || value === null ? {} : { [key]: Array.isArray(value) ? value.join(',') : String(value) });
+  const merged: Env = {
+    ...fromYaml('AUDIT_ENABLED', y.enabled),
+    ...fromYaml('AUDIT_BODIES', y.bodies),
+    ...fromYaml('AUDIT_BODY_MAX_BYTES', y.body_max_bytes),
+    ...fromYaml('AUDIT_REDACT_FIELDS', y.redact_fields),
+    ...fromYaml('AUDIT_RETENTION', y.retention),
+    ...env,
+  };
+  return {
+    enabled: envBool(merged, 'AUDIT_ENABLED', true),
+    bodies: envBool(merged, 'AUDIT_BODIES', false),
+    bodyMaxBytes: envBytes(merged, 'AUDIT_BODY_MAX_BYTES', 64 * 1024),
+    redactFields: envString(merged, 'AUDIT_REDACT_FIELDS', 'api_key,apikey,authorization,password,secret,access_token,refresh_token,client_secret')
+      .split(',')
+      .map((f) => f.trim().toLowerCase())
+      .filter(Boolean),
+    retentionMs: retentionMs('AUDIT_RETENTION', envString(merged, 'AUDIT_RETENTION', '30d')),
+  };
+}
+
 /** GOMODEL_CREDENTIALS_KEY: 32 bytes, as base64 (`openssl rand -base64 32`) or hex (`openssl rand -hex 32`). */
 function credentialsKey(env: Env): Buffer | null {
   const text = env.GOMODEL_CREDENTIALS_KEY?.trim();
@@ -537,6 +573,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       journalFsyncMs: envDuration(env, 'USAGE_JOURNAL_FSYNC_INTERVAL', 1000),
       enforceReturningUsage: envBool(env, 'ENFORCE_RETURNING_USAGE_DATA', true),
     },
+    audit: auditSettings(env, yaml),
     shutdownTimeoutMs: envDuration(env, 'SHUTDOWN_TIMEOUT', 30_000),
     adminEndpointsEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true),
     adminUiEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true) && envBool(env, 'ADMIN_UI_ENABLED', true),

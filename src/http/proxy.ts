@@ -15,6 +15,7 @@ import type { Admission, RateLimiter } from '../ratelimits/limiter.ts';
 import type { VirtualModels } from '../routing/virtual-models.ts';
 import type { UsageRecorder } from '../usage/recorder.ts';
 import type { Attribution } from './attribution.ts';
+import type { AuditTrace } from './audit.ts';
 import type { Caller } from './caller.ts';
 import type { HandlerContext } from './context.ts';
 import { headerList } from './respond.ts';
@@ -176,6 +177,8 @@ export interface Proxied {
   who: Attribution;
   /** `provider/model` of every attempt, once a request moved on from its first route; null until then. */
   tried: string[] | null;
+  /** The request's audit entry in the making (AUDIT_ENABLED). */
+  audit: AuditTrace | undefined;
 }
 
 /** What a usage row is made of: the request's attribution, what it holds of budgets and rate limits, its outcome. */
@@ -183,6 +186,10 @@ export type RowOf = Omit<Completed, 'userPath' | 'labels' | 'authMethod' | 'auth
   who: Attribution;
   reservation: Reservation | null;
   admission: Admission | null;
+  /** The request's audit entry, journaled with the row (a request's final row only). */
+  audit?: AuditTrace | undefined;
+  /** What ended a stream that failed after it began, for the audit entry. */
+  failure?: GatewayError | undefined;
 };
 
 /** The request path every model endpoint shares: routing, rate limits, budgets, the provider exchange, relaying and usage rows. */
@@ -223,7 +230,9 @@ export function createProxy(deps: ProxyDeps) {
       { ...c, userPath: who.userPath, labels: who.labels, authMethod: who.authMethod, authKeyId: who.authKeyId, sessionId: who.sessionId },
       prices,
     );
-    const journaled = recorder.record(row);
+    const t = c.audit;
+    if (t) t.routed(c.provider.name, c.provider.type, c.model);
+    const journaled = recorder.record(row, t?.finish(200, c.failure));
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
     if (c.admission) deps.limiter!.finish(c.admission, row.total_tokens);
     return journaled;
@@ -293,6 +302,7 @@ export function createProxy(deps: ProxyDeps) {
     /** The provider's last event, held until the row is journaled. */
     let last: Buffer | string = '';
     const headers = streamHeaders(ctx, p);
+    const asm = p.audit?.assembler;
     let opened = !canSwitch;
     if (opened) res.writeHead(200, headers);
     // The headers leave with the first event, in the same write, when it came with the provider's
@@ -334,6 +344,7 @@ export function createProxy(deps: ProxyDeps) {
         let out = '';
         let verbatim = true;
         for (const ev of events) {
+          asm?.push(ev.data);
           const step = writer.event(ev);
           if (step.usage) usage = step.usage;
           if (step.complete) complete = true;
@@ -416,6 +427,8 @@ export function createProxy(deps: ProxyDeps) {
       caveat,
       reservation: p.reservation,
       admission: p.admission,
+      audit: p.audit,
+      failure: failure && !ex.clientGone ? failure : undefined,
     });
     if (!res.destroyed) {
       if (!opened) res.writeHead(200, headers);
@@ -437,8 +450,14 @@ export function createProxy(deps: ProxyDeps) {
     return list;
   }
 
-  function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null };
+  function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution, audit?: AuditTrace): Proxied {
+    if (audit) {
+      audit.who = who;
+      audit.stream = stream;
+      audit.requested = r.requested ?? (r.model || null);
+      audit.routed(r.entry.config.name, r.entry.config.type, r.model);
+    }
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null, audit };
   }
 
   /** Admits the request under its rate limits; a promise only when a lease must be topped up first. */
@@ -497,6 +516,10 @@ export function createProxy(deps: ProxyDeps) {
         if (p.reservation) deps.guard!.release(p.reservation);
         if (p.admission) deps.limiter!.finish(p.admission, 0);
       }
+    }
+    if (p.audit) {
+      p.audit.status = p.status;
+      if (!p.audit.written) p.audit.routed(p.route.entry.config.name, p.route.entry.config.type, p.route.model);
     }
     p.done(p.status, p);
   }
@@ -565,7 +588,7 @@ export function createProxy(deps: ProxyDeps) {
    */
   async function call(ctx: HandlerContext, c: ModelCall): Promise<void> {
     const { who, stream } = c;
-    const p = begin(c.route, c.endpoint, stream, ctx.requestId, who);
+    const p = begin(c.route, c.endpoint, stream, ctx.requestId, who, ctx.audit);
     const chain = deps.failover?.fallbacks(c.requested, c.route.entry.config.name, c.route.model);
     let next = 0;
     let rc: RouteCall = c;
@@ -616,6 +639,7 @@ export function createProxy(deps: ProxyDeps) {
               const raw = await ex.readAll(deps.replySizeLimit);
               const result = rc.result(parseReply(ex, raw, r.entry.config.name));
               p.settled = true;
+              if (p.audit?.assembler) p.audit.response = result.response ?? raw;
               await record({
                 requestId: ctx.requestId,
                 providerId: result.id,
@@ -629,6 +653,7 @@ export function createProxy(deps: ProxyDeps) {
                 caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
                 reservation,
                 admission: p.admission,
+                audit: p.audit,
               });
               if (ex.clientGone) p.status = 499;
               else reply(ctx, p, result.response, raw);
@@ -643,6 +668,7 @@ export function createProxy(deps: ProxyDeps) {
         next = fallback.next;
         rc = fallback.call;
         (p.tried ??= [`${r.entry.config.name}/${r.model}`]).push(`${rc.route.entry.config.name}/${rc.route.model}`);
+        p.audit?.attempt(r.entry.config.name, r.model, err!);
         metrics.failover(r.entry.config.name, rc.route.entry.config.name);
         deps.log.warn({ requestId: ctx.requestId, from: `${r.entry.config.name}/${r.model}`, to: `${rc.route.entry.config.name}/${rc.route.model}`, err: err!.message }, 'failing over');
         p.route = rc.route;

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { usageColumns, type UsageRecord } from './record.ts';
 import { rowLine, rowLinesSelect } from './row-line.ts';
 import { Journal, type Segment } from './journal.ts';
+import { insertAuditLines, isAuditLine } from './audit-line.ts';
 
 export interface RecorderOptions {
   /** Flush at least this often (USAGE_FLUSH_INTERVAL); the journal starts a new segment as often. */
@@ -106,11 +107,21 @@ export class UsageRecorder {
   }
 
   /** Records a row; resolves once it is in the journal (a request's response ends after that). */
-  record(row: UsageRecord): Promise<void> {
+  record(row: UsageRecord, audit?: string): Promise<void> {
+    this.counts.recorded++;
+    const journaled = this.enqueue(rowLine(row));
+    // Appended in the same turn, the audit line joins the row's group write and its promise.
+    return audit === undefined ? journaled : this.enqueue(audit);
+  }
+
+  /** Records an audit line (audit-line.ts) of a request without a usage row, by the same path. */
+  recordAudit(line: string): Promise<void> {
+    return this.enqueue(line);
+  }
+
+  private enqueue(line: string): Promise<void> {
     const journal = this.journal;
     if (!journal) throw new Error('UsageRecorder.record() before start()');
-    this.counts.recorded++;
-    const line = rowLine(row);
     const kept = !this.closed && this.queue.length < this.opts.bufferSize;
     if (kept) {
       this.queue.push(line);
@@ -253,7 +264,17 @@ export class UsageRecorder {
    * prepared on every connection: megabytes of cached statements under varying load.)
    */
   private async insert(batch: readonly string[]): Promise<number> {
-    return (await this.sql.unsafe(insertLines, [batch.join('\n')])).count;
+    let audit: string[] | undefined;
+    for (const line of batch) if (isAuditLine(line)) (audit ??= []).push(line);
+    if (!audit) return (await this.sql.unsafe(insertLines, [batch.join('\n')])).count;
+    // A batch holding audit entries goes in one transaction: an entry and its usage row are in the
+    // database together or not at all.
+    const rows = audit.length === batch.length ? [] : batch.filter((line) => !isAuditLine(line));
+    return this.sql.begin(async (tx) => {
+      const inserted = rows.length ? (await tx.unsafe(insertLines, [rows.join('\n')])).count : 0;
+      await tx.unsafe(insertAuditLines, [audit.join('\n')]);
+      return inserted;
+    });
   }
 
   private markDown(err: unknown): void {
