@@ -1503,7 +1503,13 @@ export type AuditlogLogData = {
     request_headers?: {
         [key: string]: string;
     } | null;
+    /**
+     * The stored request body: a JSON value, or text when it is not JSON (cut short); null when none was stored
+     */
     request_body?: unknown;
+    /**
+     * The stored response body, as `request_body`
+     */
     response_body?: unknown;
     request_body_too_big_to_handle?: boolean;
     response_body_too_big_to_handle?: boolean;
@@ -1545,7 +1551,10 @@ export type AdminAuditLogEntryResponse = {
      */
     bodies_omitted?: boolean;
     data?: AuditlogLogData;
-    usage?: UsageRequestUsageSummary | null;
+    /**
+     * Present when the request wrote a usage row
+     */
+    usage?: UsageRequestUsageSummary;
 };
 
 export type AdminAuditLogListResponse = {

@@ -95,6 +95,8 @@ export class AuditTrace {
   providerName: string | null = null;
   providerType: string | null = null;
   model: string | null = null;
+  /** The model the last attempt was sent to (`model` is what the provider says answered). */
+  routeModel: string | null = null;
   status = 0;
   /** Every attempt that failed before the one that ended the request (failover). */
   attempts: Json[] | null = null;
@@ -113,10 +115,11 @@ export class AuditTrace {
   }
 
   /** The provider and model that answered (or failed) last. */
-  routed(name: string, type: string, model: string): void {
+  routed(name: string, type: string, model: string, routeModel = model): void {
     this.providerName = name;
     this.providerType = type;
     this.model = model;
+    this.routeModel = routeModel;
   }
 
   /** A provider call that failed and was moved on from. */
@@ -185,7 +188,7 @@ export class AuditLog {
       }
       else if (t.response) response = capped(Buffer.isBuffer(t.response) ? t.response : JSON.stringify(t.response), bodyMaxBytes, this.scrub);
     }
-    const attempts = t.attempts && [...t.attempts, { seq: t.attempts.length + 1, provider_name: t.providerName, model: t.model, success: !err && status < 400, status_code: status }];
+    const attempts = t.attempts && [...t.attempts, { seq: t.attempts.length + 1, provider_name: t.providerName, model: t.routeModel, success: !err && status < 400, status_code: status }];
     return {
       id: t.id,
       timestamp: new Date(t.started),

@@ -231,7 +231,7 @@ export function createProxy(deps: ProxyDeps) {
       prices,
     );
     const t = c.audit;
-    if (t) t.routed(c.provider.name, c.provider.type, c.model);
+    if (t) t.routed(c.provider.name, c.provider.type, c.model, c.routedModel);
     const journaled = recorder.record(row, t?.finish(200, c.failure));
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
     if (c.admission) deps.limiter!.finish(c.admission, row.total_tokens);

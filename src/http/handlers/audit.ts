@@ -89,9 +89,14 @@ function entry(r: Row, full: boolean): AdminAuditLogEntryResponse {
       response_body_too_big_to_handle: r.response_body_truncated as boolean,
       ...(full ? { request_headers: r.request_headers as Record<string, string> | null, request_body: body(r.request_body), response_body: body(r.response_body) } : {}),
     },
-    usage: usageSummary(r),
+    ...usageOf(r),
   };
 }
+
+const usageOf = (r: Row) => {
+  const usage = usageSummary(r);
+  return usage ? { usage } : {};
+};
 
 export function auditHandlers(queries: AuditQueries, now: () => number = Date.now) {
   const range = (q: { days?: number; start_date?: string; end_date?: string }, tz: string) => resolveDateRange(q, tz, now());
