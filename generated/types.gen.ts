@@ -5406,6 +5406,12 @@ export type DeleteProviderCredentialResponse = DeleteProviderCredentialResponses
 
 export type GetAuditLogData = {
     body?: never;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -5485,6 +5491,10 @@ export type GetAuditLogErrors = {
      * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
      */
     403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetAuditLogError = GetAuditLogErrors[keyof GetAuditLogErrors];
@@ -5527,6 +5537,10 @@ export type GetAuditLogDetailErrors = {
      * No entry with this id (code `audit_entry_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetAuditLogDetailError = GetAuditLogDetailErrors[keyof GetAuditLogDetailErrors];
@@ -5573,6 +5587,10 @@ export type GetAuditConversationErrors = {
      * No entry with this id (code `audit_entry_not_found`)
      */
     404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetAuditConversationError = GetAuditConversationErrors[keyof GetAuditConversationErrors];
@@ -5588,6 +5606,12 @@ export type GetAuditConversationResponse = GetAuditConversationResponses[keyof G
 
 export type GetAuditSessionsData = {
     body?: never;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -5663,6 +5687,10 @@ export type GetAuditSessionsErrors = {
      * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
      */
     403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetAuditSessionsError = GetAuditSessionsErrors[keyof GetAuditSessionsErrors];
@@ -5715,6 +5743,10 @@ export type GetAuditStatsErrors = {
      * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
      */
     403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
 };
 
 export type GetAuditStatsError = GetAuditStatsErrors[keyof GetAuditStatsErrors];

@@ -14,7 +14,7 @@ import { invalidRequest, notFound } from '../../errors.ts';
 import { AuditQueries, statsBuckets, usageSummary, type AuditFilters } from '../../usage/audit-queries.ts';
 import { resolveDateRange, resolveTimeZone } from '../../usage/dates.ts';
 import { normalizeUserPath } from '../../user-path.ts';
-import { header, type Handler } from '../context.ts';
+import { header, type Handler, type HandlerContext } from '../context.ts';
 
 type ListQuery = NonNullable<GetAuditLogData['query']>;
 
@@ -100,12 +100,13 @@ const usageOf = (r: Row) => {
 
 export function auditHandlers(queries: AuditQueries, now: () => number = Date.now) {
   const range = (q: { days?: number; start_date?: string; end_date?: string }, tz: string) => resolveDateRange(q, tz, now());
+  const zone = (ctx: HandlerContext) => resolveTimeZone(header(ctx, 'x-gomodel-timezone'));
 
   const getAuditLog: Handler = async (ctx) => {
     const q = ctx.query as ListQuery;
     const limit = q.limit ?? 25;
     const offset = q.offset ?? 0;
-    const { rows, total } = await queries.log(range(q, 'UTC'), filtersOf(q), limit, offset);
+    const { rows, total } = await queries.log(range(q, zone(ctx)), filtersOf(q), limit, offset);
     return { body: { entries: rows.map((r) => entry(r, false)), total, limit, offset } };
   };
 
@@ -131,7 +132,7 @@ export function auditHandlers(queries: AuditQueries, now: () => number = Date.no
     const q = ctx.query as NonNullable<GetAuditSessionsData['query']>;
     const limit = q.limit ?? 25;
     const offset = q.offset ?? 0;
-    const { rows, total } = await queries.sessions(range(q, 'UTC'), filtersOf(q), limit, offset);
+    const { rows, total } = await queries.sessions(range(q, zone(ctx)), filtersOf(q), limit, offset);
     const sessions = rows.map((r) => ({
       session_id: r.session_id as string | null,
       latest: entry(r, false),
@@ -145,7 +146,7 @@ export function auditHandlers(queries: AuditQueries, now: () => number = Date.no
 
   const getAuditStats: Handler = async (ctx) => {
     const q = ctx.query as NonNullable<GetAuditStatsData['query']>;
-    const tz = resolveTimeZone(header(ctx, 'x-gomodel-timezone'));
+    const tz = zone(ctx);
     const { interval, buckets } = statsBuckets(range(q, tz), tz, now());
     if (buckets.length === 0) throw invalidRequest('the date range lies wholly in the future', 'start_date');
     const { statuses, latency } = await queries.stats(buckets);
