@@ -278,9 +278,9 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
   });
 
   it('filters the audit log, opens an entry with its bodies as text and its conversation, and charts status and latency', async () => {
-    const hostile = '<img src=x onerror="window.pwned=1">';
-    const entry = (i: number, over: Partial<AuditEntry>): AuditEntry => ({
-      id: rowId(Date.now() - (60 - i) * 1000), timestamp: new Date(Date.now() - (60 - i) * 1000), request_id: `audit-${i}`, duration_ns: (100 + i * 10) * 1e6,
+    const hostile = '<img src=x onerror=window.pwned=1>';
+    const entry = (i: number, over: Partial<AuditEntry>, at = Date.now() - (60 - i) * 1000): AuditEntry => ({
+      id: rowId(at), timestamp: new Date(at), request_id: `audit-${i}`, duration_ns: (100 + i * 10) * 1e6,
       auth_method: 'master_key', auth_key_id: null, client_ip: '127.0.0.1', method: 'POST', path: '/v1/chat/completions', user_path: '/', requested_model: 'gpt-4o-mini',
       resolved_model: 'gpt-4o-mini', provider: 'openai', provider_name: 'openai', status_code: 200, error_type: null, error_code: null, error_message: null, stream: false,
       attempts: null, labels: [], session_id: 'browser-thread', user_agent: 'browser-test', request_headers: { authorization: '[redacted]' },
@@ -305,11 +305,14 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     await filters.getByRole('button', { name: 'Apply' }).click();
     await expect.poll(() => info.textContent()).toBe('1–1 of 1');
     await filters.getByLabel('Status').fill('');
+    const rows = page.getByRole('table', { name: 'Audit log' }).locator('tbody tr');
+    await expect.poll(() => rows.first().textContent()).toContain('502');
     await filters.getByLabel('Search').fill('audit-2');
     await filters.getByRole('button', { name: 'Apply' }).click();
-    await expect.poll(() => info.textContent()).toBe('1–1 of 1');
+    await expect.poll(() => rows.first().textContent()).not.toContain('502');
+    expect(await info.textContent()).toBe('1–1 of 1');
 
-    await page.locator('tbody tr td').nth(1).click();
+    await rows.locator('td').nth(1).click();
     const details = page.getByRole('dialog');
     await details.waitFor();
     expect(await details.locator('#audit-request-body').textContent()).toContain(hostile);
