@@ -8,7 +8,7 @@ import { UNKNOWN, formatInt, formatPercent, formatProvider, formatTime } from '.
 import { rangeFields } from '../filters.ts';
 import { clearErrors, field, formStatus, numberInput, select, showError, textInput } from '../forms.ts';
 import type { View } from '../router.ts';
-import { errorRegion, loadInto, pageHeading, section, table } from './shared.ts';
+import { errorRegion, loadInto, filterForm, pageHeading, pager, section, table } from './shared.ts';
 
 type AuditQuery = NonNullable<GetAuditLogData['query']>;
 
@@ -20,7 +20,6 @@ const bodyText = (b: unknown) => (b === null || b === undefined ? 'not stored' :
 export const auditView: View = {
   title: 'Audit log',
   mount(root, signal) {
-    let offset = 0;
     const range = rangeFields(1);
     const model = textInput('requested_model');
     const provider = textInput('provider');
@@ -30,18 +29,9 @@ export const auditView: View = {
     const search = h('input', { type: 'search', name: 'search', autocomplete: 'off' });
     const limit = select('limit', [['25', '25'], ['50', '50'], ['100', '100']], '25');
     const formState = formStatus();
-    const form = h(
-      'form',
-      { class: 'filters', novalidate: true, 'aria-label': 'Filters', onsubmit: (event: SubmitEvent) => {
-        event.preventDefault();
-        offset = 0;
-        void load();
-      } },
+    const form = filterForm(
       range.element,
-      h(
-        'fieldset',
-        {},
-        h('legend', {}, 'Match'),
+      [
         field('Model', model, { hint: 'As the client asked for it.' }),
         field('Provider', provider, { hint: 'Type or configured name.' }),
         field('Status', status),
@@ -49,9 +39,12 @@ export const auditView: View = {
         field('User path', userPath, { hint: 'Includes everything below it.' }),
         field('Search', search, { hint: 'Request id, model, provider, path, session or error.' }),
         field('Rows per page', limit),
-      ),
-      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply')),
+      ],
       formState,
+      () => {
+        pages.reset();
+        void load();
+      },
     );
     const errors = errorRegion();
     const statusPlot = h('div', { class: 'chart', id: 'audit-status-chart' });
@@ -64,10 +57,12 @@ export const auditView: View = {
       latencyChart?.destroy();
     });
     const results = h('div', { class: 'log-results' });
-    const pageInfo = h('p', { class: 'page-info', 'aria-live': 'polite', id: 'audit-page-info' });
-    const previous = h('button', { type: 'button', class: 'quiet', onclick: () => turn(-1) }, 'Previous');
-    const next = h('button', { type: 'button', class: 'quiet', onclick: () => turn(1) }, 'Next');
-    const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' }, previous, pageInfo, next);
+    const pages = pager('audit-page-info', () => Number(limit.value), async (offset) => {
+      const page = await call(getAuditLog({ query: { ...query(), offset }, signal }));
+      const entries = page.entries ?? [];
+      results.replaceChildren(auditTable(entries));
+      return { shown: entries.length, total: page.total ?? 0 };
+    });
 
     root.append(
       pageHeading('Audit log'),
@@ -78,11 +73,11 @@ export const auditView: View = {
         h('figure', { 'aria-labelledby': 'audit-summary' }, statusPlot, h('figcaption', {}, summary)),
         h('figure', { 'aria-label': 'Median and 95th percentile duration of successful requests by provider' }, latencyPlot),
       ),
-      section('Requests', results, pager),
+      section('Requests', results, pages.element),
     );
 
     function query(): AuditQuery {
-      const q: AuditQuery = { ...range.read(), limit: Number(limit.value), offset };
+      const q: AuditQuery = { ...range.read(), limit: Number(limit.value) };
       for (const [key, input] of [['requested_model', model], ['provider', provider], ['path', path], ['user_path', userPath], ['search', search]] as const) {
         if (input.value.trim()) q[key] = input.value.trim();
       }
@@ -90,21 +85,10 @@ export const auditView: View = {
       return q;
     }
 
-    function turn(direction: number): void {
-      offset = Math.max(0, offset + direction * Number(limit.value));
-      void load();
-    }
-
     async function load(): Promise<void> {
       clearErrors(form, formState);
       try {
-        const page = await call(getAuditLog({ query: query(), signal }));
-        const entries = page.entries ?? [];
-        const total = page.total ?? 0;
-        results.replaceChildren(auditTable(entries));
-        pageInfo.textContent = total === 0 ? 'No requests match.' : `${formatInt(offset + 1)}–${formatInt(offset + entries.length)} of ${formatInt(total)}`;
-        previous.disabled = offset === 0;
-        next.disabled = offset + entries.length >= total;
+        await pages.load();
       } catch (err) {
         if (!signal.aborted) showError(form, formState, err);
       }

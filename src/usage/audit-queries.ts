@@ -1,6 +1,7 @@
 import type { PendingQuery, Row } from 'postgres';
 import { toInt, toMoney, type Sql } from '../db/sql.ts';
 import { escapeLike } from '../user-path.ts';
+import { rowInputSplit } from './input-split.ts';
 import { addDays, DAY, HOUR, localMidnight, todayIn, type CalendarDate, type DateRange } from './dates.ts';
 
 type Fragment = PendingQuery<Row[]>;
@@ -188,20 +189,14 @@ export function idTime(id: string): number | null {
 /** An entry's usage summary, or null when its request wrote no usage row. */
 export function usageSummary(r: Row) {
   if (r.total_tokens == null) return null;
-  const uncached = toInt(r.uncached_input_tokens);
-  const cached = toInt(r.cached_input_tokens);
-  const write = toInt(r.cache_write_input_tokens);
-  const input = uncached + cached + write;
+  const split = rowInputSplit(r);
   return {
     entries: 1,
     input_tokens: toInt(r.input_tokens),
     output_tokens: toInt(r.output_tokens),
     total_tokens: toInt(r.total_tokens),
-    uncached_input_tokens: uncached,
-    cached_input_tokens: cached,
-    cache_write_input_tokens: write,
-    cached_input_ratio: input > 0 ? cached / input : 0,
-    estimated_cached_characters: cached * 4,
+    ...split,
+    estimated_cached_characters: split.cached_input_tokens * 4,
     total_cost: toMoney(r.total_cost),
   };
 }
