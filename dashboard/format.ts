@@ -1,9 +1,17 @@
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
 const compactNumber = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const percent = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 0 });
+// A share under 1% in two significant digits, so that a small non-zero share never shows as 0%.
+const smallPercent = new Intl.NumberFormat(undefined, { style: 'percent', maximumSignificantDigits: 2 });
 const dollars = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
-// Per-request costs are fractions of a cent: keep enough digits to tell them apart.
-const cents = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 6 });
+// Per-request costs are fractions of a cent: keep enough digits to tell them apart (six decimals,
+// more for amounts that six would leave with fewer than two significant digits).
+const cents = new Map<number, Intl.NumberFormat>();
+function centsFormat(fractionDigits: number): Intl.NumberFormat {
+  let format = cents.get(fractionDigits);
+  if (!format) cents.set(fractionDigits, (format = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: fractionDigits })));
+  return format;
+}
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
 /** What an unknown value (a cost without a price, a missing field) is shown as: never 0. */
@@ -11,11 +19,38 @@ export const UNKNOWN = '—';
 
 export const formatInt = (n: number | null | undefined) => (n === null || n === undefined ? UNKNOWN : integer.format(n));
 export const formatCompact = (n: number) => compactNumber.format(n);
-export const formatPercent = (ratio: number | undefined) => (ratio === undefined ? UNKNOWN : percent.format(ratio));
 
-export function formatUsd(n: number | null | undefined): string {
-  if (n === null || n === undefined) return UNKNOWN;
-  return Math.abs(n) >= 1 ? dollars.format(n) : cents.format(n);
+/** A ratio as a percentage: whole percents, two significant digits under 1% (never 0% for a non-zero ratio). */
+export function formatPercent(ratio: number | undefined): string {
+  if (ratio === undefined) return UNKNOWN;
+  return ratio !== 0 && Math.abs(ratio) < 0.01 ? smallPercent.format(ratio) : percent.format(ratio);
+}
+
+/**
+ * USD: cents from $1 up; below, up to six decimals and at least two significant digits, so that a
+ * non-zero amount ($0.00000016 for an 8-token embedding) never shows as $0.00. `unknown` for no amount.
+ */
+export function formatUsd(n: number | null | undefined, unknown = UNKNOWN): string {
+  if (n === null || n === undefined) return unknown;
+  const magnitude = Math.abs(n);
+  if (magnitude >= 1 || magnitude === 0) return dollars.format(n);
+  return centsFormat(Math.min(20, Math.max(6, 1 - Math.floor(Math.log10(magnitude))))).format(n);
+}
+
+/**
+ * A total cost and the requests it leaves out for want of a price, as `$0.00225 + 9 requests of
+ * unknown cost`: unpriced requests never vanish from a total.
+ */
+export function formatCostTotal(total: number | null | undefined, unknownRequests: number | undefined): string {
+  const unknown = formatUnknownCosts(unknownRequests);
+  if (!unknown) return formatUsd(total);
+  return total === null || total === undefined ? unknown : `${formatUsd(total)} + ${unknown}`;
+}
+
+/** `9 requests of unknown cost`, or '' for none. */
+export function formatUnknownCosts(requests: number | undefined): string {
+  if (!requests) return '';
+  return `${integer.format(requests)} ${requests === 1 ? 'request' : 'requests'} of unknown cost`;
 }
 
 /** A timestamp from the API in the browser's time zone. */

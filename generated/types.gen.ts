@@ -161,6 +161,10 @@ export type UsageUsageSummary = {
     total_input_cost?: number | null;
     total_output_cost?: number | null;
     total_cost?: number | null;
+    /**
+     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Counted from the stored rows, so a range whose rows retention has removed counts none.
+     */
+    unknown_cost_requests?: number;
 };
 
 export type UsageModelUsage = {
@@ -180,6 +184,10 @@ export type UsageModelUsage = {
     input_cost?: number | null;
     output_cost?: number | null;
     total_cost?: number | null;
+    /**
+     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Counted from the stored rows, so a range whose rows retention has removed counts none.
+     */
+    unknown_cost_requests?: number;
 };
 
 export type UsageUserPathUsage = {
@@ -194,6 +202,10 @@ export type UsageUserPathUsage = {
     input_cost?: number | null;
     output_cost?: number | null;
     total_cost?: number | null;
+    /**
+     * gomodel-ts addition: requests in the selection (provider calls, not local-cache hits) whose cost is unknown for want of a price; their cost is in no sum above. Counted from the stored rows, so a range whose rows retention has removed counts none.
+     */
+    unknown_cost_requests?: number;
 };
 
 /**

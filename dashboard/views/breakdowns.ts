@@ -2,7 +2,7 @@ import { getLabelUsage, getModelUsage, getUserPathUsage } from '../../generated/
 import type { GetModelUsageData } from '../../generated/types.gen.ts';
 import { call } from '../api.ts';
 import { h } from '../dom.ts';
-import { formatInt, formatProvider, formatUsd } from '../format.ts';
+import { formatCostTotal, formatInt, formatProvider, formatUsd } from '../format.ts';
 import { cacheModeField, keyField, rangeFields } from '../filters.ts';
 import { clearErrors, field, formStatus, showError, textInput } from '../forms.ts';
 import type { View } from '../router.ts';
@@ -10,7 +10,12 @@ import { pageHeading, row, section, table } from './shared.ts';
 
 type BreakdownQuery = NonNullable<GetModelUsageData['query']>;
 
-const money = (r: { input_cost?: number | null; output_cost?: number | null; total_cost?: number | null }) => [formatUsd(r.input_cost), formatUsd(r.output_cost), formatUsd(r.total_cost)];
+/** Input, output and total cost; the total says how many requests it leaves out for want of a price, where the API counts them. */
+const money = (r: { input_cost?: number | null; output_cost?: number | null; total_cost?: number | null; unknown_cost_requests?: number }) => [
+  formatUsd(r.input_cost),
+  formatUsd(r.output_cost),
+  formatCostTotal(r.total_cost, r.unknown_cost_requests),
+];
 const columns = (first: { label: string }[]) => [
   ...first,
   { label: 'Requests', numeric: true },

@@ -16,6 +16,8 @@ export function showLogEntry(e: UsageUsageLogEntry): void {
       ['Provider', formatProvider(e.provider, e.provider_name)],
       ['Endpoint', e.endpoint ?? UNKNOWN],
       ['User path', e.user_path ?? UNKNOWN],
+      ['Labels', e.labels?.length ? e.labels.join(', ') : 'none'],
+      ['Session', e.session_id || 'none'],
       ['Gateway cache', e.cache_type || 'none (provider call)'],
     ]),
     h('h3', {}, 'Tokens'),

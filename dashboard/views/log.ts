@@ -79,6 +79,7 @@ function logTable(entries: UsageUsageLogEntry[]): HTMLElement {
       { label: 'Model' },
       { label: 'Provider' },
       { label: 'User path' },
+      { label: 'Labels' },
       { label: 'Input', numeric: true },
       { label: 'Output', numeric: true },
       { label: 'Cost', numeric: true },
@@ -92,10 +93,11 @@ function logTable(entries: UsageUsageLogEntry[]): HTMLElement {
         h('td', {}, entry.model ?? ''),
         h('td', {}, formatProvider(entry.provider, entry.provider_name)),
         h('td', {}, entry.user_path ?? ''),
+        h('td', {}, (entry.labels ?? []).join(', ')),
         h('td', { class: 'num' }, formatInt(entry.input_tokens)),
         h('td', { class: 'num' }, formatInt(entry.output_tokens)),
-        // An unknown cost is absent from the entry, so formatUsd shows it as unknown, not $0.
-        h('td', { class: 'num' }, formatUsd(entry.total_cost)),
+        // An unknown cost is absent from the entry: it shows as unknown, not $0.
+        h('td', { class: 'num' }, formatUsd(entry.total_cost, 'unknown')),
       );
       // The whole row opens the details for a pointer; the button in it is the keyboard's way in.
       tr.addEventListener('click', (event) => {

@@ -4,7 +4,7 @@ import { call } from '../api.ts';
 import { createDailyChart } from '../charts/daily.ts';
 import { createThroughputChart, throughputLayers } from '../charts/throughput.ts';
 import { h } from '../dom.ts';
-import { formatInt, formatUsd } from '../format.ts';
+import { formatInt, formatUnknownCosts, formatUsd } from '../format.ts';
 import { segmented, select } from '../forms.ts';
 import type { View } from '../router.ts';
 import { errorRegion, loadInto, pageHeading, row, section, table } from './shared.ts';
@@ -126,8 +126,15 @@ function summaryCards(s: UsageUsageSummary): HTMLElement[] {
     card('Input tokens', formatInt(s.total_input_tokens), `${formatInt(s.uncached_input_tokens)} uncached · ${formatInt(s.cached_input_tokens)} cached · ${formatInt(s.cache_write_input_tokens)} cache write`),
     card('Output tokens', formatInt(s.total_output_tokens)),
     card('Total tokens', formatInt(s.total_tokens)),
-    card('Cost', formatUsd(s.total_cost), s.total_cost === null || s.total_cost === undefined ? 'No request in this range had a known price.' : `${formatUsd(s.total_input_cost)} input · ${formatUsd(s.total_output_cost)} output`),
+    card('Cost', formatUsd(s.total_cost), costDetail(s)),
   ];
+}
+
+/** Under the total cost: the requests it leaves out for want of a price, then its split. */
+function costDetail(s: UsageUsageSummary): string {
+  const unknown = formatUnknownCosts(s.unknown_cost_requests);
+  if (s.total_cost === null || s.total_cost === undefined) return unknown ? `${unknown}: no request in this range had a known price.` : 'No request in this range had a known price.';
+  return `${unknown ? `+ ${unknown} · ` : ''}${formatUsd(s.total_input_cost)} input · ${formatUsd(s.total_output_cost)} output`;
 }
 
 function dailyTable(rows: UsageDailyUsage[]): HTMLElement {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError, invalidRequest } from '../errors.ts';
+import { ClientGone } from '../providers/upstream.ts';
 
 const tooLarge = (limit: number) =>
   new GatewayError('invalid_request_error', 413, `request body exceeds the ${limit}-byte limit`, {
@@ -7,7 +8,7 @@ const tooLarge = (limit: number) =>
     headers: { Connection: 'close' },
   });
 
-/** Reads the whole body, refusing (413) as soon as it exceeds `limit` bytes. */
+/** Reads the whole body, refusing (413) as soon as it exceeds `limit` bytes; `ClientGone` when the client leaves first. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (Number(req.headers['content-length']) > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
@@ -26,7 +27,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', onData);
     // `on`, not `once`: 'end' fires once and a second error finds the promise settled.
     req.on('end', onEnd);
-    req.on('error', reject);
+    // The only errors a request stream has are its connection's: the client reset or closed it.
+    req.on('error', () => reject(new ClientGone('the client left before the end of its request body')));
   });
 }
 

@@ -11,6 +11,7 @@ import type { Authenticator } from './auth.ts';
 import type { AuditLog, AuditTrace } from './audit.ts';
 import type { Caller } from './caller.ts';
 import { hasBody, refuseCrossSite, requireJson } from './admission.ts';
+import { ClientGone } from '../providers/upstream.ts';
 import { parseJsonBody, readBody } from './body.ts';
 import type { Handler, HandlerContext, Handlers } from './context.ts';
 import { asGatewayError, errorBody, sendError, sendJson, type Dialect, type Reply } from './respond.ts';
@@ -230,6 +231,8 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       if (audit && !audit.written) await opts.audit!.write(audit, reply ? (reply.status ?? 200) : audit.status || res.statusCode);
       if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers, requestId);
     } catch (err) {
+      // Nobody to answer, nothing went wrong here.
+      if (err instanceof ClientGone) return void res.destroy();
       const e = asGatewayError(err);
       if (audit && !audit.written) await opts.audit!.write(audit, e.status, e);
       if (e.status >= 500) log.error({ err: e.cause ?? e, requestId, path }, e.message);

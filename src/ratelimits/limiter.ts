@@ -3,7 +3,7 @@ import type { Sql } from '../db/sql.ts';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CONCURRENT, rateLimitPeriodLabel, resetDuration, ruleId, windowOf, type RateRule } from './rules.ts';
-import { RATE_LIMITS_CHANNEL, type RateLimitStore } from './store.ts';
+import { RATE_LIMITS_CHANNEL, type RateLimitRecord, type RateLimitStore } from './store.ts';
 
 export interface LimiterOptions {
   /** How long a concurrency lease lives without renewal: a process that died gives its slots back after this. */
@@ -189,7 +189,7 @@ export class RateLimiter {
     const rules = this.covering(userPath, keyId);
     if (rules.length === 0) return null;
     const now = Date.now();
-    return this.short(rules, now) ? this.admitAfterTopUp(rules) : this.take(rules, now);
+    return this.short(rules, now) ? this.admitAfterTopUp(userPath, keyId) : this.take(rules, now);
   }
 
   /** A request ended: its slots are free again and its tokens count against its windows. */
@@ -241,9 +241,11 @@ export class RateLimiter {
     return false;
   }
 
-  private async admitAfterTopUp(rules: RateRule[]): Promise<Admission> {
-    // Other requests may take from a lease while this one waits for a top-up: check again after.
+  private async admitAfterTopUp(userPath: string, keyId: string | null): Promise<Admission> {
+    // Other requests may take from a lease while this one waits for a top-up, and the rules may
+    // have been reloaded meanwhile: look both up again after each.
     for (;;) {
+      const rules = this.covering(userPath, keyId);
       const now = Date.now();
       if (!this.short(rules, now)) return this.take(rules, now);
       const refused = await this.topUp(rules);
@@ -349,13 +351,21 @@ export class RateLimiter {
     const all = [...shortWindows.map((w) => w.rule), ...shortSlots.map((s) => s.rule)].sort((a, b) => (a.id < b.id ? -1 : 1));
     let windowRows: { n: string; granted_now: string; granted: string; tokens: string }[] = [];
     let slotRows: { n: string; slots: string }[] = [];
+    let stale = false;
     try {
       await this.sql.begin(async (tx) => {
-        await tx`
-          select 1 from rate_limits r
+        const current = await tx<Pick<RateLimitRecord, 'scope' | 'subject' | 'period_seconds' | 'max_requests' | 'max_tokens' | 'last_reset_at'>[]>`
+          select r.scope, r.subject, r.period_seconds, r.max_requests, r.max_tokens, r.last_reset_at from rate_limits r
             join unnest(${all.map((r) => r.scope)}::text[], ${all.map((r) => r.subject)}::text[], ${all.map((r) => r.seconds)}::int[]) as k(scope, subject, period_seconds)
                  using (scope, subject, period_seconds)
            order by r.scope, r.subject, r.period_seconds for update of r`;
+        // A rule changed or reset since this process loaded it (its notification is still on the
+        // way): granting from the window it knows would count against a window nobody else uses.
+        stale = current.some((c) => {
+          const rule = all.find((r) => r.id === ruleId(c.scope, c.subject, c.period_seconds))!;
+          return (c.last_reset_at?.getTime() ?? 0) !== rule.anchor || num(c.max_requests) !== rule.maxRequests || num(c.max_tokens) !== rule.maxTokens;
+        });
+        if (stale) return;
         if (shortWindows.length) {
           windowRows = await tx<typeof windowRows>`
             with want as (
@@ -403,6 +413,10 @@ export class RateLimiter {
     } catch (err) {
       if (isConnectionError(err)) throw this.unreachable(err);
       throw err;
+    }
+    if (stale) {
+      await this.refresh();
+      return null;
     }
     return this.applyGrants(shortWindows, windowRows, shortSlots, slotRows, now);
   }

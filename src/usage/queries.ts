@@ -266,18 +266,44 @@ export class UsageQueries {
     return totalsOf(row!);
   }
 
+  /**
+   * The number of provider calls of the range and filters whose cost is unknown, per group of
+   * `groupBy` (keyed by its values joined with NUL; '' without groups). The rollups count no
+   * unpriced rows: these are read from the rows, through the partial index of migration 0039.
+   */
+  async unknownCosts(range: DateRange, f: UsageFilters, groupBy: readonly ('model' | 'provider' | 'provider_name' | 'user_path')[] = []): Promise<Map<string, number>> {
+    const s = this.sql;
+    if (f.cacheMode === 'cached') return new Map();
+    const columns = groupBy.length ? s`${s(groupBy)},` : s``;
+    const rows = await s`select ${columns} count(*) as n from usage
+      where total_cost is null and cache_type = '' and "timestamp" >= ${new Date(range.start)} and "timestamp" < ${new Date(range.totalsEnd)}
+      ${this.rowFilters(f)} ${groupBy.length ? s`group by ${s(groupBy)}` : s``}`;
+    return new Map(rows.map((r) => [groupBy.map((d) => r[d] as string).join('\0'), toInt(r.n)]));
+  }
+
   async byModel(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const rows = await s`select model, provider, provider_name, ${aggregates(s)}
-      from (${this.rangeSource(range, f, ['model', 'provider', 'provider_name'])}) u group by 1, 2, 3 order by 1, 2, 3`;
-    return rows.map((r) => ({ model: r.model as string, provider: r.provider as string, provider_name: (r.provider_name as string) || (r.provider as string), ...totalsOf(r) }));
+    const [rows, unknown] = await Promise.all([
+      s`select model, provider, provider_name, ${aggregates(s)}
+        from (${this.rangeSource(range, f, ['model', 'provider', 'provider_name'])}) u group by 1, 2, 3 order by 1, 2, 3`,
+      this.unknownCosts(range, f, ['model', 'provider', 'provider_name']),
+    ]);
+    return rows.map((r) => ({
+      model: r.model as string,
+      provider: r.provider as string,
+      provider_name: (r.provider_name as string) || (r.provider as string),
+      ...totalsOf(r),
+      unknown_cost_requests: unknown.get([r.model, r.provider, r.provider_name].join('\0')) ?? 0,
+    }));
   }
 
   async byUserPath(range: DateRange, f: UsageFilters) {
     const s = this.sql;
-    const rows = await s`select user_path, ${aggregates(s)}
-      from (${this.rangeSource(range, f, ['user_path'])}) u group by 1 order by 1`;
-    return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r) }));
+    const [rows, unknown] = await Promise.all([
+      s`select user_path, ${aggregates(s)} from (${this.rangeSource(range, f, ['user_path'])}) u group by 1 order by 1`,
+      this.unknownCosts(range, f, ['user_path']),
+    ]);
+    return rows.map((r) => ({ user_path: r.user_path as string, ...totalsOf(r), unknown_cost_requests: unknown.get(r.user_path as string) ?? 0 }));
   }
 
   async byLabel(range: DateRange, f: UsageFilters) {

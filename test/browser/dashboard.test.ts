@@ -249,7 +249,7 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     await filters.getByLabel('Search').fill('mystery');
     await filters.getByRole('button', { name: 'Apply' }).click();
     await expect.poll(() => info.textContent()).toBe('1–1 of 1');
-    expect(await page.locator('tbody tr td').last().textContent()).toBe('—');
+    expect(await page.locator('tbody tr td').last().textContent()).toBe('unknown');
     await page.locator('tbody tr td').nth(1).click();
     const details = page.getByRole('dialog');
     await details.waitFor();

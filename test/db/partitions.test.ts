@@ -60,3 +60,18 @@ describe('time partitions (gomodel_maintain_partitions through PartitionKeeper)'
     await expect(keeper({ unit: 'week' as 'day' }).maintain()).rejects.toThrow(/unit must be day or month/);
   });
 });
+
+describe('a table converted in place', () => {
+  it('keeps its old rows in one partition up to a bound, and partitions by day only past it', async () => {
+    await sql`create table legacy_events (id int not null, at timestamptz not null) partition by range (at)`;
+    await sql.unsafe(`create table legacy_events_old partition of legacy_events for values from (minvalue) to ('${new Date(Date.now() + DAY).toISOString().slice(0, 10)}')`);
+    await sql`insert into legacy_events values (1, now() - interval '300 days'), (2, now())`;
+    const k = new PartitionKeeper(sql, [{ table: 'legacy_events', column: 'at', unit: 'day', behind: 3, ahead: 2, keepMs: null }], createLogger('silent'));
+    const [changes] = await k.maintain();
+    expect(changes!.created).toEqual(['legacy_events_default', `legacy_events_p${day(1)}`, `legacy_events_p${day(2)}`]);
+    const [expired] = await new PartitionKeeper(sql, [{ table: 'legacy_events', column: 'at', unit: 'day', behind: 0, ahead: 0, keepMs: 10 * DAY }], createLogger('silent')).maintain();
+    // the old partition's bound is tomorrow: it holds today's row, so it stays until it is all past the retention
+    expect(expired!.dropped).toEqual([]);
+    expect((await sql`select id from legacy_events order by id`).map((r) => r.id)).toEqual([1, 2]);
+  });
+});

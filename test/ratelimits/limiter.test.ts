@@ -164,6 +164,21 @@ it('starts afresh after a reset on every replica, and in a new window after the 
   expect(await take()).toBe(5);
 });
 
+it('a replica that has not yet heard of a reset takes nothing from the window before it', async () => {
+  await rule('/lag', 3600, 10);
+  const a = await replica();
+  // Loaded once and never listening: its notification of the reset is "still on the way".
+  const pool = connect(db.url, 4, { asyncCommit: true });
+  const deaf = new RateLimiter(pool, new RateLimitStore(pool), { leaseTtlMs: 3000, syncMs: 50 }, log);
+  running.push({ limiter: deaf, pool });
+  await deaf.refresh();
+  expect(admitted([await attempt(deaf, '/lag')]).length).toBe(1);
+  await store.reset({ scope: 'user_path', subject: '/lag', periodSeconds: 3600 });
+  await sleep(200); // a hears of it
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => attempt(i % 2 ? a : deaf, '/lag')));
+  expect(admitted(results).length).toBe(10);
+});
+
 it('limits the requests of one key, whatever their path', async () => {
   const key = '6f1c1f4e-8a43-4c55-9d0b-2b7f0c1a9e11';
   await sql`insert into auth_keys (id, name, secret_hash, secret_tail) values (${key}, 'k', '\\x00', 'abcd')`;

@@ -62,6 +62,7 @@ describe('GET /admin/usage/summary', () => {
       total_input_cost: 0.000345,
       total_output_cost: 0.000636,
       total_cost: 0.000981,
+      unknown_cost_requests: 1,
     });
   });
 
@@ -140,6 +141,7 @@ describe('GET /admin/usage/summary', () => {
     expect(data).toEqual({
       total_requests: 0, total_input_tokens: 0, total_output_tokens: 0, total_tokens: 0, uncached_input_tokens: 0,
       cached_input_tokens: 0, cache_write_input_tokens: 0, total_input_cost: null, total_output_cost: null, total_cost: null,
+      unknown_cost_requests: 0,
     });
   });
 });

@@ -5,7 +5,8 @@
 -- stragglers in the default partition.
 --
 -- gomodel_maintain_partitions creates the partitions from `behind` units before now to `ahead`
--- units after it (moving any rows the default partition holds for a new range into it), then
+-- units after it where no partition covers them yet (moving any rows the default partition holds
+-- for a new range into it), then
 -- drops every partition whose upper bound is older than now - keep (NULL keeps everything).
 -- Replicas may call it at the same time: one of them does the work, the others return nothing.
 create function gomodel_maintain_partitions(parent regclass, col text, unit text, behind int, ahead int, keep interval)
@@ -44,6 +45,12 @@ begin
     lo := first + i * step;
     name := base || '_p' || to_char(lo, suffix);
     continue when to_regclass(format('%I.%I', schema, name)) is not null;
+    -- A range another partition already covers (a table converted in place keeps its old rows in one).
+    continue when exists (
+      select from pg_inherits i join pg_class c on c.oid = i.inhrelid, pg_get_expr(c.relpartbound, c.oid) as b
+       where i.inhparent = parent and b <> 'DEFAULT'
+         and coalesce((regexp_match(b, 'FROM \(''([^'']+)''\)'))[1]::timestamptz, '-infinity') < (lo + step) at time zone 'UTC'
+         and coalesce((regexp_match(b, 'TO \(''([^'']+)''\)'))[1]::timestamptz, 'infinity') > lo at time zone 'UTC');
     -- A partition cannot be added while the default one holds rows of its range: they move first.
     execute format('create table %I.%I (like %s including defaults including constraints)', schema, name, parent);
     execute format('with moved as (delete from %I.%I where %I >= %L and %I < %L returning *) insert into %I.%I select * from moved',

@@ -92,7 +92,7 @@ function logEntry(r: Row) {
 export function usageHandlers(queries: UsageQueries, now: () => number = Date.now) {
   const getUsageSummary: Handler = async (ctx) => {
     const { range, filters } = request(ctx, now());
-    const t = await queries.summary(range, filters);
+    const [t, unknown] = await Promise.all([queries.summary(range, filters), queries.unknownCosts(range, filters)]);
     return {
       body: {
         total_requests: t.requests,
@@ -105,6 +105,7 @@ export function usageHandlers(queries: UsageQueries, now: () => number = Date.no
         total_input_cost: t.input_cost,
         total_output_cost: t.output_cost,
         total_cost: t.total_cost,
+        unknown_cost_requests: unknown.get('') ?? 0,
       },
     };
   };
@@ -139,6 +140,7 @@ export function usageHandlers(queries: UsageQueries, now: () => number = Date.no
         output_tokens: r.output_tokens,
         total_tokens: r.total_tokens,
         ...breakdownCosts(r),
+        unknown_cost_requests: r.unknown_cost_requests,
       })),
     };
   };
@@ -154,6 +156,7 @@ export function usageHandlers(queries: UsageQueries, now: () => number = Date.no
         output_tokens: r.output_tokens,
         total_tokens: r.total_tokens,
         ...breakdownCosts(r),
+        unknown_cost_requests: r.unknown_cost_requests,
       })),
     };
   };
