@@ -88,6 +88,9 @@ describe('an audit entry per request', () => {
     expect(e.data?.user_agent).toBe('audit-test/1');
     expect(e.data?.request_body).toEqual(hi());
     expect(e.data?.response_body).toEqual(jsonFixture('openai/chat.json'));
+    // In today's day partition (made at start), not the default one.
+    const [where] = await gw.sql<{ partition: string }[]>`select tableoid::regclass::text as partition from audit_log where request_id = 'audit-ok'`;
+    expect(where!.partition).toBe(`audit_log_p${e.timestamp!.slice(0, 10).replaceAll('-', '')}`);
     const usage = jsonFixture<{ usage: { prompt_tokens: number; completion_tokens: number } }>('openai/chat.json').usage;
     expect(e.usage).toMatchObject({ entries: 1, input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens });
   });
