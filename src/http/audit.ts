@@ -60,9 +60,12 @@ export class StreamAssembler {
   private text = '';
   private bytes = 0;
   truncated = false;
+  /** Whether the relay passed any event (a passthrough stream is piped, never split, and stores no body). */
+  seen = false;
   constructor(private readonly max: number) {}
 
   push(data: string): void {
+    this.seen = true;
     if (this.truncated) return;
     const piece = deltaText(data);
     if (!piece) return;
@@ -181,7 +184,7 @@ export class AuditLog {
     const request = bodies && t.body?.length ? capped(t.body, bodyMaxBytes, this.scrub) : null;
     let response: { text: string; truncated: boolean } | null = null;
     if (bodies) {
-      if (t.stream && t.assembler) {
+      if (t.stream && t.assembler?.seen) {
         // The assembled text was held to the cap already; its JSON wrapping may take a little more.
         response = capped(t.assembler.result(), bodyMaxBytes + 64, this.scrub);
         if (t.assembler.truncated) response.truncated = true;

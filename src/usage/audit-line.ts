@@ -109,5 +109,6 @@ const casts: Record<string, string> = {
   response_body_truncated: 'boolean',
 };
 
-/** Inserts a batch of audit lines bound as `$1`; an entry already there (a replay) is skipped. */
-export const insertAuditLines = `insert into audit_log (${auditColumns.map((c) => `"${c}"`).join(', ')}) ${linesSelect(auditColumns, casts, ['labels'], 1)} on conflict do nothing`;
+/** Inserts a batch of audit lines bound as `param`; an entry already there (a replay) is skipped. */
+export const insertAuditLines = (param = '$1') =>
+  `insert into audit_log (${auditColumns.map((c) => `"${c}"`).join(', ')}) ${linesSelect(auditColumns, casts, ['labels'], 1, param)} on conflict do nothing`;

@@ -59,6 +59,9 @@ interface Run {
 }
 
 const insertLines = `insert into usage (${usageColumns.map((c) => `"${c}"`).join(', ')}) ${rowLinesSelect} on conflict (id) do nothing`;
+const insertAudit = insertAuditLines();
+/** Rows ($1) and audit entries ($2) in one statement, so both are in or neither: the entries' insert is a data-modifying CTE. */
+const insertBoth = `with audit as (${insertAuditLines('$2')}) ${insertLines}`;
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the row is bad, not the database. */
 const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
@@ -267,14 +270,12 @@ export class UsageRecorder {
     let audit: string[] | undefined;
     for (const line of batch) if (isAuditLine(line)) (audit ??= []).push(line);
     if (!audit) return (await this.sql.unsafe(insertLines, [batch.join('\n')])).count;
-    // A batch holding audit entries goes in one transaction: an entry and its usage row are in the
-    // database together or not at all.
-    const rows = audit.length === batch.length ? [] : batch.filter((line) => !isAuditLine(line));
-    return this.sql.begin(async (tx) => {
-      const inserted = rows.length ? (await tx.unsafe(insertLines, [rows.join('\n')])).count : 0;
-      await tx.unsafe(insertAuditLines, [audit.join('\n')]);
-      return inserted;
-    });
+    if (audit.length === batch.length) {
+      await this.sql.unsafe(insertAudit, [audit.join('\n')]);
+      return 0;
+    }
+    const rows = batch.filter((line) => !isAuditLine(line));
+    return (await this.sql.unsafe(insertBoth, [rows.join('\n'), audit.join('\n')])).count;
   }
 
   private markDown(err: unknown): void {

@@ -143,11 +143,11 @@ const casts: Partial<Record<(typeof usageColumns)[number], string>> & Record<str
 };
 
 /**
- * SQL selecting `columns` from a batch of lines bound as `$1`, their fields in that order after
+ * SQL selecting `columns` from a batch of lines bound as `param`, their fields in that order after
  * `skip` leading ones (a kind marker): a text field sent JSON-encoded behind \x01 is decoded, an
  * array column is read as a text[] literal (or a JSON array behind \x01).
  */
-export function linesSelect(columns: readonly string[], castOf: Readonly<Record<string, string>>, arrays: readonly string[] = [], skip = 0): string {
+export function linesSelect(columns: readonly string[], castOf: Readonly<Record<string, string>>, arrays: readonly string[] = [], skip = 0, param = '$1'): string {
   const exprs = columns.map((column, i) => {
     const f = `f[${i + 1 + skip}]`;
     if (arrays.includes(column)) {
@@ -156,7 +156,7 @@ export function linesSelect(columns: readonly string[], castOf: Readonly<Record<
     const cast = castOf[column];
     return cast ? `${f}::${cast}` : `case when ${f} like E'\\x01%' then substr(${f}, 2)::json #>> '{}' else ${f} end`;
   });
-  return `select ${exprs.join(', ')} from string_to_table($1::text, E'\\n') as line, string_to_array(line, E'\\t', '\\N') as f`;
+  return `select ${exprs.join(', ')} from string_to_table(${param}::text, E'\\n') as line, string_to_array(line, E'\\t', '\\N') as f`;
 }
 
 /** SQL selecting the columns of a batch of row lines bound as `$1`. */

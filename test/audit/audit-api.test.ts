@@ -128,6 +128,21 @@ describe('an audit entry per request', () => {
     expect(e.usage?.total_tokens).toBeGreaterThan(0);
   });
 
+  it('records a passthrough request, its stream relayed untouched and not stored', async () => {
+    const res = await realFetch(`${gw.url}/p/openai/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'x-request-id': 'audit-passthrough' },
+      body: JSON.stringify({ ...hi(), stream: true }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const e = await entryOf('audit-passthrough');
+    expect(e).toMatchObject({ path: '/p/openai/v1/chat/completions', status_code: 200, stream: true, provider_name: 'openai' });
+    expect(e.data?.request_body).toEqual({ ...hi(), stream: true });
+    expect(e.data?.response_body).toBeNull();
+    expect(e.usage?.total_tokens).toBeGreaterThan(0);
+  });
+
   it('never stores a secret from a header or a body', async () => {
     const body = { ...hi(`my key is ${SHAPED_SECRET}`), api_key: FIELD_SECRET, user: 'u1' };
     const res = await chat('audit-secrets', body, { 'x-api-key': 'x-api-key-secret-value-9', 'x-custom': `Bearer ${SHAPED_SECRET}` });
@@ -180,7 +195,7 @@ describe('reading the audit log', () => {
     const errors = await admin.getAuditLog({ client: gw.client, query: { status_code: 400 } });
     expect(errors.data?.entries?.map((e) => e.request_id)).toEqual(['audit-provider-error']);
     const streams = await admin.getAuditLog({ client: gw.client, query: { stream: true } });
-    expect(streams.data?.entries?.map((e) => e.request_id)).toEqual(['audit-stream']);
+    expect(streams.data?.entries?.map((e) => e.request_id)).toEqual(['audit-passthrough', 'audit-stream']);
     const failedOver = await admin.getAuditLog({ client: gw.client, query: { requested_model: 'openai-busy/flaky' } });
     expect(failedOver.data?.entries?.map((e) => e.request_id)).toEqual(['audit-failover']);
     const byProvider = await admin.getAuditLog({ client: gw.client, query: { provider: 'openai', search: 'conv-' } });
