@@ -16,7 +16,7 @@ export interface BenchOptions {
 const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench:analytics | bench:ingest)
   --quick              short runs (2 s per load, 100k analytics rows), written to <date>-quick.{json,md}
   --phase=a,b          proxy, analytics, ingest (default: all)
-  --targets=a,b        proxy targets: ${targetIds.join(', ')}
+  --targets=a,b        proxy targets: ${targetIds.join(', ')}; or the cache-hit stage alone: gomodel-cache
   --seconds=N          seconds per throughput load (default 3); the latency stage runs seconds × rounds one-second c=1 runs a target
   --rounds=N           throughput rounds over the proxy targets, each loading every target in turn; each target reports its median round (default 5)
   --runtime=a,b        what the gateway targets run under, each of them once under each: ${runtimeIds.join(', ')} (default: the Node running the bench, ${currentNode.id});
@@ -27,6 +27,9 @@ const usage = `npm run bench -- [flags]          (or npm run bench:proxy | bench
   --keep               keep each size's analytics database (gomodel_bench_analytics_1m, …_10m) and reuse it next time
 Environment: BENCH_QUICK=1, BENCH_PHASE, BENCH_TARGETS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_RUNTIME, BENCH_ROWS, BENCH_SAMPLES, BENCH_KEEP_DB=1,
 BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).`;
+
+/** Stages that `--targets` may name besides the proxy targets: alone, they run without the proxy targets. */
+export const stageIds = ['gomodel-cache'];
 
 const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
@@ -63,7 +66,7 @@ export function readOptions(argv: string[]): BenchOptions {
   const chosen = list(values.phase) as Phase[];
   for (const p of chosen) if (!phases.includes(p)) badFlag(`--phase: unknown phase "${p}" (known: ${phases.join(', ')})`, usage);
   const only = list(values.targets);
-  for (const t of only) if (!targetIds.includes(t)) badFlag(`--targets: unknown target "${t}" (known: ${targetIds.join(', ')})`, usage);
+  for (const t of only) if (!targetIds.includes(t) && !stageIds.includes(t)) badFlag(`--targets: unknown target "${t}" (known: ${[...targetIds, ...stageIds].join(', ')})`, usage);
   const seconds = count('seconds', values.seconds, quick ? 2 : 3);
   const asked = [...new Set(list(values.runtime))];
   // Every name is checked before any executable is asked its version.

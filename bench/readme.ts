@@ -1,5 +1,5 @@
 import type { PhaseRecord, Results } from './record.ts';
-import { analyticsCaseTable, analyticsChecks, apiStreamTable, checkTable, failoverTable, ingestChecks, ingestTable, loadErrors, proxyCheckColumns, proxyTable, runtimeTable, sharedDbTable, type CheckColumn } from './report.ts';
+import { analyticsCaseTable, analyticsChecks, apiStreamTable, cacheTable, checkTable, failoverTable, ingestChecks, ingestTable, loadErrors, proxyCheckColumns, proxyTable, runtimeTable, sharedDbTable, type CheckColumn } from './report.ts';
 
 /** A processor's family without its model number, e.g. `Intel Xeon`, `AMD EPYC`. */
 export function processorClass(model: string): string {
@@ -41,6 +41,7 @@ export function renderReadme(r: Results, source: string, method: string): string
     lines.push('### Proxy', '', ...elsewhere(r.proxy), ...proxyTable(rows), ...apiStreamTable(rows), ...sharedDbTable(rows), ...runtimeTable(rows), ...loadErrors(rows));
   }
   if (r.failover) lines.push('### Failover', '', ...elsewhere(r.failover), ...failoverTable(r.failover.figures));
+  if (r.cache) lines.push('### Response cache', '', ...elsewhere(r.cache), ...cacheTable(r.cache.figures));
   if (r.ingest) lines.push('### Ingest', '', ...elsewhere(r.ingest), ...ingestTable(r.ingest.figures));
   if (r.analytics?.figures.sizes.length) lines.push('### Analytics', '', ...elsewhere(r.analytics), ...analyticsCaseTable(r.analytics.figures), '');
   return lines.join('\n');

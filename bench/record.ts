@@ -2,6 +2,7 @@
 import type { AnalyticsResult } from './analytics/run.ts';
 import type { IngestResult } from './ingest/run.ts';
 import type { Machine } from './lib/machine.ts';
+import type { CacheResult } from './proxy/cache.ts';
 import type { FailoverResult } from './proxy/failover.ts';
 import type { TargetResult } from './proxy/run.ts';
 
@@ -23,6 +24,8 @@ export interface Results {
   proxy?: PhaseRecord<TargetResult[]>;
   /** Time to fail over, measured after the proxy targets. */
   failover?: PhaseRecord<FailoverResult>;
+  /** The response cache's hit path against a proxied request, measured after the proxy targets. */
+  cache?: PhaseRecord<CacheResult>;
   analytics?: PhaseRecord<AnalyticsResult>;
   ingest?: PhaseRecord<IngestResult>;
 }

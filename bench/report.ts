@@ -1,6 +1,7 @@
 import type { AnalyticsResult } from './analytics/run.ts';
 import { analyticsCases } from './analytics/cases.ts';
 import type { IngestResult } from './ingest/run.ts';
+import type { CacheResult } from './proxy/cache.ts';
 import type { FailoverResult } from './proxy/failover.ts';
 import type { TargetResult } from './proxy/run.ts';
 import type { PhaseRecord, Results } from './record.ts';
@@ -422,6 +423,19 @@ export function failoverTable({ headerTimeoutMs, cases }: FailoverResult): strin
   ];
 }
 
+/** The response cache's hit path against a proxied request, at c=1. */
+export function cacheTable({ cases, hitsBeatProxied }: CacheResult): string[] {
+  const ms = (n: number) => n.toFixed(2);
+  return [
+    `Sequential chat completions (~4.5 KB), answered from the exact response cache or proxied to the mock (\`Cache-Control: no-cache\`), alternately. Hits ${hitsBeatProxied ? 'beat' : 'do not beat'} proxied requests at p50.`,
+    '',
+    '| request | n | p50 ms | p99 ms |',
+    '| --- | ---: | ---: | ---: |',
+    ...cases.map((c) => `| ${c.label} | ${c.n} | ${ms(c.p50Ms)} | ${ms(c.p99Ms)} |`),
+    '',
+  ];
+}
+
 export function renderMarkdown(r: Results): string {
   const m = r.machine;
   return [
@@ -431,6 +445,7 @@ export function renderMarkdown(r: Results): string {
     '',
     ...(r.proxy ? [proxySection(r.proxy)] : []),
     ...(r.failover ? [['## Failover', '', conditions(r.failover), '', ...failoverTable(r.failover.figures)].join('\n')] : []),
+    ...(r.cache ? [['## Response cache', '', conditions(r.cache), '', ...cacheTable(r.cache.figures)].join('\n')] : []),
     ...(r.ingest ? [ingestSection(r.ingest)] : []),
     ...(r.analytics ? [analyticsSection(r.analytics)] : []),
   ].join('\n');

@@ -7,7 +7,8 @@ import { runAnalytics } from './analytics/run.ts';
 import { runIngest } from './ingest/run.ts';
 import { describeMachine } from './lib/machine.ts';
 import { loadAverage } from './lib/proc-stats.ts';
-import { readOptions } from './options.ts';
+import { readOptions, stageIds } from './options.ts';
+import { runCache } from './proxy/cache.ts';
 import { runFailover } from './proxy/failover.ts';
 import { runProxy } from './proxy/run.ts';
 import type { PhaseRecord, Results } from './record.ts';
@@ -41,9 +42,13 @@ if (opts.phases.includes('proxy') || opts.phases.includes('analytics')) {
 }
 
 const update: Omit<Results, 'machine'> = {};
-if (opts.phases.includes('proxy')) update.proxy = await phase('proxy', opts.quick, () => runProxy(opts.proxy, log));
+const stageOnly = opts.proxy.only.length > 0 && opts.proxy.only.every((t) => stageIds.includes(t));
+if (opts.phases.includes('proxy') && !stageOnly) update.proxy = await phase('proxy', opts.quick, () => runProxy(opts.proxy, log));
 if (opts.phases.includes('proxy') && (opts.proxy.only.length === 0 || opts.proxy.only.includes('gomodel-failover'))) {
   update.failover = await phase('failover', opts.quick, () => runFailover(opts.quick, log));
+}
+if (opts.phases.includes('proxy') && (opts.proxy.only.length === 0 || opts.proxy.only.includes('gomodel-cache'))) {
+  update.cache = await phase('cache', opts.quick, () => runCache(opts.quick, log));
 }
 if (opts.phases.includes('ingest')) update.ingest = await phase('ingest', opts.quick, () => runIngest(opts.ingest, log));
 if (opts.phases.includes('analytics')) update.analytics = await phase('analytics', opts.quick, () => runAnalytics(opts.analytics, log));

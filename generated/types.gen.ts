@@ -1334,6 +1334,89 @@ export type UsageSessionUsageResult = {
     total: number;
 };
 
+/**
+ * Cache savings over the range, per period, and the cache as it is now.
+ */
+export type UsageCacheOverview = {
+    summary: UsageCacheOverviewSummary;
+    /**
+     * One entry per period (interval) with hits, oldest first.
+     */
+    daily: Array<UsageCacheOverviewDaily>;
+    cache: UsageCacheState;
+};
+
+export type UsageCacheOverviewSummary = {
+    /**
+     * Requests answered by the exact cache.
+     */
+    exact_hits: number;
+    /**
+     * Requests answered by a semantic cache (this gateway has none: always 0).
+     */
+    semantic_hits: number;
+    total_hits: number;
+    /**
+     * Input tokens of the cached replies hits were answered with (locally cached tokens).
+     */
+    total_input_tokens: number;
+    total_output_tokens: number;
+    total_tokens: number;
+    /**
+     * USD the hits' replies would have cost from the provider, summed over the hits whose price is known; 0 without hits.
+     */
+    total_saved_cost: number;
+    /**
+     * Hits whose saving is unknown (no price for the model), left out of total_saved_cost.
+     */
+    unpriced_hits: number;
+};
+
+export type UsageCacheOverviewDaily = {
+    /**
+     * The period: YYYY-MM-DD, YYYY-Www, YYYY-MM or YYYY in the requested time zone.
+     */
+    date: string;
+    hits: number;
+    exact_hits: number;
+    semantic_hits: number;
+    input_tokens: number;
+    output_tokens: number;
+    total_tokens: number;
+    saved_cost: number;
+    unpriced_hits: number;
+};
+
+/**
+ * The response cache now, shared by every replica.
+ */
+export type UsageCacheState = {
+    /**
+     * CACHE_ENABLED: whether requests may use the cache.
+     */
+    enabled: boolean;
+    /**
+     * Live (unexpired) entries.
+     */
+    entries: number;
+    /**
+     * Bytes of the live entries' replies.
+     */
+    bytes: number;
+    /**
+     * CACHE_MAX_BYTES: the bound the sweep keeps the stored replies under.
+     */
+    max_bytes: number;
+    /**
+     * CACHE_TTL: an entry's lifetime unless a rule or X-Cache-TTL says otherwise.
+     */
+    ttl_seconds: number;
+    /**
+     * CACHE_SCOPE: whose cached replies a request may be answered with (the same key and user path, the same user path, or anyone's).
+     */
+    scope: 'caller' | 'user_path' | 'shared';
+};
+
 export type PricingoverridesPricingTier = {
     /**
      * Inclusive upper bound on a request's input tokens for this tier.
@@ -4592,6 +4675,94 @@ export type GetTokenThroughputResponses = {
 };
 
 export type GetTokenThroughputResponse = GetTokenThroughputResponses[keyof GetTokenThroughputResponses];
+
+export type GetCacheOverviewData = {
+    body?: never;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Number of days (default 30)
+         */
+        days?: number;
+        /**
+         * Start date (YYYY-MM-DD)
+         */
+        start_date?: string;
+        /**
+         * End date (YYYY-MM-DD)
+         */
+        end_date?: string;
+        /**
+         * Grouping interval: daily, weekly, monthly, yearly (default daily)
+         */
+        interval?: 'daily' | 'weekly' | 'monthly' | 'yearly';
+        /**
+         * Filter by exact model name
+         */
+        model?: string;
+        /**
+         * Filter by provider name or provider type
+         */
+        provider?: string;
+        /**
+         * Filter by request label (exact match)
+         */
+        label?: string;
+        /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
+        /**
+         * Filter by tracked user path subtree
+         */
+        user_path?: string;
+        /**
+         * Accepted for compatibility with the usage endpoints; the overview always reads cache hits only.
+         */
+        cache_mode?: 'uncached' | 'cached' | 'all';
+    };
+    url: '/admin/cache/overview';
+};
+
+export type GetCacheOverviewErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+    /**
+     * The database did not answer
+     */
+    503: CoreGatewayError;
+};
+
+export type GetCacheOverviewError = GetCacheOverviewErrors[keyof GetCacheOverviewErrors];
+
+export type GetCacheOverviewResponses = {
+    /**
+     * OK
+     */
+    200: UsageCacheOverview;
+};
+
+export type GetCacheOverviewResponse = GetCacheOverviewResponses[keyof GetCacheOverviewResponses];
 
 export type DeleteVirtualModelData = {
     /**

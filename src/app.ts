@@ -15,6 +15,8 @@ import type { Handlers } from './http/context.ts';
 import { dashboardRoute } from './http/dashboard.ts';
 import { authKeyHandlers } from './http/handlers/auth-keys.ts';
 import { budgetHandlers } from './http/handlers/budgets.ts';
+import { cacheHandlers } from './http/handlers/cache.ts';
+import { ResponseCache } from './cache/store.ts';
 import { ingressHandlers } from './http/handlers/ingress.ts';
 import { rateLimitHandlers } from './http/handlers/rate-limits.ts';
 import { openaiHandlers } from './http/handlers/openai.ts';
@@ -193,6 +195,8 @@ export async function startGateway(
   }
 
   const auth = createAuthenticator(config.masterKey, keys);
+  const responseCache = new ResponseCache(sql, config.cache, log);
+  if (config.cache.enabled) responseCache.start();
 
   const proxyDeps = {
     registry,
@@ -211,6 +215,7 @@ export async function startGateway(
     failover,
     health,
     firstByteTimeoutMs: config.http.headerTimeoutMs < config.http.timeoutMs ? config.http.headerTimeoutMs : 0,
+    cache: config.cache.enabled ? responseCache : null,
   };
   const proxy = createProxy(proxyDeps);
   // Headers that are the gateway's own (attribution) never reach a provider through passthrough.
@@ -222,6 +227,7 @@ export async function startGateway(
     ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
     ...auditHandlers(new AuditQueries(sql)),
+    ...cacheHandlers(queries, responseCache),
     ...pricingHandlers({ sql, prices, store: priceOverrideStore, overrides: priceOverrides }),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
     ...authKeyHandlers({ store: keyStore, ring: keys }),
@@ -319,6 +325,7 @@ export async function startGateway(
       upstream.close();
       await recorder.close(Math.max(MIN_DRAIN_MS, deadline - Date.now()));
       await within((async () => {
+        await responseCache.stop();
         await guard?.stop();
         await limiter?.stop();
         await keys.stop();

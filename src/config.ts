@@ -75,6 +75,33 @@ export interface KeyRest {
   refusedMs: number;
 }
 
+/** Requests an operator caches without their asking: all given fields must match (a rule with neither matches every request). */
+export interface CacheRule {
+  /** A user-path subtree. */
+  userPath?: string;
+  /** The model as the client names it, or as routed (`model` or `provider/model`). */
+  model?: string;
+  ttlMs?: number;
+}
+
+/** Who may be answered with whose cached replies: the same key and user path, the same user path, or anyone. */
+export type CacheScope = 'caller' | 'user_path' | 'shared';
+
+/** The exact response cache (docs/cache.md). */
+export interface CacheSettings {
+  enabled: boolean;
+  ttlMs: number;
+  /** Bound of the stored replies' bytes, kept by the sweep. */
+  maxBytes: number;
+  /** A larger reply (or stream) is not stored. */
+  maxEntryBytes: number;
+  /** Each process keeps the entries it served or stored last, up to this many bytes, in memory (0: none). */
+  memoryBytes: number;
+  scope: CacheScope;
+  rules: CacheRule[];
+  sweepMs: number;
+}
+
 /** Everything the gateway reads from its environment (and optional config.yaml), parsed once. */
 export interface Config {
   port: number;
@@ -146,6 +173,7 @@ export interface Config {
   openrouter: { siteUrl: string; appName: string };
   /** Virtual models of config.yaml and VIRTUAL_MODELS (the environment's win): read-only through the admin API. */
   virtualModels: VirtualModelDefinition[];
+  cache: CacheSettings;
 }
 
 /** Base URL of each provider type (with its API version prefix) when `<TYPE>_BASE_URL` is unset. */
@@ -245,6 +273,7 @@ interface YamlConfig {
   failover?: { enabled?: boolean; rules?: unknown };
   resilience?: { circuit_breaker?: { failure_threshold?: number; success_threshold?: number; timeout?: string | number } };
   audit?: { enabled?: boolean; bodies?: boolean; body_max_bytes?: string | number; redact_fields?: string[] | string; retention?: string | number };
+  cache?: { enabled?: boolean; ttl?: string | number; max_bytes?: string | number; max_entry_bytes?: string | number; scope?: string; rules?: unknown };
 }
 
 interface YamlRateLimit {
@@ -254,7 +283,7 @@ interface YamlRateLimit {
   max_tokens?: number;
 }
 
-const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience', 'audit']);
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience', 'cache', 'audit']);
 
 function readYaml(env: Env): YamlConfig {
   const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
@@ -544,6 +573,59 @@ function credentialsKey(env: Env): Buffer | null {
   return key;
 }
 
+const cacheScopes: readonly CacheScope[] = ['caller', 'user_path', 'shared'];
+
+/** `cache:` of config.yaml under the CACHE_* variables (which win); CACHE_RULES (a JSON array) replaces `cache.rules`. */
+function cacheSettings(env: Env, yaml: YamlConfig): CacheSettings {
+  const y = yaml.cache ?? {};
+  const fromYaml = (key: string, value: string | number | boolean | undefined) => (value === undefined ? {} : { [key]: String(value) });
+  const e: Env = {
+    ...fromYaml('CACHE_ENABLED', y.enabled),
+    ...fromYaml('CACHE_TTL', y.ttl),
+    ...fromYaml('CACHE_MAX_BYTES', y.max_bytes),
+    ...fromYaml('CACHE_MAX_ENTRY_BYTES', y.max_entry_bytes),
+    ...fromYaml('CACHE_SCOPE', y.scope),
+    ...env,
+  };
+  const scope = envString(e, 'CACHE_SCOPE', 'caller') as CacheScope;
+  if (!cacheScopes.includes(scope)) throw new Error(`CACHE_SCOPE must be one of ${cacheScopes.join(', ')}, got "${scope}"`);
+  const ttlMs = envDuration(e, 'CACHE_TTL', 3_600_000);
+  if (ttlMs < 1000) throw new Error('CACHE_TTL must be at least 1s');
+  let rules: unknown = y.rules ?? [];
+  let where = 'config.yaml cache.rules';
+  if (env.CACHE_RULES?.trim()) {
+    where = 'CACHE_RULES';
+    try {
+      rules = JSON.parse(env.CACHE_RULES);
+    } catch {
+      throw new Error('CACHE_RULES: not valid JSON (expected an array of {user_path, model, ttl})');
+    }
+  }
+  if (!Array.isArray(rules)) throw new Error(`${where}: expected a list of {user_path, model, ttl}`);
+  return {
+    enabled: envBool(e, 'CACHE_ENABLED', envBool(env, 'RESPONSE_CACHE_SIMPLE_ENABLED', false)),
+    ttlMs,
+    maxBytes: envBytes(e, 'CACHE_MAX_BYTES', 256 * 1024 * 1024),
+    maxEntryBytes: envBytes(e, 'CACHE_MAX_ENTRY_BYTES', 1024 * 1024),
+    memoryBytes: envBytes(e, 'CACHE_MEMORY_BYTES', 8 * 1024 * 1024),
+    scope,
+    sweepMs: envDuration(e, 'CACHE_SWEEP_INTERVAL', 60_000),
+    rules: rules.map((raw: unknown, i: number): CacheRule => {
+      const r = (raw ?? {}) as { user_path?: unknown; model?: unknown; ttl?: unknown };
+      const known = new Set(['user_path', 'model', 'ttl']);
+      const extra = typeof raw === 'object' && raw !== null ? Object.keys(raw).find((k) => !known.has(k)) : 'not an object';
+      if (extra) throw new Error(`${where}[${i}]: unknown field "${extra}" (known: user_path, model, ttl)`);
+      if (r.user_path !== undefined && typeof r.user_path !== 'string') throw new Error(`${where}[${i}]: user_path must be a string`);
+      if (r.model !== undefined && (typeof r.model !== 'string' || !r.model.trim())) throw new Error(`${where}[${i}]: model must be a model id`);
+      const rule: CacheRule = {};
+      if (r.user_path !== undefined) rule.userPath = normalizeUserPath(r.user_path) ?? '/';
+      if (typeof r.model === 'string') rule.model = r.model.trim();
+      if (r.ttl !== undefined) rule.ttlMs = envDuration({ ttl: String(r.ttl) }, 'ttl', 0);
+      return rule;
+    }),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const dataDir = envString(env, 'GOMODEL_DATA_DIR', './data');
   const yaml = readYaml(env);
@@ -615,5 +697,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     openrouter: { siteUrl: env.OPENROUTER_SITE_URL?.trim() ?? '', appName: env.OPENROUTER_APP_NAME?.trim() ?? '' },
     virtualModels: virtualModelDefinitions(env, yaml),
+    cache: cacheSettings(env, yaml),
   });
 }

@@ -115,4 +115,8 @@ describe('config/config.example.yaml', () => {
     const env = load({ FAILOVER_ENABLED: 'false', CIRCUIT_BREAKER_TIMEOUT: '5s', FAILOVER_RULES_JSON: '[{"primary_model":"gpt-4o","fallback_models":["gpt-4o-mini"]}]' });
     expect([env.failover.enabled, env.breaker.openMs, env.failover.rules.get('gpt-4o')]).toEqual([false, 5000, ['gpt-4o-mini']]);
   });
+  it('reads the response cache: off until enabled, with its rules', () => {
+    expect(load().cache).toMatchObject({ enabled: false, ttlMs: 3_600_000, maxBytes: 256 * 1024 * 1024, scope: 'caller' });
+    expect(load({ CACHE_ENABLED: 'true' }).cache).toMatchObject({ enabled: true, rules: [{ userPath: '/support/faq' }, { model: 'text-embedding-3-small', ttlMs: 86_400_000 }] });
+  });
 });

@@ -168,3 +168,26 @@ virtual_models:
     ]);
   });
 });
+
+describe('response cache', () => {
+  it('is off by default; reads cache: of config.yaml under the CACHE_* variables, and refuses malformed settings by name', () => {
+    expect(loadConfig({}).cache).toEqual({ enabled: false, ttlMs: 3_600_000, maxBytes: 256 * 1024 * 1024, maxEntryBytes: 1024 * 1024, memoryBytes: 8 * 1024 * 1024, scope: 'caller', rules: [], sweepMs: 60_000 });
+    const path = yamlFile(`
+cache:
+  enabled: true
+  ttl: 10m
+  max_bytes: 64M
+  scope: user_path
+  rules:
+    - user_path: faq/
+    - model: text-embedding-3-small
+      ttl: 1h
+`);
+    const c = loadConfig({ GOMODEL_CONFIG: path, CACHE_TTL: '20m' }).cache;
+    expect(c).toMatchObject({ enabled: true, ttlMs: 1_200_000, maxBytes: 64 * 1024 * 1024, scope: 'user_path', rules: [{ userPath: '/faq' }, { model: 'text-embedding-3-small', ttlMs: 3_600_000 }] });
+    expect(loadConfig({ RESPONSE_CACHE_SIMPLE_ENABLED: 'true' }).cache.enabled).toBe(true);
+    expect(() => loadConfig({ CACHE_SCOPE: 'everyone' })).toThrow(/CACHE_SCOPE/);
+    expect(() => loadConfig({ CACHE_RULES: '[{"path":"/a"}]' })).toThrow(/CACHE_RULES\[0\]: unknown field "path"/);
+    expect(() => loadConfig({ CACHE_RULES: '{' })).toThrow(/CACHE_RULES: not valid JSON/);
+  });
+});

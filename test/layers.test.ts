@@ -16,9 +16,10 @@ const layers: [name: string, owns: (path: string) => boolean][] = [
   ['providers', (p) => p.startsWith('src/providers/')],
   ['ingress', (p) => p.startsWith('src/ingress/')],
   ['usage', (p) => p.startsWith('src/usage/')],
-  // Managed keys, rate limits and failover rules decide, as budgets do, whether and where a request
-  // may go on; provider credentials, like keys, are admin state kept in step across replicas.
-  ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/') || p.startsWith('src/failover/') || p.startsWith('src/credentials/')],
+  // Managed keys, rate limits, failover rules and the response cache decide, as budgets do, whether
+  // and where a request may go on; provider credentials, like keys, are admin state kept in step
+  // across replicas.
+  ['budgets', (p) => p.startsWith('src/budgets/') || p.startsWith('src/cache/') || p.startsWith('src/keys/') || p.startsWith('src/ratelimits/') || p.startsWith('src/failover/') || p.startsWith('src/credentials/')],
   // Virtual models decide which model a request reaches, and whether its caller may use it; the
   // cost strategy reads usage's prices.
   ['routing', (p) => p.startsWith('src/routing/')],

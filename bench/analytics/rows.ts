@@ -160,6 +160,7 @@ export function syntheticRow(rand: () => number, at: number, seq: number): Usage
     auth_method: 'master_key',
     requested_model: spec.model,
     session_id: null,
+    saved_cost: null,
   };
 }
 

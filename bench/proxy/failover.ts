@@ -1,14 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { freePort } from '../lib/ports.ts';
-import { builtGateway, startServer, tsNode, type Server } from '../lib/processes.ts';
+import { startServer, tsNode, type Server } from '../lib/processes.ts';
 import { createDatabase } from '../lib/postgres.ts';
 import { percentile } from '../lib/stats.ts';
 import { chatBody, INSTANT } from './payloads.ts';
+import { stageGateway } from './stage-gateway.ts';
 import { MASTER_KEY } from './targets.ts';
 
 /** How long a hanging provider is given to send its response headers (HTTP_RESPONSE_HEADER_TIMEOUT) in this stage. */
@@ -28,8 +27,6 @@ export interface FailoverResult {
   cases: FailoverCase[];
 }
 
-const repo = new URL('../../', import.meta.url).pathname;
-
 /**
  * Time to fail over: sequential chat completions whose primary model's provider answers, refuses
  * connections, or never sends its headers, each moving on to the same mock model; and the
@@ -47,31 +44,15 @@ export async function runFailover(quick: boolean, log: (line: string) => void): 
   const servers: Server[] = [];
   const dirs: string[] = [];
   const gateway = async (name: string, env: Record<string, string>) => {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'gomodel-bench-'));
-    dirs.push(dir);
-    const server = await startServer({
-      name,
-      ...builtGateway(repo),
-      cwd: repo,
-      port,
-      env: {
-        PORT: String(port),
-        POSTGRES_URL: db.url,
-        GOMODEL_MASTER_KEY: MASTER_KEY,
-        LOG_LEVEL: 'error',
-        GOMODEL_DATA_DIR: dir,
-        OPENAI_BASE_URL: `${mock.url}/v1`,
-        OPENAI_API_KEY: 'sk-mock',
-        OPENAI_DEAD_BASE_URL: dead,
-        OPENAI_DEAD_MODELS: INSTANT,
-        OPENAI_HANG_BASE_URL: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/v1`,
-        OPENAI_HANG_MODELS: INSTANT,
-        FAILOVER_RULES_JSON: JSON.stringify({ [`openai-dead/${INSTANT}`]: [`openai/${INSTANT}`], [`openai-hang/${INSTANT}`]: [`openai/${INSTANT}`] }),
-        HTTP_RESPONSE_HEADER_TIMEOUT: `${HEADER_TIMEOUT_MS}ms`,
-        RETRY_MAX_RETRIES: '0',
-        ...env,
-      },
+    const server = await stageGateway(name, db.url, mock.url, dirs, {
+      OPENAI_DEAD_BASE_URL: dead,
+      OPENAI_DEAD_MODELS: INSTANT,
+      OPENAI_HANG_BASE_URL: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/v1`,
+      OPENAI_HANG_MODELS: INSTANT,
+      FAILOVER_RULES_JSON: JSON.stringify({ [`openai-dead/${INSTANT}`]: [`openai/${INSTANT}`], [`openai-hang/${INSTANT}`]: [`openai/${INSTANT}`] }),
+      HTTP_RESPONSE_HEADER_TIMEOUT: `${HEADER_TIMEOUT_MS}ms`,
+      RETRY_MAX_RETRIES: '0',
+      ...env,
     });
     servers.push(server);
     return server;

@@ -1,5 +1,5 @@
-import { getDailyUsage, getTokenThroughput, getUsageSummary } from '../../generated/sdk.gen.ts';
-import type { UsageDailyUsage, UsageUsageSummary } from '../../generated/types.gen.ts';
+import { getCacheOverview, getDailyUsage, getTokenThroughput, getUsageSummary } from '../../generated/sdk.gen.ts';
+import type { UsageCacheOverview, UsageDailyUsage, UsageUsageSummary } from '../../generated/types.gen.ts';
 import { call } from '../api.ts';
 import { createDailyChart } from '../charts/daily.ts';
 import { createThroughputChart, throughputLayers } from '../charts/throughput.ts';
@@ -108,13 +108,16 @@ function totalsAndDaily(signal: AbortSignal, errors: ReturnType<typeof errorRegi
     });
   }
 
+  const savings = h('div', { class: 'cards', id: 'cache-savings' });
+  const loadSavings = async () => savings.replaceChildren(...cacheCards(await call(getCacheOverview({ query: { days: Number(days.value) }, signal }))));
+
   async function loadAll(): Promise<void> {
-    await Promise.all([loadInto(signal, errors, loadSummary), loadDaily()]);
+    await Promise.all([loadInto(signal, errors, loadSummary), loadDaily(), loadInto(signal, errors, loadSavings)]);
   }
 
   void loadAll();
   const fragment = document.createDocumentFragment();
-  fragment.append(totals, daily);
+  fragment.append(totals, section('Response cache savings', savings), daily);
   return fragment;
 }
 
@@ -143,4 +146,18 @@ function dailyTable(rows: UsageDailyUsage[]): HTMLElement {
     [{ label: 'Period' }, { label: 'Requests', numeric: true }, { label: 'Input tokens', numeric: true }, { label: 'Output tokens', numeric: true }, { label: 'Cost', numeric: true }],
     rows.map((r) => row([r.date ?? '', formatInt(r.requests), formatInt(r.input_tokens), formatInt(r.output_tokens), formatUsd(r.total_cost)], 1)),
   );
+}
+
+/** What the exact response cache answered in the range instead of a provider, and what that saved. */
+function cacheCards(o: UsageCacheOverview): HTMLElement[] {
+  const card = (label: string, value: string, detail?: string) =>
+    h('div', { class: 'card' }, h('p', { class: 'card-label' }, label), h('p', { class: 'card-value' }, value), detail ? h('p', { class: 'card-detail' }, detail) : null);
+  const s = o.summary;
+  const c = o.cache;
+  const state = c.enabled ? `${formatInt(c.entries)} entries cached now` : 'The cache is off (CACHE_ENABLED).';
+  return [
+    card('Cache hits', formatInt(s.total_hits), state),
+    card('Tokens saved', formatInt(s.total_tokens), `${formatInt(s.total_input_tokens)} input · ${formatInt(s.total_output_tokens)} output`),
+    card('Cost saved', formatUsd(s.total_saved_cost), s.unpriced_hits ? `${formatInt(s.unpriced_hits)} hits of unknown price not included` : undefined),
+  ];
 }

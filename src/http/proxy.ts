@@ -1,4 +1,6 @@
 import type { BudgetGuard, Reservation } from '../budgets/guard.ts';
+import { cacheTicket, type CacheTicket } from '../cache/policy.ts';
+import type { ResponseCache } from '../cache/store.ts';
 import { GatewayError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -45,6 +47,8 @@ export interface ProxyDeps {
   health: ProviderHealthBook;
   /** A stream's first byte must come this soon after the request (HTTP_RESPONSE_HEADER_TIMEOUT); 0: only HTTP_TIMEOUT applies. */
   firstByteTimeoutMs: number;
+  /** The exact response cache; null when CACHE_ENABLED=false. */
+  cache: ResponseCache | null;
 }
 
 /** Largest provider error body the gateway reads. */
@@ -72,6 +76,8 @@ const headerSafe = /^[\x20-\x7e]+$/;
 function answeredBy(r: Route): string[] {
   return headerSafe.test(r.model) ? ['X-GoModel-Provider', r.entry.config.name, 'X-GoModel-Model', r.model] : ['X-GoModel-Provider', r.entry.config.name];
 }
+
+const cacheHit = ['X-Cache', 'HIT (exact)'];
 
 /** As the flat list `writeHead` takes (see headerList), X-Request-ID going first. */
 const sseHeaders = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'Connection', 'keep-alive', 'X-Accel-Buffering', 'no'];
@@ -179,6 +185,17 @@ export interface Proxied {
   tried: string[] | null;
   /** The request's audit entry in the making (AUDIT_ENABLED). */
   audit: AuditTrace | undefined;
+  /** A request that uses the response cache; null for every other. */
+  cache: CacheUse | null;
+}
+
+/** What a request using the response cache carries: its entry's key, and on a miss the stream as its client received it. */
+export interface CacheUse {
+  ticket: CacheTicket;
+  /** A stream's bytes so far; null for a reply, or once the stream outgrew CACHE_MAX_ENTRY_BYTES. */
+  parts: Buffer[] | null;
+  bytes: number;
+  hit: boolean;
 }
 
 /** What a usage row is made of: the request's attribution, what it holds of budgets and rate limits, its outcome. */
@@ -250,6 +267,7 @@ export function createProxy(deps: ProxyDeps) {
       if (deps.log.isLevelEnabled('info')) {
         const a = p.route;
         const line: Record<string, unknown> = { requestId, provider: a.entry.config.name, model: a.model, endpoint, stream, status, ms: Math.round((performance.now() - started) * 10) / 10 };
+        if (p.cache?.hit) line.cache = 'hit';
         if (p.tried) {
           line.requested = `${r.entry.config.name}/${r.model}`;
           line.attempts = p.tried.length;
@@ -379,6 +397,7 @@ export function createProxy(deps: ProxyDeps) {
         }
         // Once the client is gone (a budgeted stream reads on for its usage), events are only read.
         const text = verbatim ? bytes : out;
+        if (p.cache?.parts) capture(p.cache, text);
         const flushed = res.destroyed || text.length === 0 || res.write(text);
         if (failure) return finish();
         if (!flushed && !res.destroyed) {
@@ -438,6 +457,12 @@ export function createProxy(deps: ProxyDeps) {
         const closing = writer.end(usage);
         if (last.length) res.write(last);
         res.end(closing);
+        const c = p.cache;
+        if (c?.parts && !ex.clientGone) {
+          capture(c, last);
+          capture(c, closing);
+          if (c.parts) keep(p, Buffer.concat(c.parts), true, writer.model || r.model, writer.id, usage);
+        }
       }
     }
     if (failure) deps.log.warn({ requestId: ctx.requestId, provider: r.entry.config.name, err: failure.message }, 'stream ended with an error');
@@ -457,7 +482,75 @@ export function createProxy(deps: ProxyDeps) {
       audit.requested = r.requested ?? (r.model || null);
       audit.routed(r.entry.config.name, r.entry.config.type, r.model);
     }
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null, audit };
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null, cache: null, audit };
+  }
+
+  /** Adds what a cached stream's client was sent; past CACHE_MAX_ENTRY_BYTES the stream is not kept. */
+  function capture(c: CacheUse, text: Buffer | string): void {
+    if (text.length === 0) return;
+    // Copied: the relay's buffers are the socket's.
+    const b = Buffer.from(text as Uint8Array & string);
+    c.bytes += b.length;
+    if (c.bytes > deps.cache!.settings.maxEntryBytes) c.parts = null;
+    else c.parts!.push(b);
+  }
+
+  /**
+   * For a request that uses the response cache (an opt-in header or an operator rule; see
+   * src/cache/policy.ts): answers it from a live entry and returns true, or notes its key for
+   * storing the reply. A hit reserves nothing (budgets count provider spend only), takes its
+   * admission under rate limits with no tokens, and writes a usage row with cache_type `exact` and
+   * the cached reply's tokens at no cost, journaled before the reply goes out. `body` is the
+   * client's, before any adapter rewrote it.
+   */
+  async function fromCache(ctx: HandlerContext, p: Proxied, body: Record<string, unknown>, stream: boolean): Promise<boolean> {
+    const { who, route: r } = p;
+    const ticket = cacheTicket(deps.cache!.settings, {
+      headers: ctx.headers,
+      userPath: who.userPath,
+      authMethod: who.authMethod,
+      authKeyId: who.authKeyId,
+      endpoint: p.endpoint,
+      provider: r.entry.config.name,
+      model: r.model,
+      requested: body.model as string,
+      body,
+    });
+    if (!ticket) return false;
+    p.cache = { ticket, parts: stream ? [] : null, bytes: 0, hit: false };
+    const hit = await deps.cache!.lookup(ticket.key);
+    if (!hit || hit.stream !== stream) return false;
+    p.cache.hit = true;
+    p.settled = true;
+    if (p.admission) deps.limiter!.finish(p.admission, 0);
+    await record({
+      requestId: ctx.requestId,
+      providerId: hit.providerId,
+      model: hit.model,
+      routedModel: r.model,
+      requestedModel: r.requested,
+      provider: r.entry.config,
+      endpoint: p.endpoint,
+      who,
+      usage: hit.usage,
+      caveat: hit.usage ? undefined : 'the cached reply reported no usage',
+      reservation: null,
+      admission: null,
+      cacheType: 'exact',
+      audit: p.audit,
+    });
+    const { res } = ctx;
+    if (stream) res.writeHead(200, [...streamHeaders(ctx, p), ...cacheHit]);
+    else res.writeHead(200, headerList(ctx.requestId, p.admission?.headers, 'application/json', hit.body.length, [...answeredBy(r), ...cacheHit]));
+    res.end(hit.body);
+    return true;
+  }
+
+  /** Stores a reply its client received whole, unless a fallback model answered it (the entry is the requested route's). */
+  function keep(p: Proxied, body: Buffer, stream: boolean, model: string, providerId: string, usage: TokenUsage | null | undefined): void {
+    if (p.tried || !p.cache) return;
+    const { route: r } = p;
+    deps.cache!.store(p.cache.ticket.key, { body, stream, model, providerId, usage: usage ?? null, endpoint: p.endpoint, provider: r.entry.config.name, routedModel: r.model, ttlMs: p.cache.ticket.ttlMs });
   }
 
   /** Admits the request under its rate limits; a promise only when a lease must be topped up first. */
@@ -524,11 +617,12 @@ export function createProxy(deps: ProxyDeps) {
     p.done(p.status, p);
   }
 
-  /** Sends the translated reply, or the provider's bytes unchanged when there is none, with the rate limit headers and which model answered. */
-  function reply(ctx: HandlerContext, p: Proxied, response: Record<string, unknown> | null, raw: Buffer): void {
+  /** Sends the translated reply, or the provider's bytes unchanged when there is none, with the rate limit headers and which model answered; returns what it sent. */
+  function reply(ctx: HandlerContext, p: Proxied, response: Record<string, unknown> | null, raw: Buffer): string | Buffer {
     const body = response ? JSON.stringify(response) : raw;
     ctx.res.writeHead(200, headerList(ctx.requestId, p.admission?.headers, 'application/json', response ? Buffer.byteLength(body) : raw.length, answeredBy(p.route)));
     ctx.res.end(body);
+    return body;
   }
 
   /**
@@ -595,6 +689,7 @@ export function createProxy(deps: ProxyDeps) {
     try {
       const admitted = admit(who);
       p.admission = admitted instanceof Promise ? await admitted : admitted;
+      if (deps.cache && (await fromCache(ctx, p, ctx.body as Record<string, unknown>, stream))) return;
       for (;;) {
         const r = rc.route;
         const more = chain !== undefined && next < chain.length;
@@ -656,7 +751,10 @@ export function createProxy(deps: ProxyDeps) {
                 audit: p.audit,
               });
               if (ex.clientGone) p.status = 499;
-              else reply(ctx, p, result.response, raw);
+              else {
+                const sent = reply(ctx, p, result.response, raw);
+                if (p.cache) keep(p, typeof sent === 'string' ? Buffer.from(sent) : sent, false, result.model || r.model, result.id, result.usage);
+              }
               return;
             }
           }
@@ -683,7 +781,7 @@ export function createProxy(deps: ProxyDeps) {
     }
   }
 
-  return { route, record, begin, admit, reserve, failed, end, refuse, refused, parseReply, reply, call };
+  return { route, record, begin, admit, reserve, failed, end, refuse, refused, parseReply, reply, call, fromCache, keep };
 }
 
 export type Proxy = ReturnType<typeof createProxy>;

@@ -28,6 +28,8 @@ export interface Completed {
   authKeyId?: string | null;
   /** The session the request named; null when none. */
   sessionId?: string | null;
+  /** Answered from the gateway's response cache: the row costs nothing, and keeps what the reply would have cost as `saved_cost`. */
+  cacheType?: 'exact';
 }
 
 /** What a usage row needs of a budgets/guard Reservation: its lease id and amount (USD, and femto-USD). */
@@ -67,12 +69,16 @@ function reservedCost(reservation: HeldReservation | null | undefined): Cost {
   return { ...unknownCost, total_cost: reservation.amount, cost_source: 'budget_reservation', costs_calculation_caveat: 'usage unknown: charged its budget reservation' };
 }
 
+/** A cache hit paid no provider: its cost is known, and zero. */
+const cacheHitCost: Cost = { input_cost: '0', output_cost: '0', total_cost: '0', cost_source: 'response_cache', costs_calculation_caveat: '' };
+
 /** The usage row for a completed (or failed after spending tokens) provider call, with its cost. */
 export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
   const checked = c.usage && checkedUsage(c.usage);
   const u = checked ? checked.usage : null;
-  const cost = u ? pricedCost(u, c, prices) : reservedCost(c.reservation);
-  const caveat = and(and(c.caveat, checked?.caveat ?? ''), cost.costs_calculation_caveat);
+  const priced = u ? pricedCost(u, c, prices) : reservedCost(c.reservation);
+  const cost = c.cacheType ? cacheHitCost : priced;
+  const caveat = and(and(c.caveat, checked?.caveat ?? ''), priced.costs_calculation_caveat);
   const now = Date.now();
   return {
     id: rowId(now),
@@ -84,7 +90,7 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     provider_name: c.provider.name,
     endpoint: c.endpoint,
     user_path: c.userPath,
-    cache_type: '',
+    cache_type: c.cacheType ?? '',
     labels: c.labels,
     input_tokens: u?.inputTokens ?? 0,
     output_tokens: u?.outputTokens ?? 0,
@@ -106,5 +112,6 @@ export function usageRecord(c: Completed, prices: PriceBook): UsageRecord {
     auth_method: c.authMethod ?? null,
     requested_model: c.requestedModel ?? null,
     session_id: c.sessionId ?? null,
+    saved_cost: c.cacheType && u ? priced.total_cost : null,
   };
 }

@@ -41,6 +41,8 @@ export interface UsageRecord {
   requested_model: string | null;
   /** The session the request named in a session header; null when none (and on rows from before sessions). */
   session_id: string | null;
+  /** On a response-cache hit (costs 0): what the reply would have cost from the provider; null on other rows, or when its price is unknown. */
+  saved_cost: string | null;
 }
 
 export const usageColumns = [
@@ -48,5 +50,5 @@ export const usageColumns = [
   'cache_type', 'labels', 'input_tokens', 'output_tokens', 'total_tokens', 'uncached_input_tokens',
   'cached_input_tokens', 'cache_write_input_tokens', 'reasoning_tokens', 'raw_data', 'input_cost', 'output_cost',
   'total_cost', 'cost_source', 'costs_calculation_caveat', 'budget_reservation_id', 'budget_reserved', 'auth_key_id',
-  'auth_method', 'requested_model', 'session_id',
+  'auth_method', 'requested_model', 'session_id', 'saved_cost',
 ] as const satisfies readonly (keyof UsageRecord)[];

@@ -97,6 +97,7 @@ export function rowLine(r: UsageRecord): string {
     str(r.auth_method),
     str(r.requested_model),
     str(r.session_id),
+    str(r.saved_cost),
     END,
   ].join('\t');
 }
@@ -117,10 +118,11 @@ export function journaledRowLine(line: string): string | null {
   if (!line.endsWith(`\t${END}`)) return null;
   const fields = line.split('\t').length;
   if (fields === FIELDS) return line;
-  // A journal written before usage rows named their session (one column fewer), their requested
-  // model (two fewer) or their key (four fewer): its rows have the columns missing as NULL.
+  // A journal written before usage rows kept a cache hit's saving (one column fewer), named their
+  // session (two fewer), their requested model (three) or their key (five): its rows have the
+  // columns missing as NULL.
   const missing = FIELDS - fields;
-  return missing === 1 || missing === 2 || missing === 4 ? `${line.slice(0, -END.length)}${`${NULL}\t`.repeat(missing)}${END}` : null;
+  return missing === 1 || missing === 2 || missing === 3 || missing === 5 ? `${line.slice(0, -END.length)}${`${NULL}\t`.repeat(missing)}${END}` : null;
 }
 
 const casts: Partial<Record<(typeof usageColumns)[number], string>> & Record<string, string> = {
@@ -140,6 +142,7 @@ const casts: Partial<Record<(typeof usageColumns)[number], string>> & Record<str
   budget_reservation_id: 'uuid',
   budget_reserved: 'numeric',
   auth_key_id: 'uuid',
+  saved_cost: 'numeric',
 };
 
 /**

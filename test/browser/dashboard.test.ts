@@ -63,7 +63,8 @@ function seed(gw: TestGateway): void {
         cached_input_tokens: 150,
         output_tokens: 120 + s * 5,
         total_tokens: 520 + s * 25,
-        cache_type: s % 9 === 2 ? 'exact' : '',
+        // Hits of the response cache cost nothing and keep what they saved.
+        ...(s % 9 === 2 ? { cache_type: 'exact' as const, input_cost: '0', output_cost: '0', total_cost: '0', cost_source: 'response_cache', saved_cost: '0.000027' } : {}),
       }),
     );
   }
@@ -195,6 +196,9 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     await cdp.detach();
 
     expect(await page.locator('.card').filter({ hasText: 'Requests' }).locator('.card-value').textContent()).toMatch(/^[\d,]+$/);
+    // Six of the live rows are cache hits.
+    await expect.poll(() => page.locator('#cache-savings .card').filter({ hasText: 'Cache hits' }).locator('.card-value').textContent()).toBe('6');
+    expect(await page.locator('#cache-savings .card').filter({ hasText: 'Cost saved' }).locator('.card-value').textContent()).toMatch(/^\$/);
     await page.locator('#daily-chart canvas').waitFor();
     await expect.poll(() => countPixels(page, '#daily-chart canvas', layerColors.input!)).toBeGreaterThan(20);
     await screenshot(page, 'overview');

@@ -59,6 +59,7 @@ const samples: Record<keyof typeof operations, { query?: string; body?: unknown 
   deleteModelPricingOverride: { body: { selector: 'contract/absent' } },
   recalculatePricing: { body: { days: 1, confirmation: 'recalculate' } },
   getTokenThroughput: { query: 'granularity=minute' },
+  getCacheOverview: { query: 'days=7' },
   listAuthKeys: {},
   createAuthKey: { body: { name: 'contract', user_path: '/contract' } },
   updateAuthKeyLabels: { body: { labels: ['a'] } },

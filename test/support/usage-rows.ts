@@ -37,6 +37,7 @@ export function usageRow(overrides: Partial<UsageRecord> = {}): UsageRecord {
     auth_method: 'master_key',
     requested_model: null,
     session_id: null,
+    saved_cost: null,
     ...overrides,
   };
 }

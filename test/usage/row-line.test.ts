@@ -35,6 +35,7 @@ const row: UsageRecord = {
   auth_method: 'api_key',
   requested_model: 'virtual-24',
   session_id: 'session-25',
+  saved_cost: '0.26',
 };
 
 /** How a line writes the columns that are not written as their plain text. */
@@ -57,13 +58,15 @@ it('writes missing and null fields as \\N (rows of earlier versions spill files 
   expect(line.split('\t')[usageColumns.indexOf('timestamp')]).toBe(before.timestamp.toISOString());
 });
 
-it('reads a journal line written before rows named their key, requested model or session, with the columns missing NULL', () => {
+it('reads a journal line written before rows named their key, requested model or session, or kept a saving, with the columns missing NULL', () => {
   const line = rowLine(row);
   const fields = line.split('\t');
   const before = (column: (typeof usageColumns)[number]) => fields.slice(0, usageColumns.indexOf(column));
-  expect(journaledRowLine([...before('auth_key_id'), '.'].join('\t'))!.split('\t')).toEqual([...before('auth_key_id'), '\\N', '\\N', '\\N', '\\N', '.']);
-  expect(journaledRowLine([...before('requested_model'), '.'].join('\t'))!.split('\t')).toEqual([...before('requested_model'), '\\N', '\\N', '.']);
-  expect(journaledRowLine([...before('session_id'), '.'].join('\t'))!.split('\t')).toEqual([...before('session_id'), '\\N', '.']);
-  expect(journaledRowLine(fields.slice(0, -4).concat('.').join('\t'))).toBeNull();
-  expect(journaledRowLine(fields.slice(0, -6).concat('.').join('\t'))).toBeNull();
+  const nulls = (n: number) => Array<string>(n).fill('\\N');
+  expect(journaledRowLine([...before('auth_key_id'), '.'].join('\t'))!.split('\t')).toEqual([...before('auth_key_id'), ...nulls(5), '.']);
+  expect(journaledRowLine([...before('requested_model'), '.'].join('\t'))!.split('\t')).toEqual([...before('requested_model'), ...nulls(3), '.']);
+  expect(journaledRowLine([...before('session_id'), '.'].join('\t'))!.split('\t')).toEqual([...before('session_id'), ...nulls(2), '.']);
+  expect(journaledRowLine([...before('saved_cost'), '.'].join('\t'))!.split('\t')).toEqual([...before('saved_cost'), ...nulls(1), '.']);
+  expect(journaledRowLine(fields.slice(0, -5).concat('.').join('\t'))).toBeNull();
+  expect(journaledRowLine(fields.slice(0, -7).concat('.').join('\t'))).toBeNull();
 });

@@ -101,6 +101,7 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
     try {
       const admitted = proxy.admit(who);
       p.admission = admitted instanceof Promise ? await admitted : admitted;
+      if (deps.cache && (await proxy.fromCache(ctx, p, body, false))) return;
       // Embeddings produce no output tokens: the worst case is the input alone.
       const reserved = proxy.reserve(who, r, { ...body, max_tokens: 0 }, ctx.rawBody.length);
       const reservation = (p.reservation = reserved instanceof Promise ? await reserved : reserved);
@@ -126,7 +127,10 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
         audit: p.audit,
       });
       if (ex.clientGone) p.status = 499;
-      else proxy.reply(ctx, p, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+      else {
+        const sent = proxy.reply(ctx, p, result.response && encoding === 'base64' ? toBase64Embeddings(result.response) : result.response, raw);
+        if (p.cache) proxy.keep(p, typeof sent === 'string' ? Buffer.from(sent) : sent, false, result.model || r.model, '', result.usage);
+      }
     } catch (err) {
       await proxy.failed(p, err);
     } finally {

@@ -28,7 +28,7 @@ function userPathFilter(value: unknown): string | undefined {
   }
 }
 
-function request(ctx: HandlerContext, now: number) {
+export function request(ctx: HandlerContext, now: number) {
   const q = ctx.query as FilterQuery;
   const tz = resolveTimeZone(header(ctx, 'x-gomodel-timezone'));
   const range = resolveDateRange(q, tz, now);
