@@ -521,6 +521,7 @@ export function createProxy(deps: ProxyDeps) {
     const hit = await deps.cache!.lookup(ticket.key);
     if (!hit || hit.stream !== stream) return false;
     p.cache.hit = true;
+    if (p.audit?.assembler && !stream) p.audit.response = hit.body;
     p.settled = true;
     if (p.admission) deps.limiter!.finish(p.admission, 0);
     await record({
