@@ -42,6 +42,7 @@ beforeAll(async () => {
     AUDIT_BODIES: 'true',
     AUDIT_BODY_MAX_BYTES: '2K',
     AUDIT_REDACT_FIELDS: 'api_key,client_token',
+    CACHE_ENABLED: 'true',
     USAGE_FLUSH_INTERVAL: '50ms',
   });
 });
@@ -141,6 +142,18 @@ describe('an audit entry per request', () => {
     expect(e.data?.request_body).toEqual({ ...hi(), stream: true });
     expect(e.data?.response_body).toBeNull();
     expect(e.usage?.total_tokens).toBeGreaterThan(0);
+  });
+
+  it('records a response cache hit, its usage marked exact and the cached reply as its body', async () => {
+    const body = hi('cache me');
+    await (await chat('audit-cache-miss', body, { 'x-cache-type': 'exact' })).json();
+    await expect.poll(async () => (await admin.getCacheOverview({ client: gw.client })).data!.cache!.entries, { timeout: 5000, interval: 20 }).toBe(1);
+    const res = await chat('audit-cache-hit', body, { 'x-cache-type': 'exact' });
+    expect(res.headers.get('x-cache')).toBe('HIT (exact)');
+    await res.json();
+    const e = await entryOf('audit-cache-hit');
+    expect(e).toMatchObject({ status_code: 200, cache_type: 'exact', provider_name: 'openai' });
+    expect(e.data?.response_body).toEqual(jsonFixture('openai/chat.json'));
   });
 
   it('never stores a secret from a header or a body', async () => {
