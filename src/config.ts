@@ -520,10 +520,16 @@ function failoverRules(env: Env, yaml: YamlConfig): Map<string, readonly string[
   return rules;
 }
 
+/** A config.yaml section under the environment: each value given becomes its variable's, unless the environment sets that variable (a list is joined by commas). */
+function yamlUnderEnv(env: Env, values: [variable: string, value: unknown][]): Env {
+  const merged: Env = {};
+  for (const [name, value] of values) if (value !== undefined && value !== null) merged[name] = Array.isArray(value) ? value.join(',') : String(value);
+  return { ...merged, ...env };
+}
+
 function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
   const y = yaml.resilience?.circuit_breaker ?? {};
-  const fromYaml = (key: string, value: string | number | undefined) => (value === undefined ? {} : { [key]: String(value) });
-  const merged: Env = { ...fromYaml('CIRCUIT_BREAKER_FAILURE_THRESHOLD', y.failure_threshold), ...fromYaml('CIRCUIT_BREAKER_SUCCESS_THRESHOLD', y.success_threshold), ...fromYaml('CIRCUIT_BREAKER_TIMEOUT', y.timeout), ...env };
+  const merged = yamlUnderEnv(env, [['CIRCUIT_BREAKER_FAILURE_THRESHOLD', y.failure_threshold], ['CIRCUIT_BREAKER_SUCCESS_THRESHOLD', y.success_threshold], ['CIRCUIT_BREAKER_TIMEOUT', y.timeout]]);
   return {
     failureThreshold: envInt(merged, 'CIRCUIT_BREAKER_FAILURE_THRESHOLD', 5, 1, 1_000_000),
     successThreshold: envInt(merged, 'CIRCUIT_BREAKER_SUCCESS_THRESHOLD', 2, 1, 1000),
@@ -543,15 +549,13 @@ function retentionMs(name: string, value: string): number | null {
 /** AUDIT_* from the environment, over the `audit:` section of config.yaml. */
 function auditSettings(env: Env, yaml: YamlConfig): Config['audit'] {
   const y = yaml.audit ?? {};
-  const fromYaml = (key: string, value: unknown) => (value === undefined || value === null ? {} : { [key]: Array.isArray(value) ? value.join(',') : String(value) });
-  const merged: Env = {
-    ...fromYaml('AUDIT_ENABLED', y.enabled),
-    ...fromYaml('AUDIT_BODIES', y.bodies),
-    ...fromYaml('AUDIT_BODY_MAX_BYTES', y.body_max_bytes),
-    ...fromYaml('AUDIT_REDACT_FIELDS', y.redact_fields),
-    ...fromYaml('AUDIT_RETENTION', y.retention),
-    ...env,
-  };
+  const merged = yamlUnderEnv(env, [
+    ['AUDIT_ENABLED', y.enabled],
+    ['AUDIT_BODIES', y.bodies],
+    ['AUDIT_BODY_MAX_BYTES', y.body_max_bytes],
+    ['AUDIT_REDACT_FIELDS', y.redact_fields],
+    ['AUDIT_RETENTION', y.retention],
+  ]);
   return {
     enabled: envBool(merged, 'AUDIT_ENABLED', true),
     bodies: envBool(merged, 'AUDIT_BODIES', false),
@@ -578,15 +582,13 @@ const cacheScopes: readonly CacheScope[] = ['caller', 'user_path', 'shared'];
 /** `cache:` of config.yaml under the CACHE_* variables (which win); CACHE_RULES (a JSON array) replaces `cache.rules`. */
 function cacheSettings(env: Env, yaml: YamlConfig): CacheSettings {
   const y = yaml.cache ?? {};
-  const fromYaml = (key: string, value: string | number | boolean | undefined) => (value === undefined ? {} : { [key]: String(value) });
-  const e: Env = {
-    ...fromYaml('CACHE_ENABLED', y.enabled),
-    ...fromYaml('CACHE_TTL', y.ttl),
-    ...fromYaml('CACHE_MAX_BYTES', y.max_bytes),
-    ...fromYaml('CACHE_MAX_ENTRY_BYTES', y.max_entry_bytes),
-    ...fromYaml('CACHE_SCOPE', y.scope),
-    ...env,
-  };
+  const e = yamlUnderEnv(env, [
+    ['CACHE_ENABLED', y.enabled],
+    ['CACHE_TTL', y.ttl],
+    ['CACHE_MAX_BYTES', y.max_bytes],
+    ['CACHE_MAX_ENTRY_BYTES', y.max_entry_bytes],
+    ['CACHE_SCOPE', y.scope],
+  ]);
   const scope = envString(e, 'CACHE_SCOPE', 'caller') as CacheScope;
   if (!cacheScopes.includes(scope)) throw new Error(`CACHE_SCOPE must be one of ${cacheScopes.join(', ')}, got "${scope}"`);
   const ttlMs = envDuration(e, 'CACHE_TTL', 3_600_000);
