@@ -6,6 +6,7 @@ import { breakdownsView } from './views/breakdowns.ts';
 import { budgetsView } from './views/budgets.ts';
 import { keysView } from './views/keys.ts';
 import { logView } from './views/log.ts';
+import { auditView } from './views/audit.ts';
 import { overviewView } from './views/overview.ts';
 import { providersView } from './views/providers.ts';
 
@@ -21,7 +22,7 @@ configureApi(() => {
   showSignOut();
 });
 const main = document.querySelector<HTMLElement>('#main')!;
-const router = startRouter(main, { overview: overviewView, log: logView, breakdowns: breakdownsView, budgets: budgetsView, keys: keysView, providers: providersView }, 'overview');
+const router = startRouter(main, { overview: overviewView, log: logView, audit: auditView, breakdowns: breakdownsView, budgets: budgetsView, keys: keysView, providers: providersView }, 'overview');
 
 // The skip link moves focus without touching the hash, which is the router's.
 document.querySelector('.skip-link')!.addEventListener('click', (event) => {

@@ -69,6 +69,11 @@ export const operations = {
   upsertProviderCredential: { method: 'PUT', path: '/admin/provider-credentials', tag: 'admin', secured: true, requestBody: 'admin.upsertProviderCredentialRequest' },
   listProviderCredentialTypes: { method: 'GET', path: '/admin/provider-credentials/types', tag: 'admin', secured: true, requestBody: null },
   deleteProviderCredential: { method: 'DELETE', path: '/admin/provider-credentials/{name}', tag: 'admin', secured: true, requestBody: null },
+  getAuditLog: { method: 'GET', path: '/admin/audit/log', tag: 'admin', secured: true, requestBody: null },
+  getAuditLogDetail: { method: 'GET', path: '/admin/audit/detail', tag: 'admin', secured: true, requestBody: null },
+  getAuditConversation: { method: 'GET', path: '/admin/audit/conversation', tag: 'admin', secured: true, requestBody: null },
+  getAuditSessions: { method: 'GET', path: '/admin/audit/sessions', tag: 'admin', secured: true, requestBody: null },
+  getAuditStats: { method: 'GET', path: '/admin/audit/stats', tag: 'admin', secured: true, requestBody: null },
 } as const;
 
 export type OperationId = keyof typeof operations;
@@ -181,4 +186,16 @@ export const componentSchemas = {
   "admin.deleteModelPricingOverrideRequest": schemas.admin_deleteModelPricingOverrideRequestSchema,
   "admin.recalculatePricingRequest": schemas.admin_recalculatePricingRequestSchema,
   "usage.RecalculatePricingResult": schemas.usage_RecalculatePricingResultSchema,
+  "usage.RequestUsageSummary": schemas.usage_RequestUsageSummarySchema,
+  "auditlog.AttemptSnapshot": schemas.auditlog_AttemptSnapshotSchema,
+  "auditlog.LogData": schemas.auditlog_LogDataSchema,
+  "admin.auditLogEntryResponse": schemas.admin_auditLogEntryResponseSchema,
+  "admin.auditLogListResponse": schemas.admin_auditLogListResponseSchema,
+  "admin.auditConversationResponse": schemas.admin_auditConversationResponseSchema,
+  "admin.auditSessionResponse": schemas.admin_auditSessionResponseSchema,
+  "admin.auditSessionsListResponse": schemas.admin_auditSessionsListResponseSchema,
+  "auditlog.RequestStatsBucket": schemas.auditlog_RequestStatsBucketSchema,
+  "auditlog.RequestStatsSummary": schemas.auditlog_RequestStatsSummarySchema,
+  "auditlog.ProviderLatencySeries": schemas.auditlog_ProviderLatencySeriesSchema,
+  "auditlog.RequestStats": schemas.auditlog_RequestStatsSchema,
 } as const;

@@ -1554,6 +1554,178 @@ export type UsageRecalculatePricingResult = {
 };
 
 /**
+ * The token counts of the usage row the request wrote.
+ */
+export type UsageRequestUsageSummary = {
+    entries?: number;
+    input_tokens?: number;
+    output_tokens?: number;
+    total_tokens?: number;
+    uncached_input_tokens?: number;
+    cached_input_tokens?: number;
+    cache_write_input_tokens?: number;
+    cached_input_ratio?: number;
+    estimated_cached_characters?: number;
+    /**
+     * USD; null when the price is unknown
+     */
+    total_cost?: number | null;
+};
+
+/**
+ * One provider call of a request that failed over.
+ */
+export type AuditlogAttemptSnapshot = {
+    seq?: number;
+    provider_name?: string | null;
+    model?: string | null;
+    success?: boolean;
+    status_code?: number;
+    error_type?: string | null;
+    error_code?: string | null;
+    error_message?: string | null;
+};
+
+/**
+ * The entry's heavier details. Bodies are stored only with AUDIT_BODIES; they are the text as sent (a JSON value when it parses, else a string), redacted and capped at AUDIT_BODY_MAX_BYTES. A streamed response is stored as its assembled text: `{"object":"stream","content":…}`.
+ */
+export type AuditlogLogData = {
+    user_agent?: string | null;
+    labels?: Array<string>;
+    attempts?: Array<AuditlogAttemptSnapshot> | null;
+    error_code?: string | null;
+    error_message?: string | null;
+    request_headers?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * The stored request body: a JSON value, or text when it is not JSON (cut short); null when none was stored
+     */
+    request_body?: unknown;
+    /**
+     * The stored response body, as `request_body`
+     */
+    response_body?: unknown;
+    request_body_too_big_to_handle?: boolean;
+    response_body_too_big_to_handle?: boolean;
+};
+
+export type AdminAuditLogEntryResponse = {
+    /**
+     * UUIDv7 of the entry
+     */
+    id?: string;
+    /**
+     * When the request arrived (RFC 3339)
+     */
+    timestamp?: string;
+    request_id?: string;
+    duration_ns?: number;
+    duration_ms?: number;
+    auth_method?: string | null;
+    auth_key_id?: string | null;
+    client_ip?: string | null;
+    method?: string;
+    path?: string;
+    user_path?: string | null;
+    requested_model?: string | null;
+    resolved_model?: string | null;
+    /**
+     * Provider type
+     */
+    provider?: string | null;
+    provider_name?: string | null;
+    status_code?: number;
+    error_type?: string | null;
+    stream?: boolean;
+    session_id?: string | null;
+    cache_type?: string;
+    alias_used?: boolean;
+    /**
+     * True on list entries: bodies and headers are left out (see /admin/audit/detail)
+     */
+    bodies_omitted?: boolean;
+    data?: AuditlogLogData;
+    /**
+     * Present when the request wrote a usage row
+     */
+    usage?: UsageRequestUsageSummary;
+};
+
+export type AdminAuditLogListResponse = {
+    entries?: Array<AdminAuditLogEntryResponse>;
+    total?: number;
+    limit?: number;
+    offset?: number;
+};
+
+export type AdminAuditConversationResponse = {
+    anchor_id?: string;
+    entries?: Array<AdminAuditLogEntryResponse>;
+    /**
+     * More entries of the session exist than were returned
+     */
+    truncated?: boolean;
+};
+
+export type AdminAuditSessionResponse = {
+    session_id?: string | null;
+    latest?: AdminAuditLogEntryResponse;
+    request_count?: number;
+    first_timestamp?: string;
+    last_timestamp?: string;
+    total_duration_ms?: number;
+};
+
+export type AdminAuditSessionsListResponse = {
+    sessions?: Array<AdminAuditSessionResponse>;
+    total?: number;
+    limit?: number;
+    offset?: number;
+};
+
+export type AuditlogRequestStatsBucket = {
+    start?: string;
+    requests?: number;
+    status_2xx?: number;
+    status_4xx?: number;
+    status_5xx?: number;
+    status_other?: number;
+};
+
+export type AuditlogRequestStatsSummary = {
+    requests?: number;
+    status_2xx?: number;
+    status_4xx?: number;
+    status_5xx?: number;
+    status_other?: number;
+    /**
+     * Share of 2xx entries, 0 to 1 (0 without entries)
+     */
+    success_rate?: number;
+    avg_duration_ms?: number;
+};
+
+/**
+ * A provider's successful (2xx) requests per bucket, aligned with `buckets`; a duration is null in a bucket without any.
+ */
+export type AuditlogProviderLatencySeries = {
+    provider?: string;
+    requests?: Array<number>;
+    avg_duration_ms?: Array<number | null>;
+    p50_ms?: Array<number | null>;
+    p95_ms?: Array<number | null>;
+    p99_ms?: Array<number | null>;
+};
+
+export type AuditlogRequestStats = {
+    interval?: 'hour' | 'day';
+    buckets?: Array<AuditlogRequestStatsBucket>;
+    summary?: AuditlogRequestStatsSummary;
+    provider_latency?: Array<AuditlogProviderLatencySeries>;
+};
+
+/**
  * When periods start, in UTC: daily at hour:minute, weekly on a weekday (0 = Sunday) at hour:minute, monthly on a day (clamped to the length of the month) at hour:minute.
  */
 export type BudgetSettingsWritable = {
@@ -1656,6 +1828,56 @@ export type AuthKeyId = string;
  * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
  */
 export type SessionId = string;
+
+/**
+ * Only entries whose requested model (the selector or virtual model the client named) is exactly this
+ */
+export type AuditRequestedModel = string;
+
+/**
+ * Only entries of this HTTP method
+ */
+export type AuditMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * Only entries of this request path (exact)
+ */
+export type AuditPath = string;
+
+/**
+ * Only entries that ended with this error type
+ */
+export type AuditErrorType = string;
+
+/**
+ * Only entries answered with this HTTP status
+ */
+export type AuditStatusCode = number;
+
+/**
+ * Only streamed (true) or unstreamed (false) requests
+ */
+export type AuditStream = boolean;
+
+/**
+ * Case-insensitive text: entries whose request id starts with it, or whose requested or resolved model, provider, path, session id, error type or error message contains it
+ */
+export type AuditSearch = string;
+
+/**
+ * Page size (default 25, max 100)
+ */
+export type AuditLimit = number;
+
+/**
+ * The audit entry's id
+ */
+export type AuditLogId = string;
+
+/**
+ * Most entries in the thread (default 40, max 200)
+ */
+export type AuditThreadLimit = number;
 
 export type GetHealthData = {
     body?: never;
@@ -5364,3 +5586,359 @@ export type DeleteProviderCredentialResponses = {
 };
 
 export type DeleteProviderCredentialResponse = DeleteProviderCredentialResponses[keyof DeleteProviderCredentialResponses];
+
+export type GetAuditLogData = {
+    body?: never;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Number of days (default 30)
+         */
+        days?: number;
+        /**
+         * Start date (YYYY-MM-DD)
+         */
+        start_date?: string;
+        /**
+         * End date (YYYY-MM-DD)
+         */
+        end_date?: string;
+        /**
+         * Only entries whose requested model (the selector or virtual model the client named) is exactly this
+         */
+        requested_model?: string;
+        /**
+         * Filter by provider name or provider type
+         */
+        provider?: string;
+        /**
+         * Only entries of this HTTP method
+         */
+        method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+        /**
+         * Only entries of this request path (exact)
+         */
+        path?: string;
+        /**
+         * Filter by tracked user path subtree
+         */
+        user_path?: string;
+        /**
+         * Filter by the exact session id requests carried (X-Session-Id, X-Claude-Code-Session-Id or Session-Id header)
+         */
+        session_id?: string;
+        /**
+         * Only entries that ended with this error type
+         */
+        error_type?: string;
+        /**
+         * Only entries answered with this HTTP status
+         */
+        status_code?: number;
+        /**
+         * Only streamed (true) or unstreamed (false) requests
+         */
+        stream?: boolean;
+        /**
+         * Case-insensitive text: entries whose request id starts with it, or whose requested or resolved model, provider, path, session id, error type or error message contains it
+         */
+        search?: string;
+        /**
+         * Page size (default 25, max 100)
+         */
+        limit?: number;
+        /**
+         * Offset for pagination (at most 9007199254740991)
+         */
+        offset?: number;
+    };
+    url: '/admin/audit/log';
+};
+
+export type GetAuditLogErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type GetAuditLogError = GetAuditLogErrors[keyof GetAuditLogErrors];
+
+export type GetAuditLogResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuditLogListResponse;
+};
+
+export type GetAuditLogResponse = GetAuditLogResponses[keyof GetAuditLogResponses];
+
+export type GetAuditLogDetailData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * The audit entry's id
+         */
+        log_id: string;
+    };
+    url: '/admin/audit/detail';
+};
+
+export type GetAuditLogDetailErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No entry with this id (code `audit_entry_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type GetAuditLogDetailError = GetAuditLogDetailErrors[keyof GetAuditLogDetailErrors];
+
+export type GetAuditLogDetailResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuditLogEntryResponse;
+};
+
+export type GetAuditLogDetailResponse = GetAuditLogDetailResponses[keyof GetAuditLogDetailResponses];
+
+export type GetAuditConversationData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * The audit entry's id
+         */
+        log_id: string;
+        /**
+         * Most entries in the thread (default 40, max 200)
+         */
+        limit?: number;
+    };
+    url: '/admin/audit/conversation';
+};
+
+export type GetAuditConversationErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * No entry with this id (code `audit_entry_not_found`)
+     */
+    404: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type GetAuditConversationError = GetAuditConversationErrors[keyof GetAuditConversationErrors];
+
+export type GetAuditConversationResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuditConversationResponse;
+};
+
+export type GetAuditConversationResponse = GetAuditConversationResponses[keyof GetAuditConversationResponses];
+
+export type GetAuditSessionsData = {
+    body?: never;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Number of days (default 30)
+         */
+        days?: number;
+        /**
+         * Start date (YYYY-MM-DD)
+         */
+        start_date?: string;
+        /**
+         * End date (YYYY-MM-DD)
+         */
+        end_date?: string;
+        /**
+         * Only entries whose requested model (the selector or virtual model the client named) is exactly this
+         */
+        requested_model?: string;
+        /**
+         * Filter by provider name or provider type
+         */
+        provider?: string;
+        /**
+         * Only entries of this HTTP method
+         */
+        method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+        /**
+         * Only entries of this request path (exact)
+         */
+        path?: string;
+        /**
+         * Filter by tracked user path subtree
+         */
+        user_path?: string;
+        /**
+         * Only entries that ended with this error type
+         */
+        error_type?: string;
+        /**
+         * Only entries answered with this HTTP status
+         */
+        status_code?: number;
+        /**
+         * Only streamed (true) or unstreamed (false) requests
+         */
+        stream?: boolean;
+        /**
+         * Case-insensitive text: entries whose request id starts with it, or whose requested or resolved model, provider, path, session id, error type or error message contains it
+         */
+        search?: string;
+        /**
+         * Page size (default 25, max 100)
+         */
+        limit?: number;
+        /**
+         * Offset for pagination (at most 9007199254740991)
+         */
+        offset?: number;
+    };
+    url: '/admin/audit/sessions';
+};
+
+export type GetAuditSessionsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type GetAuditSessionsError = GetAuditSessionsErrors[keyof GetAuditSessionsErrors];
+
+export type GetAuditSessionsResponses = {
+    /**
+     * OK
+     */
+    200: AdminAuditSessionsListResponse;
+};
+
+export type GetAuditSessionsResponse = GetAuditSessionsResponses[keyof GetAuditSessionsResponses];
+
+export type GetAuditStatsData = {
+    body?: never;
+    headers?: {
+        /**
+         * IANA time zone used for day boundaries and bucket alignment (default UTC). An unknown zone is rejected with 400.
+         */
+        'X-GoModel-Timezone'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Number of days (default 30)
+         */
+        days?: number;
+        /**
+         * Start date (YYYY-MM-DD)
+         */
+        start_date?: string;
+        /**
+         * End date (YYYY-MM-DD)
+         */
+        end_date?: string;
+    };
+    url: '/admin/audit/stats';
+};
+
+export type GetAuditStatsErrors = {
+    /**
+     * Bad Request
+     */
+    400: CoreGatewayError;
+    /**
+     * Unauthorized
+     */
+    401: CoreGatewayError;
+    /**
+     * Refused: a managed key without dashboard access (code `dashboard_access_denied`)
+     */
+    403: CoreGatewayError;
+    /**
+     * The request line and headers together exceed 16 KB (code `headers_too_large`)
+     */
+    431: CoreGatewayError;
+};
+
+export type GetAuditStatsError = GetAuditStatsErrors[keyof GetAuditStatsErrors];
+
+export type GetAuditStatsResponses = {
+    /**
+     * OK
+     */
+    200: AuditlogRequestStats;
+};
+
+export type GetAuditStatsResponse = GetAuditStatsResponses[keyof GetAuditStatsResponses];

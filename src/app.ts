@@ -26,6 +26,9 @@ import { providerCredentialHandlers } from './http/handlers/provider-credentials
 import { systemHandlers } from './http/handlers/system.ts';
 import { createProxy } from './http/proxy.ts';
 import { usageHandlers } from './http/handlers/usage.ts';
+import { auditHandlers } from './http/handlers/audit.ts';
+import { AuditLog } from './http/audit.ts';
+import { AuditQueries } from './usage/audit-queries.ts';
 import { pricingHandlers } from './http/handlers/pricing.ts';
 import { modelRegistryHandlers } from './http/handlers/models.ts';
 import { virtualModelHandlers } from './http/handlers/virtual-models.ts';
@@ -127,6 +130,7 @@ export async function startGateway(
   // Time-partitioned tables (migration 0032; docs/retention.md): partitions made ahead, dropped past retention.
   const partitioned: TimePartitioned[] = [
     { table: 'usage', column: 'timestamp', unit: 'month', behind: 1, ahead: 2, keepMs: config.usage.retentionMs },
+    { table: 'audit_log', column: 'timestamp', unit: 'day', behind: 1, ahead: 7, keepMs: config.audit.retentionMs },
   ];
   const partitions = new PartitionKeeper(sql, partitioned, log);
   // Not fatal: rows outside every partition wait in the default one, and the hourly run tries again.
@@ -233,6 +237,7 @@ export async function startGateway(
     ...ingressHandlers(proxyDeps, proxy),
     ...passthroughHandlers(proxyDeps, proxy, ownHeaders, redactor),
     ...usageHandlers(queries),
+    ...auditHandlers(new AuditQueries(sql)),
     ...cacheHandlers(queries, responseCache),
     ...pricingHandlers({ sql, prices, store: priceOverrideStore, overrides: priceOverrides, retentionMs: config.usage.retentionMs }),
     ...budgetHandlers({ store: budgetStore, guard, queries, attribute, rateLimits: limiter ? rateLimitStore : null }),
@@ -261,6 +266,7 @@ export async function startGateway(
 
   const server = createHttpServer(handlers, {
     log,
+    audit: config.audit.enabled ? new AuditLog(config.audit, redactor, recorder) : undefined,
     bodySizeLimit: config.bodySizeLimit,
     auth,
     adminEnabled: config.adminEndpointsEnabled,

@@ -125,6 +125,8 @@ export interface Config {
     /** Rows older than this leave, a whole month at a time (USAGE_RETENTION); null keeps them forever. */
     retentionMs: number | null;
   };
+  /** The audit log (docs/audit.md): `retentionMs` null keeps entries forever. */
+  audit: { enabled: boolean; bodies: boolean; bodyMaxBytes: number; redactFields: string[]; retentionMs: number | null };
   /** On SIGTERM/SIGINT, how long in-flight requests may run before they are cut. */
   shutdownTimeoutMs: number;
   adminEndpointsEnabled: boolean;
@@ -273,6 +275,7 @@ interface YamlConfig {
   failover?: { enabled?: boolean; rules?: unknown };
   retention?: { usage?: string | number };
   resilience?: { circuit_breaker?: { failure_threshold?: number; success_threshold?: number; timeout?: string | number } };
+  audit?: { enabled?: boolean; bodies?: boolean; body_max_bytes?: string | number; redact_fields?: string[] | string; retention?: string | number };
   cache?: { enabled?: boolean; ttl?: string | number; max_bytes?: string | number; max_entry_bytes?: string | number; scope?: string; rules?: unknown };
 }
 
@@ -283,7 +286,7 @@ interface YamlRateLimit {
   max_tokens?: number;
 }
 
-const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience', 'cache', 'retention']);
+const yamlKeys = new Set(['providers', 'tagging', 'pricing', 'budgets', 'rate_limits', 'virtual_models', 'failover', 'resilience', 'cache', 'retention', 'audit']);
 
 function readYaml(env: Env): YamlConfig {
   const path = env.GOMODEL_CONFIG?.trim() || ['config/config.yaml', 'config.yaml'].find((p) => existsSync(p));
@@ -520,10 +523,16 @@ function failoverRules(env: Env, yaml: YamlConfig): Map<string, readonly string[
   return rules;
 }
 
+/** A config.yaml section under the environment: each value given becomes its variable's, unless the environment sets that variable (a list is joined by commas). */
+function yamlUnderEnv(env: Env, values: [variable: string, value: unknown][]): Env {
+  const merged: Env = {};
+  for (const [name, value] of values) if (value !== undefined && value !== null) merged[name] = Array.isArray(value) ? value.join(',') : String(value);
+  return { ...merged, ...env };
+}
+
 function breakerSettings(env: Env, yaml: YamlConfig): BreakerSettings {
   const y = yaml.resilience?.circuit_breaker ?? {};
-  const fromYaml = (key: string, value: string | number | undefined) => (value === undefined ? {} : { [key]: String(value) });
-  const merged: Env = { ...fromYaml('CIRCUIT_BREAKER_FAILURE_THRESHOLD', y.failure_threshold), ...fromYaml('CIRCUIT_BREAKER_SUCCESS_THRESHOLD', y.success_threshold), ...fromYaml('CIRCUIT_BREAKER_TIMEOUT', y.timeout), ...env };
+  const merged = yamlUnderEnv(env, [['CIRCUIT_BREAKER_FAILURE_THRESHOLD', y.failure_threshold], ['CIRCUIT_BREAKER_SUCCESS_THRESHOLD', y.success_threshold], ['CIRCUIT_BREAKER_TIMEOUT', y.timeout]]);
   return {
     failureThreshold: envInt(merged, 'CIRCUIT_BREAKER_FAILURE_THRESHOLD', 5, 1, 1_000_000),
     successThreshold: envInt(merged, 'CIRCUIT_BREAKER_SUCCESS_THRESHOLD', 2, 1, 1000),
@@ -542,6 +551,28 @@ function usageRetention(env: Env, yaml: YamlConfig): number | null {
   return y === undefined ? null : parseRetention('retention.usage', String(y));
 }
 
+/** AUDIT_* from the environment, over the `audit:` section of config.yaml. */
+function auditSettings(env: Env, yaml: YamlConfig): Config['audit'] {
+  const y = yaml.audit ?? {};
+  const merged = yamlUnderEnv(env, [
+    ['AUDIT_ENABLED', y.enabled],
+    ['AUDIT_BODIES', y.bodies],
+    ['AUDIT_BODY_MAX_BYTES', y.body_max_bytes],
+    ['AUDIT_REDACT_FIELDS', y.redact_fields],
+    ['AUDIT_RETENTION', y.retention],
+  ]);
+  return {
+    enabled: envBool(merged, 'AUDIT_ENABLED', true),
+    bodies: envBool(merged, 'AUDIT_BODIES', false),
+    bodyMaxBytes: envBytes(merged, 'AUDIT_BODY_MAX_BYTES', 64 * 1024),
+    redactFields: envString(merged, 'AUDIT_REDACT_FIELDS', 'api_key,apikey,authorization,password,secret,access_token,refresh_token,client_secret')
+      .split(',')
+      .map((f) => f.trim().toLowerCase())
+      .filter(Boolean),
+    retentionMs: parseRetention('AUDIT_RETENTION', envString(merged, 'AUDIT_RETENTION', '30d')),
+  };
+}
+
 /** GOMODEL_CREDENTIALS_KEY: 32 bytes, as base64 (`openssl rand -base64 32`) or hex (`openssl rand -hex 32`). */
 function credentialsKey(env: Env): Buffer | null {
   const text = env.GOMODEL_CREDENTIALS_KEY?.trim();
@@ -556,15 +587,13 @@ const cacheScopes: readonly CacheScope[] = ['caller', 'user_path', 'shared'];
 /** `cache:` of config.yaml under the CACHE_* variables (which win); CACHE_RULES (a JSON array) replaces `cache.rules`. */
 function cacheSettings(env: Env, yaml: YamlConfig): CacheSettings {
   const y = yaml.cache ?? {};
-  const fromYaml = (key: string, value: string | number | boolean | undefined) => (value === undefined ? {} : { [key]: String(value) });
-  const e: Env = {
-    ...fromYaml('CACHE_ENABLED', y.enabled),
-    ...fromYaml('CACHE_TTL', y.ttl),
-    ...fromYaml('CACHE_MAX_BYTES', y.max_bytes),
-    ...fromYaml('CACHE_MAX_ENTRY_BYTES', y.max_entry_bytes),
-    ...fromYaml('CACHE_SCOPE', y.scope),
-    ...env,
-  };
+  const e = yamlUnderEnv(env, [
+    ['CACHE_ENABLED', y.enabled],
+    ['CACHE_TTL', y.ttl],
+    ['CACHE_MAX_BYTES', y.max_bytes],
+    ['CACHE_MAX_ENTRY_BYTES', y.max_entry_bytes],
+    ['CACHE_SCOPE', y.scope],
+  ]);
   const scope = envString(e, 'CACHE_SCOPE', 'caller') as CacheScope;
   if (!cacheScopes.includes(scope)) throw new Error(`CACHE_SCOPE must be one of ${cacheScopes.join(', ')}, got "${scope}"`);
   const ttlMs = envDuration(e, 'CACHE_TTL', 3_600_000);
@@ -634,6 +663,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       enforceReturningUsage: envBool(env, 'ENFORCE_RETURNING_USAGE_DATA', true),
       retentionMs: usageRetention(env, yaml),
     },
+    audit: auditSettings(env, yaml),
     shutdownTimeoutMs: envDuration(env, 'SHUTDOWN_TIMEOUT', 30_000),
     adminEndpointsEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true),
     adminUiEnabled: envBool(env, 'ADMIN_ENDPOINTS_ENABLED', true) && envBool(env, 'ADMIN_UI_ENABLED', true),

@@ -43,12 +43,12 @@ export function envDuration(env: Env, name: string, fallbackMs: number): number 
 
 const retentionUnits: Record<string, number> = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
-/** How long data is kept: `400d`, `12w`, `36h`; `0` keeps it forever (null). */
+/** How long data is kept: `400d`, `12w`, `36h`; `0` or `forever` keeps it forever (null). */
 export function parseRetention(name: string, value: string): number | null {
   const v = value.trim();
-  if (v === '0') return null;
+  if (v === '0' || v.toLowerCase() === 'forever') return null;
   const m = /^(\d+)\s*([hdw])$/i.exec(v);
-  if (!m || Number(m[1]) === 0) throw new Error(`${name} must be a duration like 400d, 12w or 36h, or 0 to keep everything, got "${value}"`);
+  if (!m || Number(m[1]) === 0) throw new Error(`${name} must be a duration like 400d, 12w or 36h, or 0 (forever) to keep everything, got "${value}"`);
   return Number(m[1]) * retentionUnits[m[2]!.toLowerCase()]!;
 }
 

@@ -134,7 +134,8 @@ describe('scalar settings', () => {
     expect([loadConfig({ USAGE_RETENTION_DAYS: '90' }).usage.retentionMs, loadConfig({ USAGE_RETENTION_DAYS: '0' }).usage.retentionMs]).toEqual([90 * DAY, null]);
     expect(loadConfig({ GOMODEL_CONFIG: yamlFile('retention:\n  usage: 30d\n') }).usage.retentionMs).toBe(30 * DAY);
     expect(loadConfig({ GOMODEL_CONFIG: yamlFile('retention:\n  usage: 30d\n'), USAGE_RETENTION: '0' }).usage.retentionMs).toBeNull();
-    expect(() => loadConfig({ USAGE_RETENTION: 'forever' })).toThrow(/USAGE_RETENTION must be a duration like 400d, 12w or 36h, or 0 to keep everything, got "forever"/);
+    expect(loadConfig({ USAGE_RETENTION: 'forever' }).usage.retentionMs).toBeNull();
+    expect(() => loadConfig({ USAGE_RETENTION: 'always' })).toThrow(/USAGE_RETENTION must be a duration like 400d, 12w or 36h, or 0 \(forever\) to keep everything, got "always"/);
     expect(() => loadConfig({ USAGE_RETENTION: '400' })).toThrow(/USAGE_RETENTION must be a duration/);
     expect(() => loadConfig({ USAGE_RETENTION: '0d' })).toThrow(/USAGE_RETENTION must be a duration/);
     expect(() => loadConfig({ USAGE_RETENTION_DAYS: 'ninety' })).toThrow(/USAGE_RETENTION_DAYS must be an integer/);

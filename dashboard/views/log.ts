@@ -7,14 +7,13 @@ import { cacheModeField, keyField, rangeFields } from '../filters.ts';
 import { clearErrors, field, formStatus, select, showError, textInput } from '../forms.ts';
 import type { View } from '../router.ts';
 import { showLogEntry } from './log-entry.ts';
-import { pageHeading, section, table } from './shared.ts';
+import { filterForm, pageHeading, pager, section, table } from './shared.ts';
 
 type LogQuery = NonNullable<GetUsageLogData['query']>;
 
 export const logView: View = {
   title: 'Usage log',
   mount(root, signal) {
-    let offset = 0;
     const range = rangeFields();
     const model = textInput('model');
     const provider = textInput('provider');
@@ -24,18 +23,9 @@ export const logView: View = {
     const search = h('input', { type: 'search', name: 'search', autocomplete: 'off' });
     const limit = select('limit', [['25', '25'], ['50', '50'], ['100', '100'], ['200', '200']], '50');
     const status = formStatus();
-    const form = h(
-      'form',
-      { class: 'filters', novalidate: true, 'aria-label': 'Filters', onsubmit: (event: SubmitEvent) => {
-        event.preventDefault();
-        offset = 0;
-        void load();
-      } },
+    const form = filterForm(
       range.element,
-      h(
-        'fieldset',
-        {},
-        h('legend', {}, 'Match'),
+      [
         field('Model', model),
         field('Provider', provider, { hint: 'Type or configured name.' }),
         field('User path', userPath, { hint: 'Includes everything below it.' }),
@@ -43,41 +33,35 @@ export const logView: View = {
         cacheMode.element,
         field('Search', search, { hint: 'Model, provider, request or provider id.' }),
         field('Rows per page', limit),
-      ),
-      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply')),
+      ],
       status,
+      () => {
+        pages.reset();
+        void load();
+      },
     );
     const results = h('div', { class: 'log-results' });
-    const pageInfo = h('p', { class: 'page-info', 'aria-live': 'polite', id: 'log-page-info' });
-    const previous = h('button', { type: 'button', class: 'quiet', onclick: () => turn(-1) }, 'Previous');
-    const next = h('button', { type: 'button', class: 'quiet', onclick: () => turn(1) }, 'Next');
-    const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' }, previous, pageInfo, next);
+    const pages = pager('log-page-info', () => Number(limit.value), async (offset) => {
+      const page = await call(getUsageLog({ query: { ...query(), offset }, signal }));
+      const entries = page.entries ?? [];
+      results.replaceChildren(logTable(entries));
+      return { shown: entries.length, total: page.total ?? 0 };
+    });
 
-    root.append(pageHeading('Usage log'), section('Filters', form), section('Requests', results, pager));
+    root.append(pageHeading('Usage log'), section('Filters', form), section('Requests', results, pages.element));
 
     function query(): LogQuery {
-      const q: LogQuery = { ...range.read(), ...key.read(), cache_mode: cacheMode.read(), limit: Number(limit.value), offset };
+      const q: LogQuery = { ...range.read(), ...key.read(), cache_mode: cacheMode.read(), limit: Number(limit.value) };
       for (const [key, input] of [['model', model], ['provider', provider], ['user_path', userPath], ['search', search]] as const) {
         if (input.value.trim()) q[key] = input.value.trim();
       }
       return q;
     }
 
-    function turn(direction: number): void {
-      offset = Math.max(0, offset + direction * Number(limit.value));
-      void load();
-    }
-
     async function load(): Promise<void> {
       clearErrors(form, status);
       try {
-        const page = await call(getUsageLog({ query: query(), signal }));
-        const entries = page.entries ?? [];
-        const total = page.total ?? 0;
-        results.replaceChildren(logTable(entries));
-        pageInfo.textContent = total === 0 ? 'No requests match.' : `${formatInt(offset + 1)}–${formatInt(offset + entries.length)} of ${formatInt(total)}`;
-        previous.disabled = offset === 0;
-        next.disabled = offset + entries.length >= total;
+        await pages.load();
       } catch (err) {
         if (!signal.aborted) showError(form, status, err);
       }

@@ -1,5 +1,6 @@
 import { describeError } from '../api.ts';
 import { h, uid, type Child } from '../dom.ts';
+import { formatInt } from '../format.ts';
 
 /** A page's heading, focusable so that navigation can move focus to it. */
 export const pageHeading = (text: string) => h('h1', { tabindex: -1 }, text);
@@ -57,4 +58,43 @@ export async function loadInto(signal: AbortSignal, errors: ReturnType<typeof er
   } catch (err) {
     if (!signal.aborted) errors.show(err);
   }
+}
+
+/**
+ * Previous/next paging over a list the API pages with `limit` and `offset`. `fetch` loads the page
+ * at the current offset and returns its entries' count and the total; `reset` goes back to the first page.
+ */
+export function pager(infoId: string, pageSize: () => number, fetch: (offset: number) => Promise<{ shown: number; total: number }>) {
+  let offset = 0;
+  const info = h('p', { class: 'page-info', 'aria-live': 'polite', id: infoId });
+  const previous = h('button', { type: 'button', class: 'quiet', onclick: () => turn(-1) }, 'Previous');
+  const next = h('button', { type: 'button', class: 'quiet', onclick: () => turn(1) }, 'Next');
+  const element = h('nav', { class: 'pager', 'aria-label': 'Pages' }, previous, info, next);
+  const turn = (direction: number) => {
+    offset = Math.max(0, offset + direction * pageSize());
+    void load();
+  };
+  async function load(): Promise<void> {
+    const { shown, total } = await fetch(offset);
+    info.textContent = total === 0 ? 'No requests match.' : `${formatInt(offset + 1)}–${formatInt(offset + shown)} of ${formatInt(total)}`;
+    previous.disabled = offset === 0;
+    next.disabled = offset + shown >= total;
+  }
+  return { element, load, offset: () => offset, reset: () => (offset = 0) };
+}
+
+/** A filter form: the range, the fields that match (in a "Match" fieldset), an Apply button and a status line. */
+export function filterForm(range: HTMLElement, matches: HTMLElement[], status: HTMLElement, apply: () => void): HTMLFormElement {
+  const submit = (event: SubmitEvent) => {
+    event.preventDefault();
+    apply();
+  };
+  return h(
+    'form',
+    { class: 'filters', novalidate: true, 'aria-label': 'Filters', onsubmit: submit },
+    range,
+    h('fieldset', {}, h('legend', {}, 'Match'), ...matches),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply')),
+    status,
+  );
 }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { OperationId } from '../../generated/operations.gen.ts';
 import type { Logger } from '../log.ts';
+import type { AuditTrace } from './audit.ts';
 import type { Caller } from './caller.ts';
 import type { Reply } from './respond.ts';
 
@@ -21,6 +22,8 @@ export interface HandlerContext {
   body: unknown;
   /** The body as received (empty without one). */
   rawBody: Buffer;
+  /** The request's audit entry in the making, on /v1 and passthrough routes while the audit log is on. */
+  audit?: AuditTrace;
 }
 
 /** A handler returns a JSON reply, or nothing when it has written the response itself. */

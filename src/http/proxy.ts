@@ -17,6 +17,7 @@ import type { Admission, RateLimiter } from '../ratelimits/limiter.ts';
 import type { VirtualModels } from '../routing/virtual-models.ts';
 import type { UsageRecorder } from '../usage/recorder.ts';
 import type { Attribution } from './attribution.ts';
+import type { AuditTrace } from './audit.ts';
 import type { Caller } from './caller.ts';
 import type { HandlerContext } from './context.ts';
 import { headerList } from './respond.ts';
@@ -182,6 +183,8 @@ export interface Proxied {
   who: Attribution;
   /** `provider/model` of every attempt, once a request moved on from its first route; null until then. */
   tried: string[] | null;
+  /** The request's audit entry in the making (AUDIT_ENABLED). */
+  audit: AuditTrace | undefined;
   /** A request that uses the response cache; null for every other. */
   cache: CacheUse | null;
 }
@@ -200,6 +203,10 @@ export type RowOf = Omit<Completed, 'userPath' | 'labels' | 'authMethod' | 'auth
   who: Attribution;
   reservation: Reservation | null;
   admission: Admission | null;
+  /** The request's audit entry, journaled with the row (a request's final row only). */
+  audit?: AuditTrace | undefined;
+  /** What ended a stream that failed after it began, for the audit entry. */
+  failure?: GatewayError | undefined;
 };
 
 /** The request path every model endpoint shares: routing, rate limits, budgets, the provider exchange, relaying and usage rows. */
@@ -240,7 +247,9 @@ export function createProxy(deps: ProxyDeps) {
       { ...c, userPath: who.userPath, labels: who.labels, authMethod: who.authMethod, authKeyId: who.authKeyId, sessionId: who.sessionId },
       prices,
     );
-    const journaled = recorder.record(row);
+    const t = c.audit;
+    if (t) t.routed(c.provider.name, c.provider.type, c.model, c.routedModel);
+    const journaled = recorder.record(row, t?.finish(200, c.failure));
     if (c.reservation) deps.guard!.settled(c.reservation, row.total_cost);
     if (c.admission) deps.limiter!.finish(c.admission, row.total_tokens);
     return journaled;
@@ -311,6 +320,7 @@ export function createProxy(deps: ProxyDeps) {
     /** The provider's last event, held until the row is journaled. */
     let last: Buffer | string = '';
     const headers = streamHeaders(ctx, p);
+    const asm = p.audit?.assembler;
     let opened = !canSwitch;
     if (opened) res.writeHead(200, headers);
     // The headers leave with the first event, in the same write, when it came with the provider's
@@ -352,6 +362,7 @@ export function createProxy(deps: ProxyDeps) {
         let out = '';
         let verbatim = true;
         for (const ev of events) {
+          asm?.push(ev.data);
           const step = writer.event(ev);
           if (step.usage) usage = step.usage;
           if (step.complete) complete = true;
@@ -435,6 +446,8 @@ export function createProxy(deps: ProxyDeps) {
       caveat,
       reservation: p.reservation,
       admission: p.admission,
+      audit: p.audit,
+      failure: failure && !ex.clientGone ? failure : undefined,
     });
     if (!res.destroyed) {
       if (!opened) res.writeHead(200, headers);
@@ -462,8 +475,14 @@ export function createProxy(deps: ProxyDeps) {
     return list;
   }
 
-  function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution): Proxied {
-    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null, cache: null };
+  function begin(r: Route, endpoint: string, stream: boolean, requestId: string, who: Attribution, audit?: AuditTrace): Proxied {
+    if (audit) {
+      audit.who = who;
+      audit.stream = stream;
+      audit.requested = r.requested ?? (r.model || null);
+      audit.routed(r.entry.config.name, r.entry.config.type, r.model);
+    }
+    return { done: track(r, endpoint, stream, requestId), status: 200, reservation: null, admission: null, settled: false, billable: false, lost: '', route: r, endpoint, requestId, who, tried: null, cache: null, audit };
   }
 
   /** Adds what a cached stream's client was sent; past CACHE_MAX_ENTRY_BYTES the stream is not kept. */
@@ -502,6 +521,7 @@ export function createProxy(deps: ProxyDeps) {
     const hit = await deps.cache!.lookup(ticket.key);
     if (!hit || hit.stream !== stream) return false;
     p.cache.hit = true;
+    if (p.audit?.assembler && !stream) p.audit.response = hit.body;
     p.settled = true;
     if (p.admission) deps.limiter!.finish(p.admission, 0);
     await record({
@@ -518,6 +538,7 @@ export function createProxy(deps: ProxyDeps) {
       reservation: null,
       admission: null,
       cacheType: 'exact',
+      audit: p.audit,
     });
     const { res } = ctx;
     if (stream) res.writeHead(200, [...streamHeaders(ctx, p), ...cacheHit]);
@@ -590,6 +611,10 @@ export function createProxy(deps: ProxyDeps) {
         if (p.admission) deps.limiter!.finish(p.admission, 0);
       }
     }
+    if (p.audit) {
+      p.audit.status = p.status;
+      if (!p.audit.written) p.audit.routed(p.route.entry.config.name, p.route.entry.config.type, p.route.model);
+    }
     p.done(p.status, p);
   }
 
@@ -658,7 +683,7 @@ export function createProxy(deps: ProxyDeps) {
    */
   async function call(ctx: HandlerContext, c: ModelCall): Promise<void> {
     const { who, stream } = c;
-    const p = begin(c.route, c.endpoint, stream, ctx.requestId, who);
+    const p = begin(c.route, c.endpoint, stream, ctx.requestId, who, ctx.audit);
     const chain = deps.failover?.fallbacks(c.requested, c.route.entry.config.name, c.route.model);
     let next = 0;
     let rc: RouteCall = c;
@@ -710,6 +735,7 @@ export function createProxy(deps: ProxyDeps) {
               const raw = await ex.readAll(deps.replySizeLimit);
               const result = rc.result(parseReply(ex, raw, r.entry.config.name));
               p.settled = true;
+              if (p.audit?.assembler) p.audit.response = result.response ?? raw;
               await record({
                 requestId: ctx.requestId,
                 providerId: result.id,
@@ -723,6 +749,7 @@ export function createProxy(deps: ProxyDeps) {
                 caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reported no usage',
                 reservation,
                 admission: p.admission,
+                audit: p.audit,
               });
               if (ex.clientGone) p.status = 499;
               else {
@@ -740,6 +767,7 @@ export function createProxy(deps: ProxyDeps) {
         next = fallback.next;
         rc = fallback.call;
         (p.tried ??= [`${r.entry.config.name}/${r.model}`]).push(`${rc.route.entry.config.name}/${rc.route.model}`);
+        p.audit?.attempt(r.entry.config.name, r.model, err!);
         metrics.failover(r.entry.config.name, rc.route.entry.config.name);
         deps.log.warn({ requestId: ctx.requestId, from: `${r.entry.config.name}/${r.model}`, to: `${rc.route.entry.config.name}/${rc.route.model}`, err: err!.message }, 'failing over');
         p.route = rc.route;

@@ -8,6 +8,7 @@ import { componentSchemas, operations, type OperationId } from '../../generated/
 import { GatewayError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Authenticator } from './auth.ts';
+import type { AuditLog, AuditTrace } from './audit.ts';
 import type { Caller } from './caller.ts';
 import { hasBody, refuseCrossSite, requireJson } from './admission.ts';
 import { ClientGone } from '../providers/upstream.ts';
@@ -24,6 +25,8 @@ export interface HttpOptions {
   adminEnabled: boolean;
   /** Routes served outside the contract (dashboard assets, metrics). */
   extraRoutes?: ExtraRoute;
+  /** One audit entry per /v1 and passthrough request; absent when AUDIT_ENABLED=false. */
+  audit?: AuditLog;
 }
 
 /** A route outside the contract; returns true when it handled the request. */
@@ -138,7 +141,7 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     return api.init();
   }
 
-  async function runFast(route: FastRoute, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Reply | void> {
+  async function runFast(route: FastRoute, req: IncomingMessage, res: ServerResponse, requestId: string, audit: AuditTrace | undefined): Promise<Reply | void> {
     if (req.method !== route.method) {
       throw new GatewayError('invalid_request_error', 405, `method ${req.method} is not allowed here`, {
         code: 'method_not_allowed',
@@ -150,12 +153,16 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     let rawBody = EMPTY;
     if (route.validate && hasBody(req)) requireJson(req);
     if (route.body !== 'none') rawBody = await readBody(req, opts.bodySizeLimit);
+    if (audit) {
+      audit.caller = caller;
+      audit.body = rawBody;
+    }
     if (route.validate) {
       body = parseJsonBody(rawBody);
       if (!route.validate(body)) throw validationError(route.validate.errors ?? []);
     }
     // Awaited rather than returned: an async function returning a promise costs two more microtask turns.
-    return await route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, rawBody, caller });
+    return await route.handler({ req, res, requestId, log, headers: req.headers, query: {}, body, rawBody, caller, audit });
   }
 
   /**
@@ -188,12 +195,13 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const dialect: Dialect = path.startsWith('/admin') ? 'admin' : path.startsWith('/v1/messages') ? 'anthropic' : 'openai';
+    const audit = opts.audit && (path.startsWith('/v1/') || path.startsWith('/p/')) ? opts.audit.begin(req, requestId, path) : undefined;
     try {
       let reply: Reply | void;
       // Responses on the fast dispatch carry X-Request-ID in the headers they are written with;
       // everything else may write its own, so it is set up front.
       const route = fast.get(path) ?? (path.startsWith('/p/') ? passthrough.get(req.method ?? '') : undefined);
-      if (route) reply = await runFast(route, req, res, requestId);
+      if (route) reply = await runFast(route, req, res, requestId, audit);
       else {
         res.setHeader('X-Request-ID', requestId);
         if (opts.extraRoutes && (await opts.extraRoutes(req, res, path))) return;
@@ -210,15 +218,23 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
           body: parseJsonBody(raw),
           rawBody: raw,
           caller,
+          audit,
         };
+        if (audit) {
+          audit.caller = caller;
+          audit.body = raw;
+        }
         const api = await contractApi();
         reply = (await api.handleRequest({ method: req.method ?? 'GET', path: url, headers: req.headers as Record<string, string>, body: ctx.body }, ctx)) as Reply | void;
       }
+      // A request that wrote no usage row is journaled here, before its reply (or after a reply it wrote itself).
+      if (audit && !audit.written) await opts.audit!.write(audit, reply ? (reply.status ?? 200) : audit.status || res.statusCode);
       if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers, requestId);
     } catch (err) {
       // Nobody to answer, nothing went wrong here.
       if (err instanceof ClientGone) return void res.destroy();
       const e = asGatewayError(err);
+      if (audit && !audit.written) await opts.audit!.write(audit, e.status, e);
       if (e.status >= 500) log.error({ err: e.cause ?? e, requestId, path }, e.message);
       // Refused before all of its body arrived: close the connection rather than read the rest.
       if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../log.ts';
 import { OwnerLock } from './owner-lock.ts';
 import { journaledRowLine } from './row-line.ts';
+import { isAuditLine, journaledAuditLine } from './audit-line.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
 const closeAsync = promisify(close);
@@ -318,7 +319,7 @@ export class Journal {
     let batch: string[] = [];
     for await (const line of lines) {
       if (!line.trim()) continue;
-      const row = journaledRowLine(line);
+      const row = isAuditLine(line) ? journaledAuditLine(line) : journaledRowLine(line);
       if (row === null) {
         onBadLine(line);
         continue;

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { usageColumns, type UsageRecord } from './record.ts';
 import { rowLine, rowLinesSelect } from './row-line.ts';
 import { Journal, type Segment } from './journal.ts';
+import { insertAuditLines, isAuditLine } from './audit-line.ts';
 
 export interface RecorderOptions {
   /** Flush at least this often (USAGE_FLUSH_INTERVAL); the journal starts a new segment as often. */
@@ -58,6 +59,9 @@ interface Run {
 }
 
 const insertLines = `insert into usage (${usageColumns.map((c) => `"${c}"`).join(', ')}) ${rowLinesSelect} on conflict (id, "timestamp") do nothing`;
+const insertAudit = insertAuditLines();
+/** Rows ($1) and audit entries ($2) in one statement, so both are in or neither: the entries' insert is a data-modifying CTE. */
+const insertBoth = `with audit as (${insertAuditLines('$2')}) ${insertLines}`;
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the row is bad, not the database. */
 const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
@@ -106,11 +110,21 @@ export class UsageRecorder {
   }
 
   /** Records a row; resolves once it is in the journal (a request's response ends after that). */
-  record(row: UsageRecord): Promise<void> {
+  record(row: UsageRecord, audit?: string): Promise<void> {
+    this.counts.recorded++;
+    const journaled = this.enqueue(rowLine(row));
+    // Appended in the same turn, the audit line joins the row's group write and its promise.
+    return audit === undefined ? journaled : this.enqueue(audit);
+  }
+
+  /** Records an audit line (audit-line.ts) of a request without a usage row, by the same path. */
+  recordAudit(line: string): Promise<void> {
+    return this.enqueue(line);
+  }
+
+  private enqueue(line: string): Promise<void> {
     const journal = this.journal;
     if (!journal) throw new Error('UsageRecorder.record() before start()');
-    this.counts.recorded++;
-    const line = rowLine(row);
     const kept = !this.closed && this.queue.length < this.opts.bufferSize;
     if (kept) {
       this.queue.push(line);
@@ -253,7 +267,15 @@ export class UsageRecorder {
    * prepared on every connection: megabytes of cached statements under varying load.)
    */
   private async insert(batch: readonly string[]): Promise<number> {
-    return (await this.sql.unsafe(insertLines, [batch.join('\n')])).count;
+    let audit: string[] | undefined;
+    for (const line of batch) if (isAuditLine(line)) (audit ??= []).push(line);
+    if (!audit) return (await this.sql.unsafe(insertLines, [batch.join('\n')])).count;
+    if (audit.length === batch.length) {
+      await this.sql.unsafe(insertAudit, [audit.join('\n')]);
+      return 0;
+    }
+    const rows = batch.filter((line) => !isAuditLine(line));
+    return (await this.sql.unsafe(insertBoth, [rows.join('\n'), audit.join('\n')])).count;
   }
 
   private markDown(err: unknown): void {

@@ -14,8 +14,8 @@ import { usageColumns, type UsageRecord } from './record.ts';
  * costs a character, not the row.
  */
 
-const NULL = '\\N';
-const END = '.';
+export const NULL = '\\N';
+export const END = '.';
 const ENCODED = '\u0001';
 const controls = /[\u0000-\u001f]/;
 const unsafeJson = /\\u0000|\\ud[89a-f]/i;
@@ -24,7 +24,7 @@ const FIELDS = usageColumns.length + 1;
 const wellFormed = (_key: string, value: unknown) => (typeof value === 'string' ? value.replaceAll('\0', '\ufffd').toWellFormed() : value);
 
 /** JSON text PostgreSQL accepts: without \u0000 or escapes of unpaired surrogates. */
-function json(value: unknown): string {
+export function json(value: unknown): string {
   const text = JSON.stringify(value);
   return unsafeJson.test(text) ? JSON.stringify(value, wellFormed) : text;
 }
@@ -35,7 +35,7 @@ function text(v: string): string {
   return v;
 }
 
-function labels(list: readonly string[]): string {
+export function labels(list: readonly string[]): string {
   if (list.some((l) => controls.test(l))) return ENCODED + json(list);
   let literal = '{';
   for (let i = 0; i < list.length; i++) literal += `${i ? ',' : ''}"${list[i]!.replace(/["\\]/g, '\\$&')}"`;
@@ -45,7 +45,7 @@ function labels(list: readonly string[]): string {
 let isoMs = NaN;
 let iso = '';
 /** Rows of one millisecond share its text: toISOString is half a microsecond a row, and under load several rows a millisecond come. */
-function isoTime(d: Date): string {
+export function isoTime(d: Date): string {
   const ms = d.getTime();
   if (ms !== isoMs) {
     iso = d.toISOString();
@@ -54,8 +54,8 @@ function isoTime(d: Date): string {
   return iso;
 }
 
-const str = (v: string | null | undefined) => (v == null ? NULL : text(v));
-const num = (v: number | null | undefined) => (v == null ? NULL : String(v));
+export const str = (v: string | null | undefined) => (v == null ? NULL : text(v));
+export const num = (v: number | null | undefined) => (v == null ? NULL : String(v));
 
 /**
  * Every field read by name, in `usageColumns` order (test/usage/row-line.test.ts holds the two
@@ -125,7 +125,7 @@ export function journaledRowLine(line: string): string | null {
   return missing === 1 || missing === 2 || missing === 3 || missing === 5 ? `${line.slice(0, -END.length)}${`${NULL}\t`.repeat(missing)}${END}` : null;
 }
 
-const casts: Partial<Record<(typeof usageColumns)[number], string>> = {
+const casts: Partial<Record<(typeof usageColumns)[number], string>> & Record<string, string> = {
   id: 'uuid',
   timestamp: 'timestamptz',
   input_tokens: 'bigint',
@@ -145,15 +145,22 @@ const casts: Partial<Record<(typeof usageColumns)[number], string>> = {
   saved_cost: 'numeric',
 };
 
-/** SQL selecting the columns of a batch of row lines bound as `$1`. */
-export const rowLinesSelect = (() => {
-  const exprs = usageColumns.map((column, i) => {
-    const f = `f[${i + 1}]`;
-    if (column === 'labels') {
+/**
+ * SQL selecting `columns` from a batch of lines bound as `param`, their fields in that order after
+ * `skip` leading ones (a kind marker): a text field sent JSON-encoded behind \x01 is decoded, an
+ * array column is read as a text[] literal (or a JSON array behind \x01).
+ */
+export function linesSelect(columns: readonly string[], castOf: Readonly<Record<string, string>>, arrays: readonly string[] = [], skip = 0, param = '$1'): string {
+  const exprs = columns.map((column, i) => {
+    const f = `f[${i + 1 + skip}]`;
+    if (arrays.includes(column)) {
       return `case when ${f} like E'\\x01%' then array(select json_array_elements_text(substr(${f}, 2)::json)) else ${f}::text[] end`;
     }
-    const cast = casts[column];
+    const cast = castOf[column];
     return cast ? `${f}::${cast}` : `case when ${f} like E'\\x01%' then substr(${f}, 2)::json #>> '{}' else ${f} end`;
   });
-  return `select ${exprs.join(', ')} from string_to_table($1::text, E'\\n') as line, string_to_array(line, E'\\t', '\\N') as f`;
-})();
+  return `select ${exprs.join(', ')} from string_to_table(${param}::text, E'\\n') as line, string_to_array(line, E'\\t', '\\N') as f`;
+}
+
+/** SQL selecting the columns of a batch of row lines bound as `$1`. */
+export const rowLinesSelect = linesSelect(usageColumns, casts, ['labels']);

@@ -5,6 +5,8 @@ import { getBudgetSettings } from '../../generated/sdk.gen.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { freePort } from '../support/process.ts';
 import { usageRow } from '../support/usage-rows.ts';
+import { auditLine, type AuditEntry } from '../../src/usage/audit-line.ts';
+import { rowId } from '../../src/usage/row-id.ts';
 import { launchChromium } from './chromium.ts';
 
 const KEY = 'browser-test-key';
@@ -277,6 +279,56 @@ describe('the dashboard in Chromium, against a gateway with a master key', () =>
     const days = filters.getByLabel('Last days');
     await expect.poll(() => days.getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator(`#${await days.getAttribute('id')}-error`).textContent()).toMatch(/days/);
+  });
+
+  it('filters the audit log, opens an entry with its bodies as text and its conversation, and charts status and latency', async () => {
+    const hostile = '<img src=x onerror=window.pwned=1>';
+    const entry = (i: number, over: Partial<AuditEntry>, at = Date.now() - (60 - i) * 1000): AuditEntry => ({
+      id: rowId(at), timestamp: new Date(at), request_id: `audit-${i}`, duration_ns: (100 + i * 10) * 1e6,
+      auth_method: 'master_key', auth_key_id: null, client_ip: '127.0.0.1', method: 'POST', path: '/v1/chat/completions', user_path: '/', requested_model: 'gpt-4o-mini',
+      resolved_model: 'gpt-4o-mini', provider: 'openai', provider_name: 'openai', status_code: 200, error_type: null, error_code: null, error_message: null, stream: false,
+      attempts: null, labels: [], session_id: 'browser-thread', user_agent: 'browser-test', request_headers: { authorization: '[redacted]' },
+      request_body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `turn ${i} ${hostile}` }] }), response_body: JSON.stringify({ object: 'stream', content: `answer ${i}` }),
+      request_body_truncated: false, response_body_truncated: false, ...over,
+    });
+    const entries = [entry(1, {}), entry(2, {}), entry(3, {}), entry(4, { status_code: 502, error_type: 'provider_error', error_message: 'provider down', session_id: null, response_body: null })];
+    for (const e of entries) void gw.recorder.recordAudit(auditLine(e));
+    await gw.recorder.flush();
+
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    const info = page.locator('#audit-page-info');
+    await expect.poll(() => info.textContent()).toBe('1–4 of 4');
+    await expect.poll(() => page.locator('#audit-summary').textContent()).toMatch(/^4 requests per hour: 75% successful/);
+    await expect.poll(() => countPixels(page, '#audit-status-chart canvas', [0x22, 0xc5, 0x5e])).toBeGreaterThan(20);
+    await expect.poll(() => countPixels(page, '#audit-status-chart canvas', [0xef, 0x44, 0x44])).toBeGreaterThan(5);
+    await page.locator('#audit-latency-chart canvas').waitFor();
+    await screenshot(page, 'audit-log');
+
+    const filters = page.getByRole('form', { name: 'Filters' });
+    await filters.getByLabel('Status').fill('502');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => info.textContent()).toBe('1–1 of 1');
+    await filters.getByLabel('Status').fill('');
+    const rows = page.getByRole('table', { name: 'Audit log' }).locator('tbody tr');
+    await expect.poll(() => rows.first().textContent()).toContain('502');
+    await filters.getByLabel('Search').fill('audit-2');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => rows.first().textContent()).not.toContain('502');
+    expect(await info.textContent()).toBe('1–1 of 1');
+
+    await rows.locator('td').nth(1).click();
+    const details = page.getByRole('dialog');
+    await details.waitFor();
+    expect(await details.locator('#audit-request-body').textContent()).toContain(hostile);
+    expect(await details.locator('#audit-response-body').textContent()).toContain('"content": "answer 2"');
+    expect(await details.locator('img').count()).toBe(0);
+    await expect.poll(() => details.locator('.thread li').count()).toBe(3);
+    expect(await details.locator('.thread li[aria-current]').textContent()).toContain('answer 2');
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    await screenshot(page, 'audit-entry');
+    await page.keyboard.press('Escape');
+    await details.waitFor({ state: 'detached' });
+    await filters.getByLabel('Search').fill('');
   });
 
   it('shows breakdowns by label, model and user path', async () => {

@@ -30,7 +30,7 @@ async function ask(gw: ChildGateway, id: string, stream: boolean): Promise<boole
   }
 }
 
-it('keeps a row for every answered request through SIGKILLs under load, with the database up and cut off', async () => {
+it('keeps a row and an audit entry for every answered request through SIGKILLs under load, with the database up and cut off', async () => {
   const sent = new Set<string>();
   const answered = new Set<string>();
   const rounds = ['up', 'down', 'up', 'down', 'up', 'down'] as const;
@@ -75,6 +75,14 @@ it('keeps a row for every answered request through SIGKILLs under load, with the
   expect([...ids].filter((id) => !sent.has(id))).toEqual([]);
   // Rows beyond the answered requests are those a kill interrupted after their row was journaled.
   expect(answered.size).toBeGreaterThan(rounds.length * 20);
+
+  // Every answered request has one audit entry too; an entry written with its usage row went into
+  // the same transaction, so no 200 entry is without its row.
+  const audited = await rig.sql<{ request_id: string; n: number }[]>`select request_id, count(*)::int as n from audit_log group by 1`;
+  expect(audited.filter((r) => r.n > 1)).toEqual([]);
+  const auditIds = new Set(audited.map((r) => r.request_id));
+  expect([...answered].filter((id) => !auditIds.has(id))).toEqual([]);
+  expect(await rig.sql`select request_id from audit_log a where status_code = 200 and not exists (select 1 from usage u where u.request_id = a.request_id)`).toEqual([]);
 
   const [raw] = await rig.sql`select count(*)::bigint as requests, sum(input_tokens)::bigint as input, sum(output_tokens)::bigint as output, sum(total_cost) as cost from usage`;
   const [rolled] = await rig.sql`select sum(requests)::bigint as requests, sum(input_tokens)::bigint as input, sum(output_tokens)::bigint as output, sum(total_cost) as cost from usage_totals_daily`;

@@ -115,7 +115,7 @@ export function ingressHandlers(deps: ProxyDeps, proxy: Proxy) {
 
   /** Sends a request the provider answers for itself (no tokens used) and its reply back unchanged. */
   async function forward(ctx: HandlerContext, r: Route, req: UpstreamRequest, endpoint: string, who = deps.attribute(ctx.headers, ctx.caller)): Promise<void> {
-    const p = proxy.begin(r, endpoint, false, ctx.requestId, who);
+    const p = proxy.begin(r, endpoint, false, ctx.requestId, who, ctx.audit);
     try {
       // Counting, reading, cancelling and deleting are all safe to repeat.
       const ex = await upstream.send(r.entry.config, req, ctx.res, true);

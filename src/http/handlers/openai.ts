@@ -97,7 +97,7 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
     }
     // Read before the adapter builds the provider request from the body.
     const encoding = body.encoding_format;
-    const p = proxy.begin(r, '/v1/embeddings', false, ctx.requestId, who);
+    const p = proxy.begin(r, '/v1/embeddings', false, ctx.requestId, who, ctx.audit);
     try {
       const admitted = proxy.admit(who);
       p.admission = admitted instanceof Promise ? await admitted : admitted;
@@ -124,6 +124,7 @@ export function openaiHandlers(deps: ProxyDeps, proxy: Proxy): { createChatCompl
         caveat: result.usage ? (ex.clientGone ? clientLeft : undefined) : 'provider reports no token counts for embeddings',
         reservation,
         admission: p.admission,
+        audit: p.audit,
       });
       if (ex.clientGone) p.status = 499;
       else {

@@ -88,7 +88,7 @@ export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: R
       const who = deps.attribute(ctx.headers, ctx.caller);
       // Access policies hold here too: the body's model if it names one, else the provider's and the global policy.
       deps.virtual.authorize(r, model ? `${name}/${model}` : `${name}/`, who.userPath);
-      const p = proxy.begin(r, endpoint, body.stream === true, ctx.requestId, who);
+      const p = proxy.begin(r, endpoint, body.stream === true, ctx.requestId, who, ctx.audit);
       const watch = new PassthroughUsage(entry.adapter);
       const row = (caveat: string | undefined) => {
         p.settled = true;
@@ -104,6 +104,7 @@ export function passthroughHandlers(deps: ProxyDeps, proxy: Proxy, ownHeaders: R
           caveat: watch.usage ? caveat : (caveat ?? 'passthrough reply carries no usage the gateway reads'),
           reservation: p.reservation,
           admission: p.admission,
+          audit: p.audit,
         });
       };
       try {

@@ -9,6 +9,7 @@ import type {
 import { toInt, toMoney } from '../../db/sql.ts';
 import { invalidRequest } from '../../errors.ts';
 import { resolveDateRange, resolveTimeZone } from '../../usage/dates.ts';
+import { rowInputSplit } from '../../usage/input-split.ts';
 import type { Totals, UsageFilters, UsageQueries } from '../../usage/queries.ts';
 import { normalizeUserPath } from '../../user-path.ts';
 import { header, type Handler, type HandlerContext } from '../context.ts';
@@ -61,10 +62,6 @@ const knownCosts = (c: { input_cost: number | null; output_cost: number | null; 
 });
 
 function logEntry(r: Row) {
-  const uncached = toInt(r.uncached_input_tokens);
-  const cached = toInt(r.cached_input_tokens);
-  const write = toInt(r.cache_write_input_tokens);
-  const denominator = uncached + cached + write;
   return {
     id: r.id as string,
     request_id: r.request_id as string,
@@ -79,10 +76,7 @@ function logEntry(r: Row) {
     input_tokens: toInt(r.input_tokens),
     output_tokens: toInt(r.output_tokens),
     total_tokens: toInt(r.total_tokens),
-    uncached_input_tokens: uncached,
-    cached_input_tokens: cached,
-    cache_write_input_tokens: write,
-    cached_input_ratio: denominator > 0 ? cached / denominator : 0,
+    ...rowInputSplit(r),
     ...knownCosts({ input_cost: toMoney(r.input_cost), output_cost: toMoney(r.output_cost), total_cost: toMoney(r.total_cost) }),
     cost_source: r.cost_source as string,
     costs_calculation_caveat: r.costs_calculation_caveat as string,
