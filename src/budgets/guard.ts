@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Sql } from '../db/sql.ts';
+import { isUnavailable, type Sql } from '../db/sql.ts';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ProviderConfig } from '../providers/types.ts';
@@ -74,11 +74,6 @@ function worstCaseCost(price: ModelPrice, inputTokens: number, outputTokens: num
   const rates = price.tiers?.length ? tierFor(price.tiers, inputTokens)! : price;
   return BigInt(inputTokens) * highest(rates, inputRates) + BigInt(outputTokens) * highest(rates, outputRates) + (price.perRequest ?? 0n);
 }
-
-const isConnectionError = (err: unknown) => {
-  const code = String((err as { code?: unknown }).code ?? '');
-  return !/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code);
-};
 
 const femto = (usd: string | number) => toScaledInteger(parseDecimal(usd), FEMTO_USD_DECIMALS, true);
 const usd = (v: string | number) => `$${Number(v).toFixed(6).replace(/0+$/, '').replace(/\.$/, '')}`;
@@ -181,7 +176,7 @@ export class BudgetGuard {
       await this.giveBackIdle(IDLE_MS);
       await this.expire();
     } catch (err) {
-      if (isConnectionError(err)) this.markDown(err);
+      if (isUnavailable(err)) this.markDown(err);
       else this.log.warn({ err: String(err) }, 'budget lease maintenance failed');
     }
   }
@@ -358,7 +353,7 @@ export class BudgetGuard {
           )
           select g.user_path, g.period_seconds, g.amount, g.current_spent, g.reserved, g.granted, v.ok from grants g, verdict v`;
       } catch (err) {
-        if (!isConnectionError(err)) throw err;
+        if (!isUnavailable(err)) throw err;
         this.markDown(err);
         throw this.unreachable(userPath);
       }

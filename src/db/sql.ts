@@ -45,3 +45,13 @@ export async function withArrayTypes(sql: Sql): Promise<Sql> {
 /** bigint and numeric arrive as strings; convert once, at the row boundary. */
 export const toInt = (v: string | number | null | undefined): number => (v == null ? 0 : Number(v));
 export const toMoney = (v: string | number | null | undefined): number | null => (v == null ? null : Number(v));
+
+/**
+ * True when an error says the database cannot serve now, not that a statement was wrong: no
+ * SQLSTATE at all (a socket error, postgres.js's CONNECTION_*), a lost connection (class 08), out
+ * of connections or other resources (53: "too many clients already"), or shutting down (57P).
+ */
+export function isUnavailable(err: unknown): boolean {
+  const code = String((err as { code?: unknown }).code ?? '');
+  return !/^[0-9A-Z]{5}$/.test(code) || /^(08|53|57P)/.test(code);
+}

@@ -28,12 +28,18 @@ export class Watched {
     const reload = () => void this.reload().catch((err: unknown) => this.log.warn({ err: String(err) }, `could not reload ${this.what}`));
     const { unlisten } = await listenSql.listen(channel, reload, reload);
     this.unlisten = unlisten;
-    this.timer = setInterval(reload, REFRESH_MS);
+    // At a random phase: a process's stores, started together, would otherwise reload at the same
+    // instant every period, each on a connection of its own, and keep them all open.
+    this.timer = setTimeout(() => {
+      reload();
+      this.timer = setInterval(reload, REFRESH_MS);
+      this.timer.unref();
+    }, Math.random() * REFRESH_MS);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    clearTimeout(this.timer); // the first timeout or the interval after it: either is cleared so
     await this.unlisten?.();
   }
 

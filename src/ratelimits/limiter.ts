@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Sql } from '../db/sql.ts';
+import { isUnavailable, type Sql } from '../db/sql.ts';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CONCURRENT, rateLimitPeriodLabel, resetDuration, ruleId, windowOf, type RateRule } from './rules.ts';
@@ -64,11 +64,6 @@ const IDLE_MS = 1000;
 /** A lease asks for at most this share of a limit, so one replica cannot starve the others for long. */
 const WINDOW_SHARE = 16;
 const SLOT_SHARE = 8;
-
-const isConnectionError = (err: unknown) => {
-  const code = String((err as { code?: unknown }).code ?? '');
-  return !/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code);
-};
 
 const num = (v: string | number | null) => (v === null ? null : Number(v));
 
@@ -411,7 +406,7 @@ export class RateLimiter {
         }
       });
     } catch (err) {
-      if (isConnectionError(err)) throw this.unreachable(err);
+      if (isUnavailable(err)) throw this.unreachable(err);
       throw err;
     }
     if (stale) {
@@ -516,7 +511,7 @@ export class RateLimiter {
         lease.tokens = Number(row.tokens);
       });
     } catch (err) {
-      if (isConnectionError(err)) {
+      if (isUnavailable(err)) {
         // Written next time: the counts are kept, not lost.
         this.leftOver.push(...counts);
       } else this.log.warn({ err: String(err) }, 'could not write rate limit counters');

@@ -179,6 +179,28 @@ it('a replica that has not yet heard of a reset takes nothing from the window be
   expect(admitted(results).length).toBe(10);
 });
 
+it('answers 503 rate_limit_check_failed, not a 500, when PostgreSQL has no connection to give (too many clients)', async () => {
+  await rule('/crowded', 3600, 10);
+  // A role PostgreSQL lets make no connection: every one is refused with SQLSTATE 53300.
+  const role = `gm_crowded_${process.pid}`;
+  await sql.unsafe(`drop role if exists ${role}`);
+  await sql.unsafe(`create role ${role} login connection limit 0`);
+  const url = new URL(db.url);
+  url.username = role;
+  const pool = connect(url.toString(), 2);
+  const limiter = new RateLimiter(pool, store, { leaseTtlMs: 3000, syncMs: 50 }, log);
+  running.push({ limiter, pool });
+  try {
+    await limiter.refresh();
+    const refused = await attempt(limiter, '/crowded');
+    expect(refused).toBeInstanceOf(GatewayError);
+    expect([(refused as GatewayError).status, (refused as GatewayError).code]).toEqual([503, 'rate_limit_check_failed']);
+  } finally {
+    await stopReplica(limiter).catch(() => {});
+    await sql.unsafe(`drop role if exists ${role}`);
+  }
+});
+
 it('limits the requests of one key, whatever their path', async () => {
   const key = '6f1c1f4e-8a43-4c55-9d0b-2b7f0c1a9e11';
   await sql`insert into auth_keys (id, name, secret_hash, secret_tail) values (${key}, 'k', '\\x00', 'abcd')`;
