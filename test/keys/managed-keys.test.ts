@@ -152,16 +152,18 @@ describe('rate limits on /v1', () => {
     const key = await newKey({ name: 'self', user_path: '/self/service' });
     await admin.upsertRateLimit({ client: gw.client, body: { user_path: '/self', limit_key: { period: 'minute' }, max_requests: 100 } });
     await admin.upsertRateLimit({ client: gw.client, body: { user_path: '/elsewhere', limit_key: { period: 'minute' }, max_requests: 100 } });
+    // A reset anchors the window now, so no minute boundary falls inside the test.
+    await admin.resetRateLimit({ client: gw.client, body: { user_path: '/self', period: 'minute' } });
     await post('/v1/chat/completions', { Authorization: `Bearer ${key.value}` });
-    await new Promise((r) => setTimeout(r, 400)); // the limiter writes its counts every 250 ms
     const res = await realFetch(`${gw.url}/v1/usage`, { headers: { Authorization: `Bearer ${key.value}`, 'X-GoModel-User-Path': '/elsewhere' } });
     expect(res.status).toBe(403);
-    const mine = (await (await realFetch(`${gw.url}/v1/usage`, { headers: { Authorization: `Bearer ${key.value}` } })).json()) as {
-      user_path: string;
-      rate_limits: { subject: string; requests_used: number; requests_remaining: number; exhausted: boolean }[];
-    };
-    expect(mine.user_path).toBe('/self/service');
-    expect(mine.rate_limits).toEqual([expect.objectContaining({ subject: '/self', requests_used: 1, requests_remaining: 99, exhausted: false })]);
+    type Mine = { user_path: string; rate_limits: { subject: string; requests_used: number; requests_remaining: number; exhausted: boolean }[] };
+    const mine = async () => (await (await realFetch(`${gw.url}/v1/usage`, { headers: { Authorization: `Bearer ${key.value}` } })).json()) as Mine;
+    // The limiter writes its counts every 250 ms.
+    await expect.poll(async () => (await mine()).rate_limits[0]?.requests_used).toBe(1);
+    const seen = await mine();
+    expect(seen.user_path).toBe('/self/service');
+    expect(seen.rate_limits).toEqual([expect.objectContaining({ subject: '/self', requests_used: 1, requests_remaining: 99, exhausted: false })]);
   });
 });
 
