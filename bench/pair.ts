@@ -138,7 +138,7 @@ try {
         place(false);
         for (const s of order) {
           const block = await timeStreamBlock(s.server.url + PATH, s.headers, stream, s.agent);
-          s.side.ttftMs.push(median(block.map((t) => t.ttftMs)));
+          s.side.ttftMs.push(median(block.timed.map((t) => t.ttftMs)));
           const resume = await settleDatabases(s.server.url, s.headers, json, databases, true);
           const c1 = await load(s, 1, 1).finally(resume);
           s.side.c1P50Ms.push(c1.p50Ms);

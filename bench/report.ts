@@ -236,7 +236,8 @@ export function loadErrors(rows: TargetResult[]): string[] {
     [r.c1, r.c16, r.c128, r.c128Slow]
       // wrk times to the microsecond: a median of 0 is of runs that answered nothing.
       .filter((l) => l.errors > 0 || l.requests === 0 || l.p50Ms === 0)
-      .map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.errors > 0 ? `${l.errors} errors` : 'most runs answered nothing'}`),
+      .map((l) => `${r.label} c=${l.connections} ${l.model}: ${l.errors > 0 ? `${l.errors} errors` : 'most runs answered nothing'}`)
+      .concat([r.stream, r.slowStream].filter((s) => (s.errors ?? 0) > 0).map((s) => `${r.label} streams ${s.model}: ${s.errors} failed`)),
   );
   return errors.length ? [`Errors during load (those runs are not valid): ${errors.join('; ')}.`, ''] : [];
 }

@@ -63,6 +63,8 @@ export interface StreamFigures {
   spreadP50Ms: number;
   /** Median number of socket reads per stream. */
   readsP50: number;
+  /** Streams that did not answer 200 or carried no content (absent from results written before it was counted). */
+  errors?: number;
 }
 
 /** One client API's streams through a target: first token, total, and streams a second at c=16. */
@@ -154,7 +156,7 @@ function merged(runs: LoadFigures[]): LoadFigures {
   };
 }
 
-function streamFigures(model: string, timings: StreamTiming[]): StreamFigures {
+function streamFigures(model: string, timings: StreamTiming[], errors = 0): StreamFigures {
   const of = (f: (t: StreamTiming) => number, p: number) => percentile(timings.map(f), p);
   return {
     model,
@@ -165,6 +167,7 @@ function streamFigures(model: string, timings: StreamTiming[]): StreamFigures {
     totalP99Ms: of((t) => t.totalMs, 99),
     spreadP50Ms: of((t) => t.contentAtMs.at(-1)! - t.contentAtMs[0]!, 50),
     readsP50: of((t) => t.reads, 50),
+    errors,
   };
 }
 
@@ -340,24 +343,27 @@ async function latencyStage(running: Running[], db: BenchDatabase, opts: ProxyOp
     const body = chatBody(model, true);
     const agents = running.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
     const timings = new Map<Running, StreamTiming[]>(running.map((r) => [r, []]));
+    const failures = new Map<Running, number>(running.map((r) => [r, 0]));
     try {
       for (let timed = 0; timed < n; timed += STREAM_BLOCK - 1) {
         for (const [j, r] of running.entries()) {
-          timings.get(r)!.push(...(await timeStreamBlock(r.server.url + PATH, r.headers, body, agents[j]!)));
-          r.answered += STREAM_BLOCK;
+          const block = await timeStreamBlock(r.server.url + PATH, r.headers, body, agents[j]!);
+          timings.get(r)!.push(...block.timed);
+          failures.set(r, failures.get(r)! + block.failed);
+          r.answered += STREAM_BLOCK - block.failed;
         }
       }
     } finally {
       for (const a of agents) a.destroy();
     }
-    return timings;
+    return { timings, failures };
   };
   const instant = await timeStreams(INSTANT, opts.streams);
   const slow = await timeStreams(SLOW, opts.slowStreams);
   return new Map(
     running.map((r) => [
       r,
-      { c1: merged(c1.get(r)!), c1SharedDb: r.target.userPath ? merged(c1SharedDb.get(r)!) : undefined, stream: streamFigures(INSTANT, instant.get(r)!), slowStream: streamFigures(SLOW, slow.get(r)!) },
+      { c1: merged(c1.get(r)!), c1SharedDb: r.target.userPath ? merged(c1SharedDb.get(r)!) : undefined, stream: streamFigures(INSTANT, instant.timings.get(r)!, instant.failures.get(r)!), slowStream: streamFigures(SLOW, slow.timings.get(r)!, slow.failures.get(r)!) },
     ]),
   );
 }
@@ -392,11 +398,10 @@ async function apiStage(running: Running[], opts: ProxyOptions, log: (line: stri
       for (let timed = 0; timed < opts.streams; timed += STREAM_BLOCK - 1) {
         for (const [j, r] of targets.entries()) {
           const { url, body } = request(r);
-          const block = await timeStreamBlock(url, r.headers, body, agents[j]!).catch((err: unknown) => {
-            throw new Error(`${c.id} through ${r.target.id}: ${(err as Error).message}`);
-          });
-          timings.get(r)!.push(...block);
-          r.answered += STREAM_BLOCK;
+          const block = await timeStreamBlock(url, r.headers, body, agents[j]!);
+          if (block.failed) console.warn(`  ${c.id} through ${r.target.id}: ${block.failed} streams failed`);
+          timings.get(r)!.push(...block.timed);
+          r.answered += STREAM_BLOCK - block.failed;
         }
       }
     } finally {
