@@ -47,11 +47,11 @@ export const toInt = (v: string | number | null | undefined): number => (v == nu
 export const toMoney = (v: string | number | null | undefined): number | null => (v == null ? null : Number(v));
 
 /**
- * True when an error says the database cannot serve now, not that a statement was wrong: no
- * SQLSTATE at all (a socket error, postgres.js's CONNECTION_*), a lost connection (class 08), out
- * of connections or other resources (53: "too many clients already"), or shutting down (57P).
+ * True when an error says the database cannot serve now, not that a statement was wrong: any error
+ * but the server's own (a socket error such as EPIPE, postgres.js's CONNECTION_*), or a server error
+ * of a lost connection (class 08), of no connection or resource to give (53: "too many clients
+ * already"), or of shutting down (57P).
  */
 export function isUnavailable(err: unknown): boolean {
-  const code = String((err as { code?: unknown }).code ?? '');
-  return !/^[0-9A-Z]{5}$/.test(code) || /^(08|53|57P)/.test(code);
+  return !(err instanceof postgres.PostgresError) || /^(08|53|57P)/.test(err.code);
 }
