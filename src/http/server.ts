@@ -231,10 +231,12 @@ export function createHttpServer(handlers: Handlers, opts: HttpOptions): Server 
       if (audit && !audit.written) await opts.audit!.write(audit, reply ? (reply.status ?? 200) : audit.status || res.statusCode);
       if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers, requestId);
     } catch (err) {
+      const gone = err instanceof ClientGone;
+      const e = gone ? undefined : asGatewayError(err);
+      // A client that left mid-body still has its entry, as 499 (client closed request).
+      if (audit && !audit.written) await opts.audit!.write(audit, e?.status ?? 499, e);
       // Nobody to answer, nothing went wrong here.
-      if (err instanceof ClientGone) return void res.destroy();
-      const e = asGatewayError(err);
-      if (audit && !audit.written) await opts.audit!.write(audit, e.status, e);
+      if (!e) return void res.destroy();
       if (e.status >= 500) log.error({ err: e.cause ?? e, requestId, path }, e.message);
       // Refused before all of its body arrived: close the connection rather than read the rest.
       if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');

@@ -40,4 +40,8 @@ it('takes a client that leaves in the middle of its body as gone: no error logge
   const lines = gw.output().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
   expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   expect(lines.map((l) => l.msg)).not.toContain('an unexpected error occurred');
+  // The /v1 request that was abandoned still has its audit entry, as 499.
+  await expect
+    .poll(async () => (await rig.sql<{ n: number }[]>`select count(*)::int as n from audit_log where path = '/v1/chat/completions' and status_code = 499`)[0]!.n, { timeout: 5000 })
+    .toBe(1);
 });
